@@ -1,0 +1,63 @@
+/** What the catalog knows about one model (C1-C6). */
+import type { CatalogStatus, GgufInfo } from '../../../shared/model';
+
+/** LocalAI's chat templates (Go text/template strings), the subset Loadout renders (C3). */
+export interface TemplateConfig {
+  chat?: string;
+  chat_message?: string;
+  completion?: string;
+  function?: string;
+  use_tokenizer_template?: boolean;
+}
+
+/** The config keys Loadout uses; everything else in the YAML is kept untouched. */
+export interface ModelConfig {
+  name: string;
+  backend?: string;
+  parameters: {
+    /** File relative to the models dir, an absolute path, or a URI (huggingface://...). */
+    model?: string;
+    temperature?: number;
+    top_p?: number;
+    top_k?: number;
+    max_tokens?: number;
+    seed?: number;
+  };
+  context_size?: number;
+  threads?: number;
+  f16?: boolean;
+  mmap?: boolean;
+  gpu_layers?: number;
+  embeddings?: boolean;
+  stopwords: string[];
+  concurrency_groups: string[];
+  pinned: boolean;
+  disabled: boolean;
+  /** Seconds of idleness before unload (overrides idle_timeout). */
+  ttl?: number;
+  /** `key:value` strings, e.g. `parallel:4`. */
+  options: string[];
+  template?: TemplateConfig;
+}
+
+export interface CatalogEntry {
+  name: string;
+  status: CatalogStatus;
+  /** Why status is `error` (or what `not_downloaded` is waiting for). */
+  error: string | null;
+  config: ModelConfig;
+  /** Absolute path of the YAML, or null for a bare GGUF. */
+  configPath: string | null;
+  /** Absolute path of the model file on disk, or null (not downloaded / missing / remote-only). */
+  file: string | null;
+  /** The URI of a file that is not on disk yet. */
+  uri: string | null;
+  sizeBytes: number | null;
+  gguf: GgufInfo | null;
+  /** Changes with any load parameter (file, context, threads, options, template...): C6 "reload to apply". */
+  loadKey: string;
+}
+
+export type CatalogChange =
+  | { type: 'upsert'; entry: CatalogEntry }
+  | { type: 'remove'; name: string };

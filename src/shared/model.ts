@@ -1,0 +1,170 @@
+/** Names shared by every part of Loadout (core, GUI, API, CLI); see loader-spec.md. */
+import type { ErrorCode } from './errors';
+
+export type CatalogStatus = 'ok' | 'error' | 'not_downloaded' | 'disabled';
+
+export type ModelState = 'unloaded' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopping' | 'failed';
+
+export const OCCUPYING_STATES: readonly ModelState[] = ['starting', 'loading', 'ready', 'busy', 'stopping'];
+export const RESIDENT_STATES: readonly ModelState[] = ['ready', 'busy'];
+
+export function isOccupying(state: ModelState): boolean {
+  return OCCUPYING_STATES.includes(state);
+}
+export function isResident(state: ModelState): boolean {
+  return state === 'ready' || state === 'busy';
+}
+
+export interface Failure {
+  code: ErrorCode;
+  message: string;
+  exitCode: number | null;
+  signal: string | null;
+  stderr: string | null;
+}
+
+export interface MemoryInfo {
+  estimateBytes: number | null;
+  rssBytes: number | null;
+  vramBytes: number | null;
+}
+
+/** What the GGUF header says about a model file (C5). */
+export interface GgufInfo {
+  architecture: string | null;
+  name: string | null;
+  parameterCount: number | null;
+  contextLength: number | null;
+  quantization: string | null;
+  chatTemplate: string | null;
+  embeddingLength: number | null;
+  blockCount: number | null;
+  headCount: number | null;
+  headCountKv: number | null;
+}
+
+export interface ModelRow {
+  name: string;
+  status: CatalogStatus;
+  error: string | null;
+  backend: string;
+  file: string | null;
+  sizeBytes: number | null;
+  groups: string[];
+  pinned: boolean;
+  state: ModelState;
+  failure: Failure | null;
+  pid: number | null;
+  address: string | null;
+  loadedAt: string | null;
+  loadStartedAt: string | null;
+  lastUsed: string | null;
+  inFlight: number;
+  queued: number;
+  progress: number | null;
+  memory: MemoryInfo;
+  // Beyond the shared minimum: what the GUI shows next to a row.
+  ttl: number | null;
+  contextSize: number | null;
+  parallel: number;
+  configPath: string | null;
+  gguf: GgufInfo | null;
+  /** Load parameters changed on disk since this instance loaded: "reload to apply" (C6). */
+  reloadPending: boolean;
+  /** Set when a config template failed to render and the GGUF's template is used instead (C3). */
+  templateWarning: string | null;
+  /** True when the backend is a remote host:port (no local process). */
+  remote: boolean;
+}
+
+export type UnloadReason =
+  | 'lru'
+  | 'group'
+  | 'memory'
+  | 'idle'
+  | 'stalled'
+  | 'reclaimer'
+  | 'crashed'
+  | 'settings'
+  | 'user'
+  | 'shutdown';
+
+export interface PlannedUnload {
+  name: string;
+  reason: UnloadReason;
+  sentence: string;
+}
+
+export interface Plan {
+  model: string;
+  ok: boolean;
+  unloads: PlannedUnload[];
+  failure: { code: ErrorCode; message: string } | null;
+}
+
+export interface JournalEntry {
+  at: string;
+  model: string;
+  reason: UnloadReason;
+  sentence: string;
+  by: string | null;
+}
+
+export interface Snapshot {
+  models: ModelRow[];
+  /** Resident model names, least recently used first. */
+  lru: string[];
+  groups: Record<string, string[]>;
+  pending: string[];
+  settings: Settings;
+}
+
+export interface Settings {
+  max_active_models: number;
+  idle_timeout: number;
+  stall_timeout: number;
+  eviction_wait: number;
+  unload_grace: number;
+  start_timeout: number;
+  load_timeout: number;
+  max_queue: number;
+  memory_budget: number;
+  memory_reclaimer: boolean;
+  memory_threshold: number;
+  load_failure_cooldown: number;
+  models_dir: string;
+  threads_budget: number;
+  data_dir: string;
+  api_enabled: boolean;
+  api_port: number;
+  api_lan: boolean;
+  api_key: string;
+  api_allowed_origins: string[];
+  api_body_limit: number;
+  api_load_wait: number;
+  close_to_tray: boolean;
+  chat_shortcut: string;
+}
+
+/** An external backend the user registered: a program (spawned) or a host:port (remote). */
+export interface BackendEntry {
+  name: string;
+  /** Absolute program path, or `host:port`. */
+  target: string;
+  kind: 'program' | 'remote';
+  builtin: boolean;
+}
+
+export interface LogLine {
+  at: string;
+  stream: 'stdout' | 'stderr' | 'loadout';
+  text: string;
+}
+
+/** Events the core emits (E1, E2). */
+export type CoreEvent =
+  | { type: 'model'; row: ModelRow }
+  | { type: 'removed'; name: string }
+  | { type: 'journal'; entry: JournalEntry }
+  | { type: 'settings'; settings: Settings }
+  | { type: 'log'; model: string; line: LogLine };
