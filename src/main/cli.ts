@@ -1,0 +1,117 @@
+/**
+ * Headless entry: `npm run serve -- [--models <dir>] [--data <dir>] [--port <n>] [--<setting> <value>]`.
+ * Runs the same core as the desktop app, with no Electron. Flags override saved settings for
+ * this run only.
+ */
+import { LoadoutError } from '../shared/errors';
+import type { Settings } from '../shared/model';
+import { SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting } from '../shared/settings';
+import { createCore } from './core/createCore';
+import { startHttpServer } from './core/server/httpServer';
+
+export interface ParsedArgs {
+  command: 'serve' | 'help';
+  overrides: Partial<Settings>;
+}
+
+const FLAG_TO_KEY = new Map<string, keyof Settings>();
+for (const key of SETTING_KEYS) {
+  FLAG_TO_KEY.set(key.replace(/_/g, '-'), key);
+  const alias = SETTINGS_SCHEMA[key].alias;
+  if (alias) FLAG_TO_KEY.set(alias, key);
+}
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const args = [...argv];
+  let command: ParsedArgs['command'] = 'serve';
+  if (args[0] && !args[0].startsWith('-')) {
+    const c = args.shift()!;
+    if (c === 'serve' || c === 'help') command = c;
+    else throw new LoadoutError('invalid', `unknown command "${c}" (try: serve, help)`);
+  }
+  const overrides: Record<string, unknown> = {};
+  while (args.length > 0) {
+    const arg = args.shift()!;
+    if (arg === '--help' || arg === '-h') return { command: 'help', overrides: {} };
+    if (!arg.startsWith('--')) throw new LoadoutError('invalid', `unexpected argument "${arg}" (flags look like --port 8765)`);
+    let [flag, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    let negated = false;
+    if (!FLAG_TO_KEY.has(flag) && flag.startsWith('no-') && FLAG_TO_KEY.has(flag.slice(3))) {
+      flag = flag.slice(3);
+      negated = true;
+    }
+    const key = FLAG_TO_KEY.get(flag);
+    if (!key) throw new LoadoutError('invalid', `unknown flag --${flag} (see --help)`);
+    if (SETTINGS_SCHEMA[key].kind === 'bool') {
+      if (value === undefined && args[0] !== undefined && /^(true|false)$/.test(args[0])) value = args.shift();
+      value ??= negated ? 'false' : 'true';
+    } else if (value === undefined) {
+      if (args.length === 0 || args[0].startsWith('--')) throw new LoadoutError('invalid', `--${flag} needs a value`);
+      value = args.shift();
+    }
+    const r = coerceSetting(key, value);
+    if (!r.ok) throw new LoadoutError('invalid', `--${flag}: ${r.error}`);
+    overrides[key] = r.value;
+  }
+  return { command, overrides: overrides as Partial<Settings> };
+}
+
+export function usage(): string {
+  const lines = ['Usage: npm run serve -- [flags]', '', 'Every setting is a flag (saved settings are overridden for this run only):'];
+  for (const key of SETTING_KEYS) {
+    const f = SETTINGS_SCHEMA[key];
+    const flag = `--${key.replace(/_/g, '-')}${f.alias ? `, --${f.alias}` : ''}`;
+    lines.push(`  ${flag.padEnd(34)} ${f.help} (default ${JSON.stringify(f.default) || '""'})`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`loadout: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  if (parsed.command === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  let core;
+  try {
+    core = await createCore({ overrides: parsed.overrides });
+  } catch (e) {
+    process.stderr.write(`loadout: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  let server;
+  try {
+    server = await startHttpServer(core, { port: core.commands.settings().api_port });
+  } catch (e) {
+    process.stderr.write(`loadout: ${(e as Error).message}\n`);
+    await core.dispose();
+    process.exit(1);
+  }
+  // The first line is the contract: scripts and tests read the URL from it.
+  process.stdout.write(`Open ${server.url}\n`);
+  const s = core.commands.settings();
+  process.stdout.write(`data: ${core.dataDir}\nmodels: ${s.models_dir}\n`);
+  for (const n of core.notices) process.stdout.write(`note: ${n}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal}: stopping backends...\n`);
+    await server.close();
+    await core.dispose();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+}
+
+// Imported by tests for parseArgs; run only as the entry point.
+if (process.argv[1] && /cli\.(ts|js|mjs)$/.test(process.argv[1])) void main();

@@ -1,0 +1,310 @@
+/**
+ * The composition root: wires the core's parts once and returns its commands, its events and
+ * `dispose`. Nothing else constructs core classes (convention 6).
+ */
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LoadoutError } from '../../shared/errors';
+import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, Settings, Snapshot } from '../../shared/model';
+import { acquireInstanceLock } from './backends/instanceLock';
+import { LogStore } from './backends/logs';
+import { PidRegistry } from './backends/pidRegistry';
+import { LocalHostLauncher } from './backends/process';
+import { BackendRegistry } from './backends/registry';
+import type { NewBackend } from './backends/registry';
+import { RemoteHostLauncher } from './backends/remote';
+import type { BuiltinCommand } from './backends/builtin';
+import { Catalog } from './catalog/catalog';
+import type { CatalogEntry } from './catalog/types';
+import { systemClock } from './clock';
+import type { Clock } from './clock';
+import { Emitter } from './emitter';
+import { makeModel } from './gguf/makeModel';
+import { estimateKvCacheBytes } from './gguf/readGguf';
+import { createBackendClient } from './grpc/client';
+import { Journal } from './journal';
+import { Loader } from './loader/loader';
+import type { RequestOptions, StreamChunk } from './loader/loader';
+import { defaultDataDir } from './paths';
+import { buildChatOptions, buildCompletionOptions } from './requests';
+import type { ChatRequest, CompletionRequest } from './requests';
+import { SettingsStore } from './settingsStore';
+import { physicalCores, systemMemoryUsedFraction } from './system';
+import { Watchdog } from './watchdog/watchdog';
+
+export interface CoreOptions {
+  /** Default: the per-user app data folder. */
+  dataDir?: string;
+  /** Flags for this run only (CLI). */
+  overrides?: Partial<Settings>;
+  clock?: Clock;
+  /** How to run the built-in backend (the desktop app passes Electron's own binary). */
+  builtinCommand?: () => BuiltinCommand;
+  /** Write the demo model into an empty models folder on first run (default true). */
+  demoModel?: boolean;
+  watchdogIntervalMs?: number;
+  /** Physical cores (R6); default: read from the machine. */
+  cores?: number;
+}
+
+export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
+
+export interface CoreCommands {
+  snapshot(): Snapshot;
+  row(name: string): ModelRow;
+  load(name: string, opts?: RequestOptions): Promise<ModelRow>;
+  unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
+  cancelLoad(name: string): ModelRow;
+  plan(name: string): Plan;
+  pin(name: string, pinned: boolean): Promise<ModelRow>;
+  updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
+  settings(): Settings;
+  updateSettings(patch: Record<string, unknown>): Promise<Settings>;
+  journal(model?: string): JournalEntry[];
+  logs(name: string): LogLine[];
+  clearLogs(name: string): void;
+  backends(): BackendEntry[];
+  addBackend(entry: NewBackend): BackendEntry;
+  removeBackend(name: string): void;
+  testBackend(target: string): Promise<{ ok: boolean; message: string }>;
+  chat(name: string, req: ChatRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
+  complete(name: string, req: CompletionRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
+  embed(name: string, input: string, opts?: RequestOptions): Promise<number[]>;
+  tokenize(name: string, text: string, opts?: RequestOptions): Promise<number[]>;
+}
+
+export interface Core {
+  commands: CoreCommands;
+  events: Emitter<CoreEvent>;
+  /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
+  notices: string[];
+  dataDir: string;
+  dispose(): Promise<void>;
+}
+
+export const DEMO_MODEL = 'demo';
+
+export async function createCore(options: CoreOptions = {}): Promise<Core> {
+  const dataDir = options.dataDir ?? options.overrides?.data_dir ?? defaultDataDir();
+  mkdirSync(dataDir, { recursive: true });
+  // U4: one instance per data dir; refuse before touching anything else.
+  const lock = acquireInstanceLock(dataDir);
+  const notices: string[] = [];
+  const clock = options.clock ?? systemClock;
+  const events = new Emitter<CoreEvent>();
+  const disposers: (() => void | Promise<void>)[] = [];
+
+  try {
+    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {});
+    notices.push(...settingsStore.warnings);
+    const settings = () => settingsStore.get();
+
+    const pids = new PidRegistry({ dataDir });
+    const reaped = await pids.reapOrphans();
+    if (reaped.killed.length > 0) notices.push(`stopped ${reaped.killed.length} backend process(es) left over from a previous run (pids ${reaped.killed.join(', ')})`);
+
+    const logs = new LogStore({ logsDir: join(dataDir, 'logs'), clock });
+    disposers.push(() => logs.dispose());
+    disposers.push(logs.subscribe(null, (model, line) => events.emit({ type: 'log', model, line })));
+
+    const registry = new BackendRegistry({ dataDir, builtinCommand: options.builtinCommand });
+    notices.push(...registry.load());
+
+    const modelsDir = settings().models_dir;
+    if (options.demoModel !== false) await writeDemoModel(dataDir, modelsDir, notices);
+
+    const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
+    disposers.push(() => catalog.dispose());
+
+    const estimateMemory = (entry: CatalogEntry): number | null => {
+      if (entry.sizeBytes === null) return null;
+      const context = entry.config.context_size || entry.gguf?.contextLength || 0;
+      const kv = entry.gguf && context ? estimateKvCacheBytes(entry.gguf, Math.min(context, 4096)) : 0;
+      return entry.sizeBytes + kv;
+    };
+
+    const journal = new Journal();
+    const loader = new Loader({
+      catalog: { get: (n) => catalog.get(n), list: () => catalog.list(), modelsDir: () => settings().models_dir },
+      backends: { resolve: (n) => registry.resolve(n), candidatesFor: (f) => registry.candidatesFor(f ?? '') },
+      launchers: { local: new LocalHostLauncher({ logs, pids, clock }), remote: new RemoteHostLauncher() },
+      settings,
+      clock,
+      journal,
+      emit: (e) => events.emit(e),
+      log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
+      physicalCores: options.cores ?? physicalCores(),
+      estimateMemory,
+    });
+
+    await catalog.start();
+    disposers.push(
+      catalog.onChange((changes) => {
+        for (const c of changes) loader.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
+        // W4: new groups, pins and ttls apply at once.
+        loader.enforcePolicy();
+      }),
+    );
+
+    const watchdog = new Watchdog({
+      clock,
+      intervalMs: options.watchdogIntervalMs ?? 1000,
+      settings,
+      models: () => {
+        loader.refreshMemory();
+        return loader.watchView();
+      },
+      memoryUsedFraction: systemMemoryUsedFraction,
+      act: (f) => {
+        if (f.kind === 'stalled') void loader.unloadStalled(f.name, f.text).catch(() => {});
+        else void loader.unload(f.name, { reason: f.kind === 'idle' ? 'idle' : 'reclaimer', sentence: undefined, by: null }).catch(() => {});
+      },
+    });
+    watchdog.start();
+    disposers.push(() => watchdog.dispose());
+
+    const entryOf = (name: string): CatalogEntry => {
+      const entry = catalog.get(name);
+      if (!entry) throw new LoadoutError('not_found', `There is no model named "${name}".`);
+      return entry;
+    };
+
+    async function* generate(name: string, built: ReturnType<typeof buildChatOptions>, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
+      loader.setTemplateWarning(name, built.templateWarning);
+      yield* loader.stream(name, built.options, opts);
+    }
+
+    const commands: CoreCommands = {
+      snapshot: () => loader.snapshot(),
+      row: (name) => {
+        entryOf(name);
+        return loader.rowOf(name);
+      },
+      load: (name, opts) => loader.load(name, opts),
+      unload: async (name, opts) => {
+        await loader.unload(name, { force: opts?.force, reason: 'user' });
+        return loader.rowOf(name);
+      },
+      cancelLoad: (name) => {
+        entryOf(name);
+        loader.cancelLoad(name);
+        return loader.rowOf(name);
+      },
+      plan: (name) => loader.plan(name),
+      pin: async (name, pinned) => {
+        await catalog.updateConfig(name, { pinned });
+        loader.enforcePolicy();
+        return loader.rowOf(name);
+      },
+      updateModel: async (name, patch) => {
+        await catalog.updateConfig(name, patch);
+        loader.enforcePolicy();
+        return loader.rowOf(name);
+      },
+      settings,
+      updateSettings: async (patch) => {
+        const before = settings();
+        const next = settingsStore.update(patch);
+        if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
+        events.emit({ type: 'settings', settings: next });
+        loader.enforcePolicy();
+        return next;
+      },
+      journal: (model) => journal.list(model),
+      logs: (name) => logs.lines(name),
+      clearLogs: (name) => logs.clear(name),
+      backends: () => registry.list(),
+      addBackend: (entry) => {
+        const added = registry.add(entry);
+        registry.save();
+        return added;
+      },
+      removeBackend: (name) => {
+        registry.remove(name);
+        registry.save();
+      },
+      testBackend: (target) => testBackendTarget(target),
+      chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
+      complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
+      embed: async (name, input, opts) => (await loader.embed(name, { Embeddings: input, Prompt: input }, opts)).embeddings,
+      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+    };
+
+    let disposed: Promise<void> | null = null;
+    return {
+      commands,
+      events,
+      notices,
+      dataDir,
+      dispose: () => {
+        disposed ??= (async () => {
+          watchdog.dispose();
+          await loader.dispose();
+          for (const d of disposers.reverse()) await d();
+          events.clear();
+          lock.release();
+        })();
+        return disposed;
+      },
+    };
+  } catch (e) {
+    for (const d of disposers.reverse()) await d();
+    lock.release();
+    throw e;
+  }
+}
+
+/** A first run with an empty models folder gets a tiny model to try everything with (random weights). */
+async function writeDemoModel(dataDir: string, modelsDir: string, notices: string[]): Promise<void> {
+  const marker = join(dataDir, '.demo-model-written');
+  if (existsSync(marker)) return;
+  const empty = !existsSync(modelsDir) || readdirSync(modelsDir).filter((f) => !f.startsWith('.')).length === 0;
+  if (!empty) return;
+  try {
+    mkdirSync(modelsDir, { recursive: true });
+    await makeModel(join(modelsDir, `${DEMO_MODEL}.gguf`), { preset: 'tiny', seed: 1, name: 'Loadout demo (random weights)' });
+    writeFileSync(
+      join(modelsDir, `${DEMO_MODEL}.yaml`),
+      [
+        '# A tiny model with RANDOM weights, written by Loadout on first run so you can try loading,',
+        '# eviction and chat before adding real models. Its answers are gibberish by design.',
+        '# Put real GGUF files (or LocalAI model YAMLs) in this folder; delete these two files any time.',
+        `name: ${DEMO_MODEL}`,
+        'description: Demo model with random weights (answers are gibberish)',
+        'parameters:',
+        `  model: ${DEMO_MODEL}.gguf`,
+        '  temperature: 0.8',
+        '  max_tokens: 64',
+        'context_size: 512',
+        'threads: 1',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+  } catch (e) {
+    notices.push(`could not write the demo model: ${(e as Error).message}`);
+  }
+}
+
+/** Settings > Backends "test connection": a program must be executable; an address must answer Health. */
+async function testBackendTarget(target: string): Promise<{ ok: boolean; message: string }> {
+  if (/^[^/\\\s]+:\d+$/.test(target)) {
+    const client = createBackendClient(target);
+    try {
+      const reply = await client.health({ timeoutMs: 3000 });
+      const text = Buffer.from(reply.message ?? []).toString('utf8');
+      return { ok: true, message: `${target} answered Health: ${text || '(empty)'}` };
+    } catch (e) {
+      return { ok: false, message: `${target} did not answer: ${(e as Error).message}` };
+    } finally {
+      client.close();
+    }
+  }
+  try {
+    const st = statSync(target);
+    if (!st.isFile()) return { ok: false, message: `${target} is not a file` };
+    return { ok: true, message: `${target} exists; it is started as "${target} --addr 127.0.0.1:<port>" on the next load` };
+  } catch {
+    return { ok: false, message: `${target} does not exist` };
+  }
+}
