@@ -246,7 +246,6 @@ export class Loader {
 
   private async startOn(rt: Runtime, entry: CatalogEntry, backend: ResolvedBackend, signal: AbortSignal): Promise<ModelRow> {
     const s = this.o.settings();
-    this.log(rt.name, `starting backend ${backend.name}`);
     const launcher = backend.kind === 'remote' ? this.o.launchers.remote : this.o.launchers.local;
     const host = await launcher.start({ model: rt.name, backend, startTimeoutMs: s.start_timeout * 1000, signal });
     if (signal.aborted) {
@@ -271,6 +270,9 @@ export class Loader {
     } catch (e) {
       if (signal.aborted) throw signal.reason;
       if (isLoadoutError(e)) throw e;
+      // The dropped connection usually arrives a moment before the exit event; the exit says more.
+      const exit = await Promise.race([host.exited, delay(500, null)]);
+      if (exit) throw new LoadoutError('backend_failed', `${backend.name} backend exited while loading ${rt.name} (${exitText(exit)})${exit.stderr ? `: ${exit.stderr}` : ''}`);
       const err = e as { kind?: string; message?: string };
       if (err.kind === 'deadline') {
         throw new LoadoutError('timeout', `${rt.name} did not finish loading within ${Math.round(loadTimeoutMs / 1000)} s. Raise load_timeout for big models.`);
@@ -1023,6 +1025,10 @@ function chunkOf(reply: Reply): StreamChunk {
     tokens: reply.tokens,
     promptTokens: reply.prompt_tokens,
   };
+}
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }
 
 function exitText(info: ExitInfo): string {

@@ -1,0 +1,65 @@
+/**
+ * The command line of the built-in `llama-cpp` backend (L9): a Node program run by the same
+ * runtime as the app. From TypeScript sources (headless/dev, tests) that is node + tsx's loader
+ * on src/backends/llama/main.ts; from a build it is the bundled `out/backend/index.js`, which in
+ * the desktop app runs on Electron's own binary as plain Node (ELECTRON_RUN_AS_NODE=1) and must
+ * be read from `app.asar.unpacked`, since a child process cannot read inside the asar.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export interface BuiltinCommand {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Environment variable that points the built-in backend at another entry file (.js/.mjs/.ts). */
+export const LLAMA_BACKEND_OVERRIDE = 'LOADOUT_LLAMA_BACKEND';
+
+export function builtinLlamaCommand(): BuiltinCommand {
+  const here = fileURLToPath(import.meta.url);
+  const env: Record<string, string> = {};
+  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
+
+  const override = process.env[LLAMA_BACKEND_OVERRIDE];
+  const entry = override ? resolve(override) : isSource(here) ? sourceEntry(here) : bundledBackendEntry(here);
+  return { command: process.execPath, args: [...loaderArgs(entry), entry], env };
+}
+
+function isSource(file: string): boolean {
+  return extname(file) === '.ts';
+}
+
+/** src/main/core/backends/builtin.ts -> src/backends/llama/main.ts */
+function sourceEntry(here: string): string {
+  return resolve(dirname(here), '../../../backends/llama/main.ts');
+}
+
+/**
+ * The bundler may place this code in `out/main/index.js` or a chunk below it, so look upwards for
+ * `backend/index.js`; inside a packaged app the unpacked copy is the one a child can run.
+ */
+export function bundledBackendEntry(here: string): string {
+  const fallback = resolve(dirname(here), '../backend/index.js');
+  let dir = dirname(here);
+  for (let i = 0; i < 4; i++) {
+    const candidate = unpacked(join(dir, 'backend', 'index.js'));
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return unpacked(fallback);
+}
+
+function unpacked(path: string): string {
+  return path.replace(`${sep}app.asar${sep}`, `${sep}app.asar.unpacked${sep}`);
+}
+
+/** TypeScript entries need tsx's loader; it is resolved from our own node_modules, as a file URL. */
+function loaderArgs(entry: string): string[] {
+  if (!/\.(c|m)?ts$/.test(entry)) return [];
+  const require = createRequire(import.meta.url);
+  return ['--import', pathToFileURL(require.resolve('tsx')).href];
+}
