@@ -56,8 +56,11 @@ export function buildChatOptions(entry: CatalogEntry, req: ChatRequest): BuiltOp
   const template = entry.config.template;
   if (template && usesConfigTemplate(template)) {
     try {
-      const system = req.messages.find((m) => m.role === 'system')?.content;
-      const prompt = renderChatPrompt(template, req.messages, { systemPrompt: system });
+      const prompt = renderChatPrompt(template, req.messages, {
+        systemPrompt: entry.config.system_prompt,
+        roles: entry.config.roles,
+        functions: req.tools,
+      });
       return { options: { ...base, Prompt: prompt, UseTokenizerTemplate: false }, templateWarning: null };
     } catch (e) {
       const warning = `the chat template in its config failed (${(e as Error).message}); using the model file's own template`;

@@ -8,6 +8,8 @@ export interface TemplateConfig {
   completion?: string;
   function?: string;
   use_tokenizer_template?: boolean;
+  /** What joins rendered chat messages (LocalAI default "\n"). */
+  join_chat_messages_by_character?: string;
 }
 
 /** The config keys Loadout uses; everything else in the YAML is kept untouched. */
@@ -38,6 +40,10 @@ export interface ModelConfig {
   /** `key:value` strings, e.g. `parallel:4`. */
   options: string[];
   template?: TemplateConfig;
+  /** `.SystemPrompt` of the templates (LocalAI's `system_prompt`). */
+  system_prompt?: string;
+  /** Role name prefixes used when there is no chat_message template (LocalAI's `roles`). */
+  roles?: Record<string, string>;
 }
 
 export interface CatalogEntry {

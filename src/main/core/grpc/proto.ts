@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -10,19 +10,22 @@ import { fileURLToPath } from 'node:url';
  * (copied into `out/`, unpacked from the asar) in a build; look in both.
  */
 export function backendProtoPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    process.env.LOADOUT_PROTO,
-    resolve(here, '../../../../proto/backend.proto'),
-    resolve(here, '../../proto/backend.proto'),
-    resolve(here, '../proto/backend.proto'),
-    join(process.cwd(), 'proto/backend.proto'),
-  ].filter((p): p is string => !!p);
-  const found = candidates.find((p) => existsSync(p.replace('app.asar', 'app.asar.unpacked')) || existsSync(p));
-  if (!found) throw new Error(`backend.proto not found (looked in ${candidates.join(', ')})`);
-  return found.includes('app.asar') && existsSync(found.replace('app.asar', 'app.asar.unpacked'))
-    ? found.replace('app.asar', 'app.asar.unpacked')
-    : found;
+  if (process.env.LOADOUT_PROTO) return process.env.LOADOUT_PROTO;
+  // Walk up from this module: sources (src/main/core/grpc), bundles (out/main, out/main/backend)
+  // and packaged apps (resources/app.asar/out/main) all have proto/ at the project root.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  const looked: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const candidate = join(dir, 'proto', 'backend.proto');
+    const unpacked = candidate.replace(`${sep}app.asar${sep}`, `${sep}app.asar.unpacked${sep}`);
+    if (existsSync(unpacked)) return unpacked;
+    if (existsSync(candidate)) return candidate;
+    looked.push(candidate);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new Error(`backend.proto not found (looked in ${looked.join(', ')}); reinstall Loadout`);
 }
 
 let cached: grpc.ServiceClientConstructor | undefined;

@@ -19,6 +19,7 @@ import type {
 } from '../../../shared/model';
 import { isOccupying, isResident } from '../../../shared/model';
 import type { ExitInfo, HostLauncher, ModelHost, ResolvedBackend } from '../backends/types';
+import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import type { Clock } from '../clock';
 import type { EmbeddingResult, ModelOptions, PredictOptions, Reply, TokenizationResponse } from '../grpc/types';
@@ -520,7 +521,7 @@ export class Loader {
     await this.load(name, { origin: opts.origin ?? 'user', signal: opts.signal });
     const rt = this.runtime(name);
     const entry = this.o.catalog.get(name);
-    const parallel = entry ? parallelOf(entry) : 1;
+    const parallel = entry ? parallelOf(entry.config) : 1;
     if (rt.active >= parallel || rt.queue.length > 0) {
       if (rt.queue.length >= this.o.settings().max_queue) {
         throw new LoadoutError('queue_full', `${name} already has ${rt.queue.length} requests waiting (max_queue). Try again shortly.`, { retryAfter: 1 });
@@ -1011,14 +1012,6 @@ export interface WatchModel {
 
 type PolicyTarget = Parameters<typeof decideAdmission>[1];
 
-export function parallelOf(entry: CatalogEntry): number {
-  for (const o of entry.config.options) {
-    const m = /^parallel\s*:\s*(\d+)\s*$/.exec(o);
-    if (m) return Math.max(1, Number(m[1]));
-  }
-  return 1;
-}
-
 function chunkOf(reply: Reply): StreamChunk {
   return {
     text: Buffer.isBuffer(reply.message) ? reply.message.toString('utf8') : Buffer.from(reply.message ?? []).toString('utf8'),
@@ -1077,7 +1070,7 @@ function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runtime | u
     },
     ttl: c?.ttl ?? null,
     contextSize: c?.context_size ?? entry?.gguf?.contextLength ?? null,
-    parallel: entry ? parallelOf(entry) : 1,
+    parallel: entry ? parallelOf(entry.config) : 1,
     configPath: entry?.configPath ?? null,
     gguf: entry?.gguf ?? null,
     reloadPending: !!(rt?.loadKey && entry && isResident(state) && rt.loadKey !== entry.loadKey),

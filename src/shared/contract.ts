@@ -1,0 +1,81 @@
+/**
+ * THE contract between the core and its clients (Electron IPC, the headless WebSocket bridge,
+ * the renderer): every command with its arguments and result, and the event stream. Adding a
+ * command is one entry here; the preload, ipcMain registration, bridge and client are generic
+ * over this map, so a missing handler is a type error.
+ */
+import type { ErrorData } from './errors';
+import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, Settings, Snapshot } from './model';
+
+export interface ModelConfigPatch {
+  pinned?: boolean;
+  concurrency_groups?: string[];
+  ttl?: number | null;
+  context_size?: number | null;
+  parallel?: number | null;
+  disabled?: boolean;
+}
+
+export interface Commands {
+  snapshot: { args: []; result: Snapshot };
+  load: { args: [name: string]; result: ModelRow };
+  unload: { args: [name: string, opts?: { force?: boolean }]; result: ModelRow };
+  cancelLoad: { args: [name: string]; result: ModelRow };
+  plan: { args: [name: string]; result: Plan };
+  pin: { args: [name: string, pinned: boolean]; result: ModelRow };
+  updateModel: { args: [name: string, patch: ModelConfigPatch]; result: ModelRow };
+  settings: { args: []; result: Settings };
+  updateSettings: { args: [patch: Partial<Settings>]; result: Settings };
+  journal: { args: [model?: string]; result: JournalEntry[] };
+  logs: { args: [name: string]; result: LogLine[] };
+  clearLogs: { args: [name: string]; result: void };
+  backends: { args: []; result: BackendEntry[] };
+  addBackend: { args: [entry: { name: string; target: string }]; result: BackendEntry };
+  removeBackend: { args: [name: string]; result: void };
+  testBackend: { args: [target: string]; result: { ok: boolean; message: string } };
+}
+
+export type CommandName = keyof Commands;
+
+/** Runtime list of command names (the preload and bridges accept only these). */
+export const COMMAND_NAMES = [
+  'snapshot',
+  'load',
+  'unload',
+  'cancelLoad',
+  'plan',
+  'pin',
+  'updateModel',
+  'settings',
+  'updateSettings',
+  'journal',
+  'logs',
+  'clearLogs',
+  'backends',
+  'addBackend',
+  'removeBackend',
+  'testBackend',
+] as const satisfies readonly CommandName[];
+
+// Compile-time check that COMMAND_NAMES lists every command.
+type Missing = Exclude<CommandName, (typeof COMMAND_NAMES)[number]>;
+const everyCommandListed: Missing extends never ? true : Missing = true;
+void everyCommandListed;
+
+/** Errors cross process boundaries as data (convention 4). */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorData };
+
+export type CommandHandlers = { [K in CommandName]: (...args: Commands[K]['args']) => Commands[K]['result'] | Promise<Commands[K]['result']> };
+
+/** What the preload exposes to the page as `window.loadout`. */
+export interface LoadoutBridge {
+  invoke<K extends CommandName>(name: K, ...args: Commands[K]['args']): Promise<Outcome<Commands[K]['result']>>;
+  onEvent(listener: (event: CoreEvent) => void): () => void;
+}
+
+export function isCommandName(name: unknown): name is CommandName {
+  return typeof name === 'string' && (COMMAND_NAMES as readonly string[]).includes(name);
+}
+
+export const IPC_INVOKE = 'loadout:invoke';
+export const IPC_EVENT = 'loadout:event';

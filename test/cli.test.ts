@@ -1,0 +1,103 @@
+/** The headless entry: flags, the first line contract, the page, refusal of foreign hosts, clean exit. */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseArgs } from '../src/main/cli';
+
+const root = resolve(__dirname, '..');
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tmp(): string {
+  const d = mkdtempSync(join(os.tmpdir(), 'loadout-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+/** Runs `npm run serve`'s command (tsx on src/main/cli.ts) and resolves with its first stdout line. */
+function serve(args: string[]): Promise<{ child: ChildProcess; first: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  return new Promise((resolvePromise, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolvePromise({ child, first: out.slice(0, nl), output: () => out });
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+}
+
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const req = request(url, { headers }, (r) => {
+      let body = '';
+      r.on('data', (d) => (body += d));
+      r.on('end', () => res({ status: r.statusCode!, body }));
+    });
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+describe('CLI flags', () => {
+  it('every setting has a flag; aliases and booleans work; flags override for this run', () => {
+    expect(parseArgs(['serve', '--models', '/m', '--data=/d', '--port', '0', '--max-active', '2', '--idle-timeout', '90', '--api-lan', '--no-memory-reclaimer'])).toEqual({
+      command: 'serve',
+      overrides: { models_dir: '/m', data_dir: '/d', api_port: 0, max_active_models: 2, idle_timeout: 90, api_lan: true, memory_reclaimer: false },
+    });
+    expect(parseArgs(['--max-active-models=3', '--api-allowed-origins', 'http://a,http://b']).overrides).toEqual({ max_active_models: 3, api_allowed_origins: ['http://a', 'http://b'] });
+  });
+
+  it('bad flags are refused with a message that says what is wrong', () => {
+    expect(() => parseArgs(['--max-active', '-1'])).toThrow(/max_active_models must be a whole number/);
+    expect(() => parseArgs(['--bogus'])).toThrow(/unknown flag --bogus/);
+    expect(() => parseArgs(['--port'])).toThrow(/--port needs a value/);
+    expect(() => parseArgs(['--port', '70000'])).toThrow(/port number/);
+  });
+});
+
+describe('npm run serve', () => {
+  it('prints the URL first, serves the page only with the token, refuses foreign hosts, writes the demo model, exits on SIGTERM', async () => {
+    const data = tmp();
+    const { child, first } = await serve(['--port', '0', '--data', data]);
+    const m = /^Open (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]+))$/.exec(first);
+    expect(m, first).not.toBeNull();
+    const [, url, port] = m!;
+    const page = await get(url);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('demo');
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(401);
+    expect((await get(url, { host: `evil.example:${port}` })).status).toBe(403);
+    expect(existsSync(join(data, 'models', 'demo.gguf'))).toBe(true);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(join(data, 'loadout.lock'))).toBe(false);
+  });
+
+  it('a port in use gets a clear error and exit code 1', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const err = await serve(['--port', String(port), '--data', tmp()]).catch((e: Error) => e.message);
+      expect(err).toMatch(/exited with 1: loadout: port \d+ is already in use.*--port 0/s);
+    } finally {
+      blocker.close();
+    }
+  });
+});
