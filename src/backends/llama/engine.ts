@@ -1,0 +1,603 @@
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  LlamaCompletion,
+  LlamaCompletionGenerationOptions,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaEmbeddingContext,
+  LlamaGrammar,
+  LlamaModel,
+  LlamaText,
+  Token,
+} from 'node-llama-cpp';
+import type {
+  ChatMessage,
+  EmbeddingResult,
+  ModelOptions,
+  PredictOptions,
+  Result,
+  StatusResponse,
+  StatusState,
+  TokenizationResponse,
+} from '../../main/core/grpc/types';
+import type { LlamaRuntime, Log } from './runtime';
+import { SlotPool } from './slotPool';
+import { StopStrings } from './stopStrings';
+import { TokenTextStream } from './tokenTextStream';
+
+/** The gRPC status a failed request ends with (server.ts maps it). */
+export type BackendErrorCode = 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT' | 'ABORTED' | 'CANCELLED' | 'INTERNAL';
+
+export class BackendError extends Error {
+  constructor(
+    readonly code: BackendErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
+
+/** Context size when neither the request nor a small GGUF says otherwise: the KV cache grows with it. */
+export const DEFAULT_CONTEXT_SIZE = 4096;
+/** Share of `load_progress` for reading the weights; creating the context(s) takes the rest. */
+const MODEL_LOAD_SHARE = 0.9;
+
+export interface LoadSettings {
+  /** Sequences that can generate at the same time (`parallel:N`). */
+  parallel: number;
+}
+
+/** Parses LoadModel's `Options` (`key:value`); unknown keys are ignored, as LocalAI's backends do. */
+export function parseLoadOptions(options: readonly string[] | undefined): LoadSettings {
+  const settings: LoadSettings = { parallel: 1 };
+  for (const option of options ?? []) {
+    const at = option.indexOf(':');
+    const key = (at < 0 ? option : option.slice(0, at)).trim().toLowerCase();
+    const value = at < 0 ? '' : option.slice(at + 1).trim();
+    if (key === 'parallel' || key === 'n_parallel') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 64) {
+        throw new BackendError('INVALID_ARGUMENT', `Option "${option}" is invalid: parallel must be a whole number from 1 to 64.`);
+      }
+      settings.parallel = n;
+    }
+  }
+  return settings;
+}
+
+/** Where LoadModel's model file is: ModelFile (or Model), relative ones inside ModelPath. */
+export function resolveModelPath(options: ModelOptions): string | undefined {
+  const file = options.ModelFile || options.Model;
+  if (!file) return undefined;
+  return isAbsolute(file) || !options.ModelPath ? file : join(options.ModelPath, file);
+}
+
+interface Slot {
+  sequence: LlamaContextSequence;
+  completion: LlamaCompletion;
+}
+
+interface Running {
+  abort: AbortController;
+  done: Promise<unknown>;
+}
+
+interface Loaded {
+  name: string;
+  file: string;
+  model: LlamaModel;
+  context: LlamaContext;
+  embedding: LlamaEmbeddingContext | null;
+  /** Tokens the embedding context takes at once. */
+  embeddingSize: number;
+  chatWrapper: ChatWrapper;
+  slots: SlotPool<Slot>;
+  /** ModelOptions.Seed: used when a request brings none. */
+  seed: number | undefined;
+  /** The token LlamaCompletion puts in front of every input (BOS for most vocabularies). */
+  prefixToken: Token | null;
+  running: Set<Running>;
+}
+
+interface Input {
+  tokens: Token[];
+  /** Including the token LlamaCompletion prepends. */
+  promptTokens: number;
+  /** The chat template's end-of-turn markers (request stop strings are handled as text, see StopStrings). */
+  stopTriggers: LlamaText[];
+}
+
+export interface Generation {
+  /** The whole answer, decoded in one go. */
+  text: string;
+  /** New tokens generated. */
+  tokens: number;
+  promptTokens: number;
+  /** Milliseconds until the first new token. */
+  promptMs: number;
+  /** Milliseconds from the first new token to the end. */
+  generationMs: number;
+  stopReason: string;
+}
+
+/** Called with each piece of text as it is generated; `so` counts tokens so far. */
+export type OnText = (text: string, so: { tokens: number; promptTokens: number }) => void;
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const since = (t: number): number => Math.round(performance.now() - t);
+
+/**
+ * One model at a time over node-llama-cpp: load / free, generation on `parallel` sequences of
+ * one context, embeddings, tokenization, status. No gRPC in here (server.ts speaks it).
+ *
+ * Parallel slots are N sequences of ONE context rather than N contexts: llama.cpp then decodes
+ * the sequences' tokens together in one batch, so two streams on one thread cost little more
+ * than one, and the weights and compute buffers exist once.
+ */
+export class LlamaEngine {
+  private phase: 'empty' | 'loading' | 'ready' | 'failed' = 'empty';
+  private progress = 0;
+  private loaded: Loaded | null = null;
+  private loadAbort: AbortController | null = null;
+  /** Load, Free and dispose run one after another. */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+
+  constructor(
+    private readonly runtime: Promise<LlamaRuntime>,
+    private readonly log: Log,
+  ) {
+    // A failed start surfaces in LoadModel, with its message; never as an unhandled rejection.
+    runtime.catch(() => {});
+  }
+
+  // ------------------------------------------------------------------------------ lifecycle
+
+  load(options: ModelOptions): Promise<Result> {
+    return this.serialise(() => this.doLoad(options));
+  }
+
+  /** Unloads the model (in-flight requests end with ABORTED); stops a load in progress. */
+  free(): Promise<Result> {
+    this.loadAbort?.abort(new BackendError('ABORTED', 'The load was cancelled.'));
+    return this.serialise(async () => {
+      const had = this.loaded !== null;
+      await this.unload('The model was unloaded.');
+      return { success: true, message: had ? 'model unloaded' : 'no model was loaded' };
+    });
+  }
+
+  /** Frees everything, llama.cpp included. */
+  async dispose(): Promise<void> {
+    await this.free();
+    const runtime = await this.runtime.catch(() => null);
+    await runtime?.llama.dispose().catch(() => {});
+  }
+
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(fn, fn);
+    this.lifecycle = run.catch(() => {});
+    return run;
+  }
+
+  private async doLoad(options: ModelOptions): Promise<Result> {
+    const fail = (message: string): Result => {
+      this.log(`load failed: ${message}`);
+      return { success: false, message };
+    };
+    const file = resolveModelPath(options);
+    if (!file) return fail('No model file given: LoadModel needs ModelFile (or Model) naming a .gguf file.');
+    let settings: LoadSettings;
+    try {
+      settings = parseLoadOptions(options.Options);
+    } catch (err) {
+      return fail(errorText(err));
+    }
+    const info = await stat(file).catch(() => null);
+    if (!info) return fail(`Model file not found: ${file}. Check that the file exists and that the model's config points to it.`);
+    if (!info.isFile()) return fail(`${file} is not a file: point the model's config at a .gguf file.`);
+
+    await this.unload('Another model is being loaded.');
+    this.phase = 'loading';
+    this.progress = 0;
+    const abort = new AbortController();
+    this.loadAbort = abort;
+    const cleanup: Array<() => Promise<unknown>> = [];
+    const started = performance.now();
+    let runtime: LlamaRuntime | undefined;
+    try {
+      runtime = await this.runtime.catch((err: unknown) => {
+        throw new Error(`llama.cpp could not start on this machine: ${errorText(err)}`);
+      });
+      abort.signal.throwIfAborted();
+      this.loaded = await this.create(runtime, options, file, settings, abort.signal, cleanup);
+      this.phase = 'ready';
+      this.progress = 1;
+      const { context } = this.loaded;
+      return {
+        success: true,
+        message: `Loaded ${options.Model || file} (context ${context.contextSize} x ${settings.parallel}, ${context.idealThreads} thread(s)).`,
+      };
+    } catch (err) {
+      for (const undo of cleanup.reverse()) await undo().catch(() => {});
+      if (abort.signal.aborted) {
+        this.phase = 'empty';
+        this.progress = 0;
+        return fail('The load was cancelled.');
+      }
+      this.phase = 'failed';
+      // llama.cpp logs the reason just after the load fails: give its log a moment to arrive.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const reason = runtime?.errorsSince(started).find((line) => !/failed to load model/i.test(line));
+      return fail(describeLoadError(file, err, reason));
+    } finally {
+      if (this.loadAbort === abort) this.loadAbort = null;
+    }
+  }
+
+  private async create(
+    { mod, llama }: LlamaRuntime,
+    options: ModelOptions,
+    file: string,
+    settings: LoadSettings,
+    signal: AbortSignal,
+    cleanup: Array<() => Promise<unknown>>,
+  ): Promise<Loaded> {
+    let t = performance.now();
+    const model = await llama.loadModel({
+      modelPath: file,
+      gpuLayers: 0,
+      // proto3 cannot tell "unset" from false: the caller sends the config's mmap (LocalAI's default is true).
+      useMmap: options.MMap === true,
+      useMlock: options.MLock === true,
+      loadSignal: signal,
+      onLoadProgress: (p) => {
+        this.progress = Math.max(this.progress, Math.min(1, p) * MODEL_LOAD_SHARE);
+      },
+    });
+    cleanup.push(() => model.dispose());
+    this.log(`load model ${since(t)} ms (${file})`);
+    this.progress = MODEL_LOAD_SHARE;
+    signal.throwIfAborted();
+
+    const contextSize =
+      options.ContextSize && options.ContextSize > 0
+        ? options.ContextSize
+        : Math.min(model.trainContextSize || DEFAULT_CONTEXT_SIZE, DEFAULT_CONTEXT_SIZE);
+    const threads = options.Threads && options.Threads > 0 ? options.Threads : 1;
+    const batchSize = options.NBatch && options.NBatch > 0 ? options.NBatch : undefined;
+    t = performance.now();
+    const context = await model.createContext({
+      contextSize,
+      sequences: settings.parallel,
+      threads,
+      batchSize,
+      flashAttention: parseSwitch(options.FlashAttention),
+      createSignal: signal,
+    });
+    cleanup.push(() => context.dispose());
+    let embedding: LlamaEmbeddingContext | null = null;
+    if (options.Embeddings) {
+      embedding = await model.createEmbeddingContext({ contextSize, threads, batchSize, createSignal: signal });
+      cleanup.push(() => embedding!.dispose());
+    }
+    this.log(
+      `create context ${since(t)} ms (context ${context.contextSize} x ${settings.parallel} sequence(s), ${threads} thread(s)${embedding ? ', embeddings' : ''})`,
+    );
+
+    // The GGUF's own chat template, rendered by node-llama-cpp's Jinja wrapper (as llama.cpp does
+    // for LocalAI). Not "auto": matching an unknown template against every built-in wrapper costs
+    // a second or more per load. A GGUF without a template gets node-llama-cpp's best guess.
+    t = performance.now();
+    const hasTemplate = typeof model.fileInfo.metadata?.tokenizer?.chat_template === 'string';
+    const chatWrapper = mod.resolveChatWrapper(model, { type: hasTemplate ? 'jinjaTemplate' : 'auto', warningLogs: false });
+    this.log(`chat template ${since(t)} ms (${hasTemplate ? "the GGUF's" : 'none in the GGUF, guessed'}: ${chatWrapper.wrapperName})`);
+    const slots = Array.from({ length: settings.parallel }, (): Slot => {
+      const sequence = context.getSequence();
+      return { sequence, completion: new mod.LlamaCompletion({ contextSequence: sequence }) };
+    });
+    return {
+      name: options.Model ?? '',
+      file,
+      model,
+      context,
+      embedding,
+      embeddingSize: contextSize,
+      chatWrapper,
+      slots: new SlotPool(slots),
+      seed: options.Seed && options.Seed > 0 ? options.Seed : undefined,
+      prefixToken: prefixTokenOf(model),
+      running: new Set(),
+    };
+  }
+
+  private async unload(reason: string): Promise<void> {
+    const loaded = this.loaded;
+    this.loaded = null;
+    this.phase = 'empty';
+    this.progress = 0;
+    if (!loaded) return;
+    const stop = new BackendError('ABORTED', reason);
+    loaded.slots.close(stop);
+    for (const run of loaded.running) run.abort.abort(stop);
+    await Promise.allSettled([...loaded.running].map((run) => run.done));
+    const t = performance.now();
+    await loaded.embedding?.dispose().catch(() => {});
+    await loaded.context.dispose().catch(() => {});
+    await loaded.model.dispose().catch(() => {});
+    this.log(`unloaded ${loaded.name || loaded.file} in ${since(t)} ms`);
+  }
+
+  // ------------------------------------------------------------------------------ requests
+
+  status(): StatusResponse {
+    const mem = process.memoryUsage();
+    const breakdown: Record<string, number> = { rss: mem.rss, heap_used: mem.heapUsed, external: mem.external };
+    const loaded = this.loaded;
+    if (loaded) {
+      // node-llama-cpp's own accounting: weights, and the context's KV cache and buffers.
+      breakdown.model = loaded.model.size;
+      breakdown.context = loaded.context.memoryUsage.ram;
+    }
+    let state: StatusState;
+    if (this.phase === 'loading') state = 'BUSY';
+    else if (this.phase === 'failed') state = 'ERROR';
+    else if (!loaded) state = 'UNINITIALIZED';
+    else state = loaded.slots.busy > 0 ? 'BUSY' : 'READY';
+    return { state, memory: { total: mem.rss, breakdown }, load_progress: this.progress };
+  }
+
+  /**
+   * Generates for a request, calling `onText` with each piece (never splitting a UTF-8
+   * character). Waits FIFO for a free slot. Aborting `signal` stops within one token.
+   */
+  async generate(req: PredictOptions, onText: OnText, signal: AbortSignal): Promise<Generation> {
+    const loaded = this.require(req.ModelIdentity);
+    const input = this.inputOf(loaded, req);
+    const abort = new AbortController();
+    const relay = (): void => abort.abort(new BackendError('CANCELLED', 'The request was cancelled.'));
+    if (signal.aborted) relay();
+    else signal.addEventListener('abort', relay, { once: true });
+    const done = this.run(loaded, req, input, onText, abort.signal);
+    const entry: Running = { abort, done };
+    loaded.running.add(entry);
+    try {
+      return await done;
+    } finally {
+      loaded.running.delete(entry);
+      signal.removeEventListener('abort', relay);
+    }
+  }
+
+  private async run(loaded: Loaded, req: PredictOptions, input: Input, onText: OnText, signal: AbortSignal): Promise<Generation> {
+    const slot = await loaded.slots.acquire(signal);
+    // Ends the generation on the caller's abort, or when a stop string shows up.
+    const generation = new AbortController();
+    const relay = (): void => generation.abort(signal.reason);
+    signal.addEventListener('abort', relay, { once: true });
+    if (signal.aborted) relay();
+    try {
+      const options = await this.samplingOf(loaded, req);
+      const { model } = loaded;
+      const pieces = new TokenTextStream<Token>((tokens, previous) => model.detokenize(tokens, false, previous));
+      const stops = new StopStrings(req.StopPrompts ?? []);
+      const room = slot.sequence.contextSize - input.promptTokens;
+      const started = performance.now();
+      let firstTokenAt: number | undefined;
+      let released = 0;
+      let sentChars = 0;
+      let stopped = false;
+      const send = (text: string): void => {
+        if (!text) return;
+        sentChars += text.length;
+        onText(text, { tokens: released, promptTokens: input.promptTokens });
+      };
+      const take = (text: string): void => {
+        if (stopped || !text) return;
+        const cut = stops.push(text);
+        send(cut.text);
+        if (cut.stopped) {
+          stopped = true;
+          generation.abort(new Error('stop string'));
+        }
+      };
+      const meter = slot.sequence.tokenMeter.getState();
+      const result = await slot.completion.generateCompletionWithMeta(input.tokens, {
+        ...options,
+        // "Until the end of the context" when the request sets no limit, and never a context
+        // shift: a shift would silently drop the start of the conversation.
+        maxTokens: req.Tokens && req.Tokens > 0 ? Math.min(req.Tokens, room) : room,
+        disableContextShift: true,
+        customStopTriggers: input.stopTriggers,
+        signal: generation.signal,
+        stopOnAbortSignal: true,
+        onToken: (tokens) => {
+          firstTokenAt ??= performance.now();
+          released += tokens.length;
+          take(pieces.push(tokens));
+        },
+      });
+      take(pieces.flush());
+      if (!stopped) send(stops.flush());
+      if (signal.aborted) throw signal.reason;
+      const ended = performance.now();
+      return {
+        // Decoded in one go by node-llama-cpp; the streamed pieces join to the same text.
+        text: stopped ? result.response.slice(0, sentChars) : result.response,
+        tokens: slot.sequence.tokenMeter.diff(meter).usedOutputTokens,
+        promptTokens: input.promptTokens,
+        promptMs: (firstTokenAt ?? ended) - started,
+        generationMs: ended - (firstTokenAt ?? ended),
+        stopReason: stopped ? 'stopPrompt' : result.metadata.stopReason,
+      };
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (err instanceof BackendError) throw err;
+      throw new BackendError('INTERNAL', `Generation failed: ${errorText(err)}`);
+    } finally {
+      signal.removeEventListener('abort', relay);
+      loaded.slots.release(slot);
+    }
+  }
+
+  async embed(req: PredictOptions): Promise<EmbeddingResult> {
+    const loaded = this.require(req.ModelIdentity);
+    if (!loaded.embedding) {
+      throw new BackendError(
+        'FAILED_PRECONDITION',
+        `Model "${loaded.name}" was loaded without embeddings: set "embeddings: true" in its config to use it for embeddings.`,
+      );
+    }
+    const text = req.Embeddings || req.Prompt || '';
+    if (!text) throw new BackendError('INVALID_ARGUMENT', 'Nothing to embed: send the text in Embeddings (or Prompt).');
+    const tokens = loaded.model.tokenize(text, true).length;
+    const limit = loaded.embeddingSize;
+    if (tokens >= limit) {
+      throw new BackendError('INVALID_ARGUMENT', `The text is ${tokens} tokens but the embedding context holds ${limit}: send shorter pieces.`);
+    }
+    try {
+      const { vector } = await loaded.embedding.getEmbeddingFor(text);
+      return { embeddings: [...vector], dim: vector.length, tokens, prompt_tokens: tokens };
+    } catch (err) {
+      throw new BackendError('INTERNAL', `Embedding failed: ${errorText(err)}`);
+    }
+  }
+
+  tokenize(req: PredictOptions): TokenizationResponse {
+    const loaded = this.require(req.ModelIdentity);
+    const tokens = loaded.model.tokenize(req.Prompt ?? '', true).map(Number);
+    return { length: tokens.length, tokens };
+  }
+
+  /** The loaded model, if the request is meant for it. */
+  private require(identity: string | undefined): Loaded {
+    const loaded = this.loaded;
+    if (!loaded) {
+      const why = this.phase === 'loading' ? ' (a load is in progress)' : '';
+      throw new BackendError('FAILED_PRECONDITION', `no model loaded${why}`);
+    }
+    if (identity && identity !== loaded.name) {
+      throw new BackendError(
+        'FAILED_PRECONDITION',
+        `This backend serves model "${loaded.name}", not "${identity}": the request was sent to the wrong backend.`,
+      );
+    }
+    return loaded;
+  }
+
+  /** The tokens to generate from: the chat rendered with the GGUF's template, or the raw prompt. */
+  private inputOf(loaded: Loaded, req: PredictOptions): Input {
+    const { model } = loaded;
+    const stopTriggers: LlamaText[] = [];
+    let tokens: Token[];
+    if (req.UseTokenizerTemplate && req.Messages && req.Messages.length > 0) {
+      let state;
+      try {
+        state = loaded.chatWrapper.generateContextState({ chatHistory: toChatHistory(req.Messages) });
+      } catch (err) {
+        throw new BackendError('INVALID_ARGUMENT', `The model's chat template failed on these messages: ${errorText(err)}`);
+      }
+      tokens = state.contextText.tokenize(model.tokenizer);
+      stopTriggers.push(...state.stopGenerationTriggers);
+    } else {
+      // Special tokens in the text count as such: the core renders chat templates into Prompt.
+      tokens = model.tokenize(req.Prompt ?? '', true);
+    }
+    // LlamaCompletion prepends BOS itself; a template or prompt that starts with it would double it.
+    if (loaded.prefixToken !== null && tokens[0] === loaded.prefixToken) tokens = tokens.slice(1);
+    if (tokens.length === 0) {
+      throw new BackendError('INVALID_ARGUMENT', 'The request has nothing to generate from: send a Prompt, or Messages with UseTokenizerTemplate.');
+    }
+    const promptTokens = tokens.length + (loaded.prefixToken !== null ? 1 : 0);
+    const contextSize = loaded.context.contextSize;
+    if (promptTokens >= contextSize) {
+      throw new BackendError(
+        'INVALID_ARGUMENT',
+        `The prompt is ${promptTokens} tokens but the context holds ${contextSize}: shorten the conversation or raise the model's context_size.`,
+      );
+    }
+    return { tokens, promptTokens, stopTriggers };
+  }
+
+  private async samplingOf(loaded: Loaded, req: PredictOptions): Promise<LlamaCompletionGenerationOptions> {
+    const options: LlamaCompletionGenerationOptions = {
+      // 0 is greedy: the same prompt gives the same tokens.
+      temperature: req.Temperature && req.Temperature > 0 ? req.Temperature : 0,
+      repeatPenalty: false,
+    };
+    if (req.TopK && req.TopK > 0) options.topK = req.TopK;
+    if (req.TopP && req.TopP > 0 && req.TopP < 1) options.topP = req.TopP;
+    if (req.MinP && req.MinP > 0) options.minP = req.MinP;
+    const seed = req.Seed && req.Seed > 0 ? req.Seed : loaded.seed;
+    if (seed !== undefined) options.seed = seed;
+    if ((req.Penalty && req.Penalty > 0) || req.FrequencyPenalty || req.PresencePenalty) {
+      options.repeatPenalty = {
+        penalty: req.Penalty && req.Penalty > 0 ? req.Penalty : undefined,
+        frequencyPenalty: req.FrequencyPenalty || undefined,
+        presencePenalty: req.PresencePenalty || undefined,
+        lastTokens: req.Repeat && req.Repeat > 0 ? req.Repeat : 64,
+      };
+    }
+    if (req.Grammar) options.grammar = await this.grammarFor(req.Grammar);
+    return options;
+  }
+
+  private async grammarFor(text: string): Promise<LlamaGrammar> {
+    let grammar = this.grammars.get(text);
+    if (!grammar) {
+      grammar = this.runtime.then(({ llama }) => llama.createGrammar({ grammar: text }));
+      if (this.grammars.size >= 16) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(text, grammar);
+      grammar.catch(() => this.grammars.delete(text));
+    }
+    try {
+      return await grammar;
+    } catch (err) {
+      throw new BackendError('INVALID_ARGUMENT', `The grammar is not valid GBNF: ${errorText(err)}`);
+    }
+  }
+}
+
+/** LocalAI chat turns as node-llama-cpp chat history, ending with the model turn to generate. */
+export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
+    const role = m.role.toLowerCase();
+    if (role === 'system' || role === 'developer') return { type: 'system', text: m.content };
+    if (role === 'assistant' || role === 'model') return { type: 'model', response: m.content ? [m.content] : [] };
+    return { type: 'user', text: m.content };
+  });
+  // A trailing assistant turn is a prefix to continue; otherwise the model answers in a new turn.
+  if (history.at(-1)?.type !== 'model') history.push({ type: 'model', response: [] });
+  return history;
+}
+
+/** The token node-llama-cpp's LlamaCompletion puts first (its resolveBeginningTokenToPrepend, not exported). */
+function prefixTokenOf(model: LlamaModel): Token | null {
+  const vocab = String(model.vocabularyType);
+  if (vocab === 'rwkv' || vocab === 'ugm') return null;
+  if (vocab === 'wpm') return model.tokens.bos;
+  return model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+}
+
+function parseSwitch(value: string | undefined): boolean | 'auto' {
+  const v = (value ?? '').trim().toLowerCase();
+  if (['on', 'true', 'yes', 'enabled', '1'].includes(v)) return true;
+  if (['off', 'false', 'no', 'disabled', '0'].includes(v)) return false;
+  return 'auto';
+}
+
+function describeLoadError(file: string, err: unknown, llamaReason: string | undefined): string {
+  // Messages can quote raw file bytes (a bad magic number): keep them printable.
+  const clean = (text: string): string => text.replace(/[^\x20-\x7e\u00a0-\uffef]/g, '?').replace(/[.\s]+$/, '');
+  const text = clean(errorText(err));
+  if (text.startsWith('llama.cpp could not start')) return `${text}.`;
+  if (err instanceof Error && [err.name, err.constructor.name].includes('InsufficientMemoryError')) {
+    return `Not enough memory to load ${file}: ${text}. Unload other models or lower the context size.`;
+  }
+  const detail = llamaReason ? `${text} (${clean(llamaReason.replace(/^[\w:]+:\s*/, ''))})` : text;
+  return `Could not load ${file}: ${detail}. The file may be incomplete or not a GGUF model this llama.cpp supports; download it again or choose another file.`;
+}
