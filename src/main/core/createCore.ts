@@ -152,6 +152,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       settings,
       models: () => {
         loader.refreshMemory();
+        loader.enforceLimits();
         return loader.watchView();
       },
       memoryUsedFraction: systemMemoryUsedFraction,

@@ -33,6 +33,15 @@ const ADDRESS_IN_USE = /EADDRINUSE|address already in use|address in use/i;
 
 const isWindows = process.platform === 'win32';
 
+/**
+ * U7: how to stop a backend's whole process tree. POSIX (Linux, macOS) signals the process group
+ * the backend leads; Windows has no groups, so `taskkill /T` walks the tree (`/F` forces it).
+ */
+export function treeKill(platform: NodeJS.Platform, pid: number, signal: 'SIGTERM' | 'SIGKILL'): { kind: 'group'; pgid: number; signal: string } | { kind: 'taskkill'; args: string[] } {
+  if (platform === 'win32') return { kind: 'taskkill', args: ['/pid', String(pid), '/T', ...(signal === 'SIGKILL' ? ['/F'] : [])] };
+  return { kind: 'group', pgid: pid, signal };
+}
+
 export class LocalHostLauncher implements HostLauncher {
   private readonly logs: LogStore;
   private readonly pids: PidRegistry;
@@ -302,10 +311,9 @@ class LocalHost implements ModelHost {
   kill(signal: 'SIGTERM' | 'SIGKILL'): void {
     const pid = this.child.pid;
     if (this.exitSeen || pid === undefined) return;
-    if (isWindows) {
-      // U7: no process groups; taskkill /T walks the tree (/F forces it). Untested here.
-      const args = ['/pid', String(pid), '/T', ...(signal === 'SIGKILL' ? ['/F'] : [])];
-      spawn('taskkill', args, { stdio: 'ignore', windowsHide: true }).on('error', () => {});
+    const how = treeKill(process.platform, pid, signal);
+    if (how.kind === 'taskkill') {
+      spawn('taskkill', how.args, { stdio: 'ignore', windowsHide: true }).on('error', () => {});
       return;
     }
     signalGroup(pid, signal);

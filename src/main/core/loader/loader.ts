@@ -292,6 +292,7 @@ export class Loader {
     this.set(rt, 'ready');
     this.log(rt.name, `ready in ${now - (rt.loadStartedAt ?? now)} ms (pid ${host.pid ?? 'remote'}, ${host.address})`);
     void this.refreshBackendMemory(rt, host);
+    this.enforceLimits();
     return this.rowOf(rt.name);
   }
 
@@ -692,6 +693,17 @@ export class Loader {
 
   /** W4: applies settings and policy-key changes to resident models at once. */
   enforcePolicy(): void {
+    this.enforceLimits();
+    // Catalog edits reach the rows (groups, pinned, "reload to apply").
+    for (const rt of this.runtimes.values()) this.changed(rt);
+  }
+
+  /**
+   * W4's drain: models over a lowered cap or in a new group conflict go (idle ones now, busy ones
+   * once idle). Also run when a load completes, since a load admitted under the old cap can
+   * finish after the cap was lowered.
+   */
+  enforceLimits(): void {
     for (const { name, sentence } of settingsSurplus(this.policyView(), this.o.settings())) {
       const rt = this.runtimes.get(name);
       if (!rt || !rt.host) continue;
@@ -699,8 +711,6 @@ export class Loader {
       else rt.drain = { sentence };
     }
     this.threadBudget.pump();
-    // Catalog edits reach the rows (groups, pinned, "reload to apply").
-    for (const rt of this.runtimes.values()) this.changed(rt);
   }
 
   /** Facts the watchdog reads (it reports; the loader acts). */
