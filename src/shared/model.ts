@@ -161,10 +161,38 @@ export interface LogLine {
   text: string;
 }
 
+/** One request to the local HTTP API, for the GUI's live request log. */
+export interface RequestLogEntry {
+  at: string;
+  /** Remote address (and User-Agent product, when sent). */
+  client: string;
+  method: string;
+  path: string;
+  model: string | null;
+  status: number;
+  /** Completion tokens generated, when the request generated any. */
+  tokens: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+/** The HTTP server as the GUI shows it. */
+export interface ServerStatus {
+  listening: boolean;
+  url: string | null;
+  host: string;
+  port: number | null;
+  /** Why it is not listening (port in use, disabled). */
+  error: string | null;
+  apiKeySet: boolean;
+}
+
 /** Events the core emits (E1, E2). */
 export type CoreEvent =
   | { type: 'model'; row: ModelRow }
   | { type: 'removed'; name: string }
   | { type: 'journal'; entry: JournalEntry }
   | { type: 'settings'; settings: Settings }
-  | { type: 'log'; model: string; line: LogLine };
+  | { type: 'log'; model: string; line: LogLine }
+  | { type: 'request'; entry: RequestLogEntry }
+  | { type: 'server'; status: ServerStatus };

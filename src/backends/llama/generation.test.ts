@@ -201,7 +201,7 @@ describe('with the tiny model loaded', () => {
     expect(ra.bytes.toString('utf8')).toBe(single);
   });
 
-  it('R7: Embedding returns a vector when loaded with Embeddings, a clear error otherwise', async () => {
+  it('Embedding returns a vector when loaded with Embeddings, a clear error otherwise', async () => {
     await load({ ContextSize: 1024, Embeddings: true });
     const res = await unary<EmbeddingResult>(backend.client, 'Embedding', { Embeddings: 'the quiet river' });
     expect(res.dim).toBe(64);

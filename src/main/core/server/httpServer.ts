@@ -1,19 +1,45 @@
 /**
- * The headless HTTP server: listens on loopback, prints the page URL with its token. The GUI
- * (web UI and its WebSocket bridge) and the OpenAI-compatible API mount here in later work;
- * until then the page is a plain status view of the loader.
+ * The one HTTP server of headless mode (and of the desktop app's local API): it listens, refuses
+ * foreign Host headers (DNS rebinding), and hands each request to the first part that takes it:
+ * the API (`/v1`, `/api`), then the web UI (`/` and its assets). WebSocket upgrades go to the
+ * UI's bridge (`/ws`). Each part owns its own rules (token, API key, Origin).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Settings } from '../../../shared/model';
 import type { Core } from '../createCore';
+import { createApiHandler } from './api';
+import { createUiHandler } from './ui';
+import { attachWsBridge } from './wsBridge';
 
 export interface HttpServerHandle {
+  /** The page URL with its token: `http://127.0.0.1:<port>/?token=<token>`. */
   url: string;
   port: number;
   token: string;
   close(): Promise<void>;
+}
+
+/** What every part of the server gets. */
+export interface ServerContext {
+  core: Core;
+  /** Guards the web page's WebSocket bridge (letters, digits, `-`, `_`). */
+  token: string;
+  /** Set once listening: the origin of our own page, e.g. `http://127.0.0.1:8765`. */
+  pageOrigin: () => string;
+  settings: () => Settings;
+}
+
+/** A part of the server: answers and returns true, or returns false to pass the request on. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer, url: URL) => boolean;
+
+export interface ServerParts {
+  handlers: RequestHandler[];
+  upgrade: UpgradeHandler[];
+  dispose(): void | Promise<void>;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
@@ -25,20 +51,56 @@ export function isLoopbackHost(hostHeader: string | undefined): boolean {
   return LOOPBACK_HOSTS.has(host.toLowerCase());
 }
 
-export async function startHttpServer(core: Core, opts: { port: number; host?: string }): Promise<HttpServerHandle> {
+export async function startHttpServer(core: Core, opts: { port: number; host?: string; ui?: boolean }): Promise<HttpServerHandle> {
   const token = randomBytes(24).toString('base64url');
-  const server = createServer((req, res) => handle(core, token, req, res));
+  let origin = '';
+  const ctx: ServerContext = { core, token, pageOrigin: () => origin, settings: () => core.commands.settings() };
+  const parts: ServerParts[] = [createApiHandler(ctx)];
+  if (opts.ui !== false) parts.push(createUiHandler(ctx), attachWsBridge(ctx));
+  const handlers = parts.flatMap((p) => p.handlers);
+  const upgrades = parts.flatMap((p) => p.upgrade);
+
+  const server = createServer((req, res) => void route(req, res));
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // The API decides for itself about foreign hosts when the user opted in to the LAN.
+    const lanApi = ctx.settings().api_lan && (url.pathname.startsWith('/v1') || url.pathname.startsWith('/api'));
+    if (!lanApi && !isLoopbackHost(req.headers.host)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('Forbidden: Loadout answers only to 127.0.0.1/localhost.\n');
+      return;
+    }
+    try {
+      for (const h of handlers) if (await h(req, res, url)) return;
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
+    } catch (e) {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`Internal error: ${(e as Error).message}\n`);
+    }
+  }
+  server.on('upgrade', (req, socket: Socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (!isLoopbackHost(req.headers.host)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    for (const u of upgrades) if (u(req, socket, head, url)) return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  });
+
   await listen(server, opts.port, opts.host ?? '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
+  origin = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}/?token=${token}`,
+    url: `${origin}/?token=${token}`,
     port,
     token,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      for (const p of parts) await p.dispose();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 
@@ -57,36 +119,4 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
-}
-
-function handle(core: Core, token: string, req: IncomingMessage, res: ServerResponse): void {
-  if (!isLoopbackHost(req.headers.host)) {
-    res.writeHead(403, { 'content-type': 'text/plain' }).end('Forbidden: Loadout answers only to 127.0.0.1/localhost.\n');
-    return;
-  }
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  if (req.method === 'GET' && url.pathname === '/') {
-    if (url.searchParams.get('token') !== token) {
-      res.writeHead(401, { 'content-type': 'text/plain' }).end('Open the URL Loadout printed when it started (it carries the access token).\n');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(statusPage(core));
-    return;
-  }
-  res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
-}
-
-const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-function statusPage(core: Core): string {
-  const snap = core.commands.snapshot();
-  const rows = snap.models
-    .map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.status)}${m.error ? `: ${esc(m.error)}` : ''}</td><td>${esc(m.state)}</td><td>${esc(m.groups.join(', '))}</td><td>${m.pinned ? 'pinned' : ''}</td><td>${esc(m.lastUsed ?? '')}</td></tr>`)
-    .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Loadout</title>
-<meta name="color-scheme" content="light dark"><meta http-equiv="refresh" content="5"></head>
-<body style="font-family:system-ui,sans-serif;margin:2rem"><h1>Loadout</h1>
-<p>Models folder: <code>${esc(snap.settings.models_dir)}</code> - loaded (least recently used first): ${esc(snap.lru.join(', ') || 'none')}</p>
-<table cellpadding="4"><thead><tr><th align="left">Model</th><th align="left">Catalog</th><th align="left">State</th><th align="left">Groups</th><th></th><th align="left">Last used</th></tr></thead><tbody>${rows}</tbody></table>
-</body></html>`;
 }
