@@ -5,7 +5,7 @@
  * over this map, so a missing handler is a type error.
  */
 import type { ErrorData } from './errors';
-import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, Settings, Snapshot } from './model';
+import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
 export interface ModelConfigPatch {
   pinned?: boolean;
@@ -33,6 +33,8 @@ export interface Commands {
   addBackend: { args: [entry: { name: string; target: string }]; result: BackendEntry };
   removeBackend: { args: [name: string]; result: void };
   testBackend: { args: [target: string]; result: { ok: boolean; message: string } };
+  requestLog: { args: []; result: RequestLogEntry[] };
+  serverStatus: { args: []; result: ServerStatus };
 }
 
 export type CommandName = keyof Commands;
@@ -55,6 +57,8 @@ export const COMMAND_NAMES = [
   'addBackend',
   'removeBackend',
   'testBackend',
+  'requestLog',
+  'serverStatus',
 ] as const satisfies readonly CommandName[];
 
 // Compile-time check that COMMAND_NAMES lists every command.

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadoutError } from '../../shared/errors';
-import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, Settings, Snapshot } from '../../shared/model';
+import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
 import { LogStore } from './backends/logs';
 import { PidRegistry } from './backends/pidRegistry';
@@ -71,6 +71,11 @@ export interface CoreCommands {
   complete(name: string, req: CompletionRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   embed(name: string, input: string, opts?: RequestOptions): Promise<number[]>;
   tokenize(name: string, text: string, opts?: RequestOptions): Promise<number[]>;
+  /** The HTTP API's recent requests (newest last) for the GUI's request log. */
+  requestLog(): RequestLogEntry[];
+  recordRequest(entry: RequestLogEntry): void;
+  serverStatus(): ServerStatus;
+  setServerStatus(status: ServerStatus): void;
 }
 
 export interface Core {
@@ -175,6 +180,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       yield* loader.stream(name, built.options, opts);
     }
 
+    const requestLog: RequestLogEntry[] = [];
+    let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
+    
     const commands: CoreCommands = {
       snapshot: () => loader.snapshot(),
       row: (name) => {
@@ -229,6 +237,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
       embed: async (name, input, opts) => (await loader.embed(name, { Embeddings: input, Prompt: input }, opts)).embeddings,
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      requestLog: () => [...requestLog],
+      recordRequest: (entry) => {
+        requestLog.push(entry);
+        if (requestLog.length > 500) requestLog.splice(0, requestLog.length - 500);
+        events.emit({ type: 'request', entry });
+      },
+      serverStatus: () => serverStatus,
+      setServerStatus: (status) => {
+        serverStatus = status;
+        events.emit({ type: 'server', status });
+      },
     };
 
     let disposed: Promise<void> | null = null;

@@ -23,6 +23,8 @@ export function contractHandlers(core: Core): CommandHandlers {
     addBackend: (entry) => c.addBackend(entry),
     removeBackend: (name) => c.removeBackend(name),
     testBackend: (target) => c.testBackend(target),
+    requestLog: () => c.requestLog(),
+    serverStatus: () => c.serverStatus(),
   };
 }
 
