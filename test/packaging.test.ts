@@ -1,0 +1,246 @@
+/**
+ * Packaging (issue 3, item 7): builds the app with electron-vite, packs it with electron-builder's
+ * `--linux dir` around a stand-in Electron dist (no Electron binary can be downloaded here) and
+ * checks what the package holds. Then runs the packaged backend the way the desktop app does
+ * (L9: the app's binary as plain Node on app.asar.unpacked; plain `node` stands in for Electron's
+ * node mode) through a real core, and quits through the desktop quit handler (U4, I4).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import vm from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IPC_EVENT, IPC_INVOKE } from '../src/shared/contract';
+import type { LoadoutBridge } from '../src/shared/contract';
+import { createCore, DEMO_MODEL } from '../src/main/core/createCore';
+import { createBackendClient } from '../src/main/core/grpc/client';
+import { electronBackendCommand } from '../src/main/electron/backendCommand';
+import { FakeEmitter, fakeEvent } from '../src/main/electron/fakes';
+import { installQuitHandler } from '../src/main/electron/quit';
+import type { QuitApp } from '../src/main/electron/quit';
+import { freePort, pidAlive } from './fixtures/backends';
+
+const root = resolve(__dirname, '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+// @electron/asar comes with electron-builder; its API is CommonJS.
+const asar = (await import('@electron/asar')) as unknown as {
+  listPackage(archive: string, options?: { isPack?: boolean }): string[];
+  extractFile(archive: string, file: string): Buffer;
+};
+
+let tmp = '';
+let appDir = '';
+let resources = '';
+let entries: string[] = [];
+const children: ChildProcess[] = [];
+
+function run(command: string, args: string[]): void {
+  const r = spawnSync(command, args, { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+}
+
+/** What electron-builder needs of an Electron dist for `dir`: the `electron` binary it renames. */
+function standInElectronDist(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'electron'), '#!/bin/sh\necho "stand-in for the Electron binary"\nexit 1\n');
+  chmodSync(join(dir, 'electron'), 0o755);
+  writeFileSync(join(dir, 'LICENSE'), 'stand-in\n');
+  writeFileSync(join(dir, 'version'), '41.7.1');
+  return dir;
+}
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+function pngSize(file: string): { width: number; height: number } {
+  const b = readFileSync(file);
+  expect(b.subarray(1, 4).toString('latin1')).toBe('PNG');
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+}
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(os.tmpdir(), 'loadout-pack-'));
+  run(bin('electron-vite'), ['build']);
+  const dist = standInElectronDist(join(tmp, 'electron-dist'));
+  run(bin('electron-builder'), ['--linux', 'dir', '--publish', 'never', `-c.electronDist=${dist}`, `-c.directories.output=${join(tmp, 'dist')}`]);
+  appDir = join(tmp, 'dist', 'linux-unpacked');
+  resources = join(appDir, 'resources');
+  entries = asar.listPackage(join(resources, 'app.asar')).map((e) => e.replace(/\\/g, '/'));
+}, 120_000);
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('electron-builder config', () => {
+  it('app id, product name, and installers for Linux (AppImage, deb), macOS (dmg) and Windows (nsis)', () => {
+    const build = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).build;
+    expect(build).toMatchObject({ appId: 'dev.loadout.app', productName: 'Loadout', asar: true });
+    expect(build.linux.target).toEqual(['AppImage', 'deb']);
+    expect(build.linux.category).toBe('Utility');
+    expect(build.mac.target).toEqual(['dmg']);
+    expect(build.win.target).toEqual(['nsis']);
+  });
+
+  it('icons: 512x512 for macOS/Windows, 512 and 256 for Linux', () => {
+    expect(pngSize(join(root, 'build/icon.png'))).toEqual({ width: 512, height: 512 });
+    expect(pngSize(join(root, 'build/icons/512x512.png'))).toEqual({ width: 512, height: 512 });
+    expect(pngSize(join(root, 'build/icons/256x256.png'))).toEqual({ width: 256, height: 256 });
+  });
+});
+
+describe('the packaged app (linux dir)', () => {
+  it('the executable is named loadout, next to resources/app.asar', () => {
+    expect(statSync(join(appDir, 'loadout')).mode & 0o111).not.toBe(0);
+    expect(existsSync(join(appDir, 'electron'))).toBe(false);
+    expect(statSync(join(resources, 'app.asar')).isFile()).toBe(true);
+  });
+
+  it('app.asar holds the built main, preload and renderer, the window icon and the package.json', () => {
+    for (const f of ['/out/main/index.js', '/out/preload/index.cjs', '/out/renderer/index.html', '/package.json', '/icons/256x256.png']) expect(entries).toContain(f);
+    const pkg = JSON.parse(asar.extractFile(join(resources, 'app.asar'), 'package.json').toString('utf8'));
+    expect(pkg).toMatchObject({ name: 'loadout', productName: 'Loadout', main: 'out/main/index.js', type: 'module' });
+    expect(pkg.devDependencies).toBeUndefined();
+  });
+
+  it('nothing from the checkout but the build: top level is out, proto, node_modules, icons, package.json', () => {
+    const top = new Set(entries.map((e) => e.split('/')[1]));
+    expect([...top].sort()).toEqual(['icons', 'node_modules', 'out', 'package.json', 'proto']);
+    const unpackedTop = readdirSync(join(resources, 'app.asar.unpacked')).sort();
+    expect(unpackedTop).toEqual(['node_modules', 'out', 'proto']);
+    const all = [...entries, ...walk(join(resources, 'app.asar.unpacked')).map((p) => `/${relative(join(resources, 'app.asar.unpacked'), p)}`)];
+    expect(all.filter((e) => /\.gguf$|\.map$|\.test\.[jt]s$/.test(e))).toEqual([]);
+    expect(all.filter((e) => /^\/(src|test|e2e|scripts|build)\//.test(e))).toEqual([]);
+    // The headless-only TypeScript runner and the GPU builds (the backend runs llama.cpp on CPU) stay out.
+    expect(all.filter((e) => /^\/node_modules\/(tsx|esbuild|@esbuild)\//.test(e))).toEqual([]);
+    expect(all.filter((e) => /^\/node_modules\/@node-llama-cpp\/[^/]*(cuda|vulkan)/.test(e))).toEqual([]);
+  });
+
+  it('unpacked for the backend child: its bundle, the proto, node-llama-cpp with its prebuilt binary, and "type": "module"', () => {
+    const unpacked = join(resources, 'app.asar.unpacked');
+    expect(existsSync(join(unpacked, 'out/main/backend/index.js'))).toBe(true);
+    expect(existsSync(join(unpacked, 'proto/backend.proto'))).toBe(true);
+    expect(existsSync(join(unpacked, 'node_modules/node-llama-cpp/package.json'))).toBe(true);
+    // The prebuilt llama.cpp binaries npm installed for this machine (linux-x64, mac-arm64-metal, ...).
+    const prebuilt = readdirSync(join(unpacked, 'node_modules/@node-llama-cpp'));
+    const osName: Record<string, string> = { darwin: 'mac', win32: 'win' };
+    expect(prebuilt.some((name) => name.startsWith(`${osName[process.platform] ?? process.platform}-${process.arch}`))).toBe(true);
+    expect(existsSync(join(unpacked, 'node_modules/@grpc/grpc-js/package.json'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(unpacked, 'out/package.json'), 'utf8'))).toEqual({ type: 'module' });
+    // Every relative import of the backend bundle resolves inside the unpacked folder.
+    const code = readFileSync(join(unpacked, 'out/main/backend/index.js'), 'utf8');
+    for (const m of code.matchAll(/from\s*"(\.[^"]+)"/g)) expect(existsSync(resolve(unpacked, 'out/main/backend', m[1]))).toBe(true);
+  });
+
+  it('the preload is one CommonJS file that needs only electron and exposes invoke and onEvent, nothing else', async () => {
+    const code = asar.extractFile(join(resources, 'app.asar'), 'out/preload/index.cjs').toString('utf8');
+    const exposed: Record<string, unknown> = {};
+    const sent: unknown[][] = [];
+    const ipcListeners = new FakeEmitter();
+    const electron = {
+      contextBridge: { exposeInMainWorld: (key: string, api: unknown) => (exposed[key] = api) },
+      ipcRenderer: {
+        invoke: async (...args: unknown[]) => (sent.push(args), { ok: true, value: 'answered' }),
+        on: (channel: string, l: (...a: unknown[]) => void) => ipcListeners.on(channel, l),
+        removeListener: (channel: string, l: (...a: unknown[]) => void) => ipcListeners.removeListener(channel, l),
+      },
+    };
+    const required: string[] = [];
+    const requireShim = (id: string) => {
+      required.push(id);
+      if (id === 'electron') return electron;
+      throw new Error(`a sandboxed preload cannot require "${id}"`);
+    };
+    // A fresh context with no Node globals, like a sandboxed preload's.
+    const wrapper = vm.runInNewContext(`(function (require, module, exports) {${code}\n})`, {}, { filename: 'index.cjs' });
+    const module = { exports: {} };
+    wrapper(requireShim, module, module.exports);
+
+    expect(required).toEqual(['electron']);
+    expect(Object.keys(exposed)).toEqual(['loadout']);
+    const bridge = exposed.loadout as LoadoutBridge;
+    expect(Object.keys(bridge).sort()).toEqual(['invoke', 'onEvent']);
+
+    expect(await bridge.invoke('load', DEMO_MODEL)).toEqual({ ok: true, value: 'answered' });
+    expect(sent).toEqual([[IPC_INVOKE, 'load', [DEMO_MODEL]]]);
+    const refused = await (bridge.invoke as (name: string, ...args: unknown[]) => Promise<unknown>)('openDevTools');
+    expect(refused).toEqual({ ok: false, error: { code: 'invalid', message: 'unknown command "openDevTools"' } });
+    expect(sent).toHaveLength(1);
+
+    const got: unknown[][] = [];
+    const off = bridge.onEvent((...args: unknown[]) => void got.push(args));
+    ipcListeners.emit(IPC_EVENT, fakeEvent({ sender: 'ipcRenderer itself' }), { type: 'removed', name: 'x' });
+    off();
+    ipcListeners.emit(IPC_EVENT, fakeEvent(), { type: 'removed', name: 'y' });
+    // The page gets the event only: never the IPC event object (its `sender` is ipcRenderer).
+    expect(got).toEqual([[{ type: 'removed', name: 'x' }]]);
+    expect(ipcListeners.listenerCount(IPC_EVENT)).toBe(0);
+  });
+});
+
+describe('the built backend runs without the checkout', () => {
+  it('out/main/backend/index.js under plain node answers Health', async () => {
+    const addr = `127.0.0.1:${await freePort()}`;
+    const child = spawn(process.execPath, [join(root, 'out/main/backend/index.js'), '--addr', addr], { stdio: ['pipe', 'ignore', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const client = createBackendClient(addr);
+    try {
+      await client.waitReady({ timeoutMs: 10_000 });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nbackend stderr:\n${stderr}`);
+    } finally {
+      client.close();
+    }
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('L9, U4: the desktop command loads the demo model from app.asar.unpacked; quitting leaves no backend', async () => {
+    const home = join(tmp, 'run');
+    const mainFile = join(resources, 'app.asar', 'out', 'main', 'index.js');
+    // process.execPath (node) stands in for Electron's binary; ELECTRON_RUN_AS_NODE=1 is what makes
+    // Electron's binary behave as node, and node ignores it.
+    const command = electronBackendCommand(process.execPath, mainFile);
+    expect(command).toEqual({ command: process.execPath, args: [join(resources, 'app.asar.unpacked/out/main/backend/index.js')], env: { ELECTRON_RUN_AS_NODE: '1' } });
+    const core = await createCore({ dataDir: join(home, 'data'), overrides: { models_dir: join(home, 'models') }, builtinCommand: () => command, cores: 1 });
+    let quitted: () => void = () => {};
+    const done = new Promise<void>((r) => (quitted = r));
+    try {
+      const row = await core.commands.load(DEMO_MODEL);
+      expect(row.state).toBe('ready');
+      const pid = row.pid!;
+      if (process.platform === 'linux') {
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(command.args[0]);
+        expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('ELECTRON_RUN_AS_NODE=1');
+      }
+
+      // The desktop quit path: the first quit waits for dispose, then the app really quits.
+      const app = new (class extends FakeEmitter {
+        quit() {
+          const event = fakeEvent();
+          this.emit('before-quit', event);
+          if (!event.defaultPrevented) quitted();
+        }
+      })();
+      installQuitHandler(app as unknown as QuitApp, () => core.dispose());
+      app.quit();
+      await done;
+      expect(pidAlive(pid)).toBe(false);
+    } finally {
+      await core.dispose();
+    }
+  });
+});
