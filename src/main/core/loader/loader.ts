@@ -224,7 +224,9 @@ export class Loader {
     let idleDeadline: number | null = null;
     for (;;) {
       if (signal.aborted) throw signal.reason;
-      const decision = decideAdmission(this.policyView(), this.policyTarget(entry), this.o.settings());
+      // Groups may change while this load waits for room: always decide on the current config.
+      const current = this.o.catalog.get(rt.name) ?? entry;
+      const decision = decideAdmission(this.policyView(), this.policyTarget(current), this.o.settings());
       if (decision.kind === 'fail') throw new LoadoutError(decision.code, decision.message);
       if (decision.kind === 'admit') {
         this.set(rt, 'starting');
@@ -588,20 +590,28 @@ export class Loader {
     }
   }
 
+  /**
+   * R6: a model holds its share of the thread budget while anything runs on it. Requests that
+   * arrive while the share is being acquired wait on the same acquisition (never a second share).
+   */
   private async holdThreads(rt: Runtime, entry: CatalogEntry | undefined, signal?: AbortSignal): Promise<void> {
     if (rt.threads.held > 0) return;
     if (!rt.threads.pending) {
       const need = entry?.config.threads || Math.max(1, this.o.physicalCores - 1);
-      rt.waitingThreads++;
-      this.changed(rt);
-      rt.threads.pending = this.threadBudget.acquire(need).finally(() => {
-        rt.waitingThreads = 0;
-        rt.threads.pending = null;
-      });
-      rt.threads.held = await rt.threads.pending;
-      return;
+      rt.threads.pending = this.threadBudget
+        .acquire(need)
+        .then((held) => {
+          // Set before `pending` clears, so no request can see neither and acquire twice.
+          if (rt.active === 0) this.threadBudget.release(held);
+          else rt.threads.held = held;
+          return held;
+        })
+        .finally(() => {
+          rt.threads.pending = null;
+        });
     }
     rt.waitingThreads++;
+    this.changed(rt);
     try {
       await this.waitFor(rt.threads.pending, signal);
     } finally {
