@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import type { Reply } from '../../main/core/grpc/types';
+import { CoalescingWriter } from './server';
+
+const texts = (replies: Reply[]) => replies.map((r) => Buffer.from(r.message).toString('utf8'));
+
+describe('stream coalescing', () => {
+  it('R5: the first piece goes out at once; pieces within the window ride together; nothing is lost or reordered', async () => {
+    const sent: Reply[] = [];
+    const w = new CoalescingWriter((r) => sent.push(r), 20);
+    w.push('a', { tokens: 1, promptTokens: 5 });
+    expect(texts(sent)).toEqual(['a']);
+    w.push('b', { tokens: 2, promptTokens: 5 });
+    w.push('c', { tokens: 3, promptTokens: 5 });
+    expect(texts(sent)).toEqual(['a']);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(texts(sent)).toEqual(['a', 'bc']);
+    expect(sent[1].tokens).toBe(3);
+    w.push('d', { tokens: 4, promptTokens: 5 });
+    w.push('é', { tokens: 5, promptTokens: 5 });
+    w.flush();
+    expect(texts(sent).join('')).toBe('abcdé');
+    expect(sent.at(-1)!.tokens).toBe(5);
+  });
+});
