@@ -1,0 +1,29 @@
+/**
+ * esbuild bundles of our TypeScript entries, to measure what running them under plain node (no
+ * tsx loader) changes. Every npm package stays external (node-llama-cpp, @grpc/*, yaml, ws), so
+ * the bundle must sit inside the repo for node to find node_modules and proto/backend.proto by
+ * walking up: bench-core.ts puts them in `.tmp/` (gitignored).
+ */
+import { join } from 'node:path';
+
+/** Bundles `entry` to `outDir/<name>.mjs` (ESM, node 20) and returns its path. */
+export async function bundle(entry: string, outDir: string, name: string): Promise<string> {
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = await import('esbuild');
+  } catch (e) {
+    throw new Error(`esbuild is not installed (it comes with tsx and vite; run npm ci): ${(e as Error).message}`);
+  }
+  const outfile = join(outDir, `${name}.mjs`);
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'silent',
+  });
+  return outfile;
+}

@@ -1,0 +1,309 @@
+/**
+ * The OpenAI-compatible endpoints (`/v1`): models, chat completions, completions, embeddings.
+ * Generation always streams from the core (R5); a non-streaming answer is the joined stream.
+ * The client's disconnect aborts the call's signal, which cancels the backend's generation (R3).
+ */
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { LoadoutError } from '../../../../shared/errors';
+import type { ModelRow } from '../../../../shared/model';
+import type { Core } from '../../createCore';
+import type { StreamChunk } from '../../loader/loader';
+import type { ApiCall } from './call';
+import { bodyObject, replyJson } from './call';
+import { InvalidParam, errorReply } from './errors';
+import { ensureLoaded } from './onDemand';
+import { parseChat, parseCompletion, parseEmbeddings } from './openaiRequest';
+
+/** Names of Loadout's built-in backend (registry aliases included). */
+const BUILTIN_NAMES = new Set(['llama-cpp', 'llama', 'llama.cpp']);
+
+export function isBuiltinBackend(core: Core, row: ModelRow): boolean {
+  const name = row.backend.toLowerCase();
+  const entry = core.commands.backends().find((b) => b.name.toLowerCase() === name);
+  return entry ? entry.builtin : BUILTIN_NAMES.has(name);
+}
+
+/** Seconds since the epoch, as OpenAI's `created`. */
+const nowS = () => Math.floor(Date.now() / 1000);
+
+function modelObject(row: ModelRow, created: number) {
+  return { id: row.name, object: 'model', created: row.loadedAt ? Math.floor(Date.parse(row.loadedAt) / 1000) : created, owned_by: 'loadout' };
+}
+
+/** The requested model's row; an unknown name says where the names are listed. */
+function rowFor(core: Core, name: string): ModelRow {
+  try {
+    return core.commands.row(name);
+  } catch (e) {
+    if (e instanceof LoadoutError && e.code === 'not_found') throw new LoadoutError('not_found', `There is no model named "${name}". GET /v1/models lists the models you can use.`);
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------------------------------ models
+
+export function listModels(call: ApiCall): void {
+  const created = nowS();
+  const data = call.ctx.core.commands
+    .snapshot()
+    .models.filter((m) => m.status === 'ok')
+    .map((m) => modelObject(m, created));
+  replyJson(call, { object: 'list', data });
+}
+
+export function getModel(call: ApiCall, name: string): void {
+  const row = rowFor(call.ctx.core, name);
+  if (row.status !== 'ok') throw new LoadoutError('not_found', `The model "${name}" cannot be used: ${row.error ?? row.status}.`);
+  replyJson(call, modelObject(row, nowS()));
+}
+
+// ------------------------------------------------------------------------------- generation
+
+/** Counts what a stream produced. Backends send running totals (ours) or per-piece counts (some); either way, at least one token per piece. */
+class Tally {
+  text = '';
+  private pieces = 0;
+  private reported = 0;
+  prompt = 0;
+
+  add(c: StreamChunk): void {
+    if (c.text) {
+      this.text += c.text;
+      this.pieces++;
+    }
+    this.reported = Math.max(this.reported, c.tokens);
+    this.prompt = Math.max(this.prompt, c.promptTokens);
+  }
+
+  get completion(): number {
+    return Math.max(this.reported, this.pieces);
+  }
+
+  usage() {
+    return { prompt_tokens: this.prompt, completion_tokens: this.completion, total_tokens: this.prompt + this.completion };
+  }
+
+  finishReason(maxTokens: number | undefined): 'length' | 'stop' {
+    return maxTokens !== undefined && this.completion >= maxTokens ? 'length' : 'stop';
+  }
+}
+
+/** How one endpoint shapes its stream chunks and its final answer. */
+interface Shape {
+  object: string;
+  chunkObject: string;
+  choice(text: string, first: boolean): Record<string, unknown>;
+  finalChoice(reason: string): Record<string, unknown>;
+  answer(text: string, reason: string): Record<string, unknown>;
+}
+
+const CHAT: Shape = {
+  object: 'chat.completion',
+  chunkObject: 'chat.completion.chunk',
+  choice: (text, first) => ({ index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, logprobs: null, finish_reason: null }),
+  finalChoice: (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
+  answer: (text, reason) => ({ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: reason }),
+};
+
+const COMPLETION: Shape = {
+  object: 'text_completion',
+  chunkObject: 'text_completion',
+  choice: (text) => ({ index: 0, text, logprobs: null, finish_reason: null }),
+  finalChoice: (reason) => ({ index: 0, text: '', logprobs: null, finish_reason: reason }),
+  answer: (text, reason) => ({ index: 0, text, logprobs: null, finish_reason: reason }),
+};
+
+interface Generation {
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+  maxTokens: number | undefined;
+  /** Text put before the answer (completions' `echo`). */
+  prefix: string;
+  start: () => AsyncGenerator<StreamChunk>;
+}
+
+export async function chatCompletions(call: ApiCall): Promise<void> {
+  const parsed = parseChat(await bodyObject(call, { required: true }));
+  call.log.model = parsed.model;
+  const core = call.ctx.core;
+  const row = rowFor(core, parsed.model);
+  checkCapabilities(core, row, parsed);
+  await ensureLoaded(core, row, call.signal);
+  await generate(call, CHAT, {
+    model: parsed.model,
+    stream: parsed.stream,
+    includeUsage: parsed.includeUsage,
+    maxTokens: parsed.request.max_tokens,
+    prefix: '',
+    start: () => core.commands.chat(parsed.model, parsed.request, { signal: call.signal, origin: 'api' }),
+  });
+}
+
+export async function completions(call: ApiCall): Promise<void> {
+  const parsed = parseCompletion(await bodyObject(call, { required: true }));
+  call.log.model = parsed.model;
+  const core = call.ctx.core;
+  await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
+  await generate(call, COMPLETION, {
+    model: parsed.model,
+    stream: parsed.stream,
+    includeUsage: parsed.includeUsage,
+    maxTokens: parsed.request.max_tokens,
+    prefix: parsed.echo ? parsed.request.prompt : '',
+    start: () => core.commands.complete(parsed.model, parsed.request, { signal: call.signal, origin: 'api' }),
+  });
+}
+
+/**
+ * Tools and structured output reach a backend only where it can honour them. The built-in
+ * backend does neither; an external one gets the tools (as LocalAI passes them). There is no
+ * path for `response_format` to any backend yet, so asking for it is refused plainly.
+ */
+function checkCapabilities(core: Core, row: ModelRow, parsed: ReturnType<typeof parseChat>): void {
+  const builtin = isBuiltinBackend(core, row);
+  if (parsed.request.tools !== undefined && builtin) {
+    throw new InvalidParam(
+      'tools',
+      `Tools are not supported by ${row.name}'s backend (llama-cpp, Loadout's built-in backend, does no function calling). Leave "tools" out, or serve the model with an external backend that supports them (Settings > Backends).`,
+    );
+  }
+  if (parsed.responseFormat) {
+    const why = builtin
+      ? `${row.name}'s backend (llama-cpp) constrains output with GBNF grammars, and Loadout does not turn JSON schemas into grammars yet`
+      : 'Loadout does not pass structured-output requests to backends yet';
+    throw new InvalidParam('response_format', `response_format "${parsed.responseFormat}" is not supported: ${why}. Leave "response_format" out or use {"type": "text"}.`);
+  }
+}
+
+/** Answer ids: unique per process, cheap (a random base and a counter). */
+const ID_BASE = randomBytes(6).toString('hex');
+let idSeq = 0;
+
+async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<void> {
+  const id = `${shape === CHAT ? 'chatcmpl' : 'cmpl'}-${ID_BASE}${(++idSeq).toString(36)}`;
+  const created = nowS();
+  const tally = new Tally();
+  const gen = g.start();
+  if (!g.stream) {
+    try {
+      for await (const c of gen) {
+        tally.add(c);
+        call.log.tokens = tally.completion;
+      }
+    } finally {
+      call.log.tokens = tally.completion;
+    }
+    replyJson(call, {
+      id,
+      object: shape.object,
+      created,
+      model: g.model,
+      choices: [shape.answer(g.prefix + tally.text, tally.finishReason(g.maxTokens))],
+      usage: tally.usage(),
+    });
+    return;
+  }
+
+  // The first piece decides the status: a request that fails before any token (queue full, a
+  // crash at once) gets a plain HTTP error instead of a 200 stream that carries one.
+  const it = gen[Symbol.asyncIterator]();
+  const first = await it.next();
+  const res = call.res;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+    ...call.headers,
+  });
+  const chunk = (choices: unknown[]) => {
+    const c: Record<string, unknown> = { id, object: shape.chunkObject, created, model: g.model, choices };
+    if (g.includeUsage) c.usage = null;
+    return c;
+  };
+  const piece = pieceEncoder(chunk([shape.choice(TEXT_SLOT, false)]));
+  try {
+    if (!first.done) tally.add(first.value);
+    call.log.tokens = tally.completion;
+    // The first token goes out at once, with the assistant's role.
+    await flush(res, sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true)])));
+    if (!first.done) {
+      for (let next = await it.next(); !next.done; next = await it.next()) {
+        tally.add(next.value);
+        call.log.tokens = tally.completion;
+        if (next.value.text) await flush(res, piece(next.value.text));
+      }
+    }
+    let out = sse(chunk([shape.finalChoice(tally.finishReason(g.maxTokens))]));
+    if (g.includeUsage) out += sse({ ...chunk([]), usage: tally.usage() });
+    out += 'data: [DONE]\n\n';
+    call.log.tokens = tally.completion;
+    res.end(out);
+  } catch (e) {
+    call.log.tokens = tally.completion;
+    if (call.signal.aborted || res.destroyed) {
+      call.log.error = 'the client disconnected; generation cancelled';
+      return;
+    }
+    // Mid-stream errors travel as an SSE error event (OpenAI's clients raise it), then we close.
+    const reply = errorReply(e, 'v1');
+    call.log.error = `${reply.data.code}: ${reply.data.message}`;
+    res.end(sse(reply.body));
+  } finally {
+    await it.return?.(undefined);
+  }
+}
+
+const TEXT_SLOT = '\u0000loadout-text\u0000';
+
+/**
+ * `data: {...}\n\n` for one piece of text. Every piece of an answer differs only in its text, so
+ * the JSON around it is serialised once per answer rather than once per token.
+ */
+function pieceEncoder(template: unknown): (text: string) => string {
+  const json = JSON.stringify(template);
+  const slot = JSON.stringify(TEXT_SLOT);
+  const at = json.lastIndexOf(slot);
+  const before = `data: ${json.slice(0, at)}`;
+  const after = `${json.slice(at + slot.length)}\n\n`;
+  return (text) => before + JSON.stringify(text) + after;
+}
+
+function sse(data: unknown): string {
+  return `data: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Writes, and waits only when the socket is backed up (or the client has gone). Node corks the
+ * socket until the next tick on its own, so pieces that arrive together leave in one write.
+ */
+function flush(res: ServerResponse, text: string): Promise<void> | void {
+  if (res.write(text) || res.destroyed) return;
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+// ------------------------------------------------------------------------------- embeddings
+
+export async function embeddings(call: ApiCall): Promise<void> {
+  const parsed = parseEmbeddings(await bodyObject(call, { required: true }));
+  call.log.model = parsed.model;
+  const core = call.ctx.core;
+  await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
+  const data = [];
+  for (const [index, input] of parsed.inputs.entries()) {
+    const vector = await core.commands.embed(parsed.model, input, { signal: call.signal, origin: 'api' });
+    const embedding = parsed.encoding === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+    data.push({ object: 'embedding', index, embedding });
+  }
+  // The core reports no token counts for embeddings (see the report): usage stays 0.
+  replyJson(call, { object: 'list', data, model: parsed.model, usage: { prompt_tokens: 0, total_tokens: 0 } });
+}
