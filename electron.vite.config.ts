@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
+import { rendererConfig } from './vite.renderer.config';
 
 // Main bundles the Electron glue and, as a second entry, the built-in llama backend
 // (out/main/backend/index.js), which the app runs with its own binary as plain Node (L9).
@@ -10,6 +11,8 @@ export default defineConfig({
         input: {
           index: resolve(__dirname, 'src/main/electron/main.ts'),
           'backend/index': resolve(__dirname, 'src/backends/llama/main.ts'),
+          // Headless mode (`npm run serve`) runs this bundle with plain node.
+          cli: resolve(__dirname, 'src/main/cli.ts'),
         },
       },
     },
@@ -23,10 +26,6 @@ export default defineConfig({
       },
     },
   },
-  renderer: {
-    root: resolve(__dirname, 'src/renderer'),
-    build: {
-      rollupOptions: { input: { index: resolve(__dirname, 'src/renderer/index.html') } },
-    },
-  },
+  // One renderer config for the desktop build and headless serve (React, relative asset URLs).
+  renderer: rendererConfig(),
 });

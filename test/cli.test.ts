@@ -79,7 +79,7 @@ describe('npm run serve', () => {
     const [, url, port] = m!;
     const page = await get(url);
     expect(page.status).toBe(200);
-    expect(page.body).toContain('demo');
+    expect(page.body).toContain('<div id="root">');
     expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(401);
     expect((await get(url, { host: `evil.example:${port}` })).status).toBe(403);
     expect(existsSync(join(data, 'models', 'demo.gguf'))).toBe(true);

@@ -8,6 +8,7 @@ import type { Settings } from '../shared/model';
 import { SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting } from '../shared/settings';
 import { createCore } from './core/createCore';
 import { startHttpServer } from './core/server/httpServer';
+import { ensureWebUiBuilt } from './core/server/ui';
 
 export interface ParsedArgs {
   command: 'serve' | 'help';
@@ -66,10 +67,11 @@ export function usage(): string {
   return lines.join('\n');
 }
 
-async function main(): Promise<void> {
+/** Runs headless Loadout; `scripts/serve.mjs` calls this on the bundle, tests run it through tsx. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   let parsed: ParsedArgs;
   try {
-    parsed = parseArgs(process.argv.slice(2));
+    parsed = parseArgs(argv);
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     process.exit(2);
@@ -86,18 +88,34 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   let server;
+  const settings = core.commands.settings();
+  // The LAN only with an API key: without one the API would be open to the whole network.
+  const host = settings.api_lan && settings.api_key ? '0.0.0.0' : '127.0.0.1';
   try {
-    server = await startHttpServer(core, { port: core.commands.settings().api_port });
+    server = await startHttpServer(core, { port: settings.api_port, host });
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     await core.dispose();
     process.exit(1);
   }
+  core.commands.setServerStatus({
+    listening: true,
+    url: server.url.split('?')[0],
+    host,
+    port: server.port,
+    error: settings.api_lan && !settings.api_key ? 'api_lan is on but no api_key is set: listening on 127.0.0.1 only. Set an API key to open the API to the LAN.' : null,
+    apiKeySet: settings.api_key !== '',
+  });
+  if (host !== '127.0.0.1') process.stderr.write(`warning: the API listens on all interfaces (api_lan); every request needs the API key\n`);
   // The first line is the contract: scripts and tests read the URL from it.
   process.stdout.write(`Open ${server.url}\n`);
   const s = core.commands.settings();
   process.stdout.write(`data: ${core.dataDir}\nmodels: ${s.models_dir}\n`);
   for (const n of core.notices) process.stdout.write(`note: ${n}\n`);
+  // The page is built on first start (no separate build step); its lines come after the URL.
+  const webUi = ensureWebUiBuilt();
+  if (webUi.building) process.stdout.write(`${webUi.building}\n`);
+  void webUi.done.then((line) => line && process.stdout.write(`${line}\n`));
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -114,4 +132,4 @@ async function main(): Promise<void> {
 }
 
 // Imported by tests for parseArgs; run only as the entry point.
-if (process.argv[1] && /cli\.(ts|js|mjs)$/.test(process.argv[1])) void main();
+if (process.argv[1] && /cli\.(ts|js|mjs)$/.test(process.argv[1])) void main(process.argv.slice(2));

@@ -1,0 +1,117 @@
+/** The window: navigation, the connection state, the current view and the plan dialog. */
+import { useEffect } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { ActivityView } from './features/activity/ActivityView';
+import { GroupsView } from './features/groups/GroupsView';
+import { LogsView } from './features/logs/LogsView';
+import { LruView } from './features/lru/LruView';
+import { ModelsView } from './features/models/ModelsView';
+import { PlanDialog } from './features/models/PlanDialog';
+import { SettingsView } from './features/settings/SettingsView';
+import { VIEWS, navigate, routeHref, useRoute } from './router';
+import { slotInfo } from './store/selectors';
+import { useStore } from './store/store';
+
+function ConnectionBanner() {
+  const c = useStore((s) => s.connection);
+  if (c.status === 'open' || c.status === 'no-token') return null;
+  if (c.status === 'connecting') return <div className="banner info" role="status">Connecting to Loadout…</div>;
+  return (
+    <div className="banner warn" role="alert" data-testid="disconnected">
+      Disconnected from Loadout - reconnecting{c.retryInSeconds ? ` (next try in ${c.retryInSeconds} s)` : ''}… If it was stopped, start it again with{' '}
+      <code>npm run serve</code>; this page picks up where it was.
+    </div>
+  );
+}
+
+function Notices() {
+  const notices = useStore((s) => s.notices);
+  const dismiss = useStore((s) => s.dismissNotice);
+  if (notices.length === 0) return null;
+  return (
+    <div className="notices">
+      {notices.map((n) => (
+        <div key={n.id} className="banner error" role="alert">
+          {n.text}{' '}
+          <button type="button" className="link" onClick={() => dismiss(n.id)}>
+            dismiss
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function Summary() {
+  const { used, cap } = useStore(useShallow((s) => slotInfo(s.models, s.names, s.lru, s.settings)));
+  const loading = useStore((s) => s.pending.length);
+  const open = useStore((s) => s.connection.status === 'open');
+  return (
+    <a className="summary" href={routeHref('lru')} title="Loaded models and slots">
+      <span className={`dot ${open ? 'on' : 'off'}`} aria-hidden="true" />
+      {cap > 0 ? `${used} of ${cap} slots` : `${used} loaded`}
+      {loading > 0 ? ` · ${loading} loading` : ''}
+    </a>
+  );
+}
+
+export function App() {
+  const route = useRoute();
+  const startError = useStore((s) => s.startError);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
+      if (typing || e.ctrlKey || e.metaKey || e.altKey || document.querySelector('dialog[open]')) return;
+      const view = VIEWS.find((v) => v.key === e.key);
+      if (view) {
+        e.preventDefault();
+        navigate(view.id);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
+  return (
+    <div className="app">
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <span className="brand">Loadout</span>
+        <nav aria-label="Views">
+          {VIEWS.map((v) => (
+            <a key={v.id} href={routeHref(v.id)} aria-current={route.view === v.id ? 'page' : undefined} title={`${v.label} (key ${v.key})`}>
+              {v.label}
+            </a>
+          ))}
+        </nav>
+        <Summary />
+      </header>
+      <ConnectionBanner />
+      <Notices />
+      <main id="main" tabIndex={-1}>
+        {startError ? (
+          <div className="banner error" role="alert">
+            {startError}
+          </div>
+        ) : route.view === 'models' ? (
+          <ModelsView selected={route.model} />
+        ) : route.view === 'lru' ? (
+          <LruView />
+        ) : route.view === 'groups' ? (
+          <GroupsView />
+        ) : route.view === 'activity' ? (
+          <ActivityView model={route.model} />
+        ) : route.view === 'logs' ? (
+          <LogsView model={route.model} />
+        ) : (
+          <SettingsView />
+        )}
+      </main>
+      <PlanDialog />
+    </div>
+  );
+}

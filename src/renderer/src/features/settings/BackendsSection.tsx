@@ -1,0 +1,126 @@
+/** External backends (L8): a LocalAI backend program, or a host:port of a backend elsewhere, with a connection test. */
+import { useCallback, useEffect, useState } from 'react';
+import type { FormEvent } from 'react';
+import type { BackendEntry } from '../../../../shared/model';
+import { api } from '../../store/connect';
+
+export function BackendsSection() {
+  const [list, setList] = useState<BackendEntry[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [name, setName] = useState('');
+  const [target, setTarget] = useState('');
+  const [test, setTest] = useState<{ ok: boolean; message: string } | null>(null);
+  const [working, setWorking] = useState<string | null>(null);
+
+  const refresh = useCallback(async () => {
+    const r = await api().invoke('backends');
+    if (r.ok) setList(r.value);
+    else setError(r.error.message);
+  }, []);
+  useEffect(() => void refresh(), [refresh]);
+
+  async function runTest() {
+    setWorking('test');
+    setTest(null);
+    const r = await api().invoke('testBackend', target.trim());
+    setWorking(null);
+    setTest(r.ok ? r.value : { ok: false, message: r.error.message });
+  }
+
+  async function add(e: FormEvent) {
+    e.preventDefault();
+    setWorking('add');
+    setError(null);
+    const r = await api().invoke('addBackend', { name: name.trim(), target: target.trim() });
+    setWorking(null);
+    if (!r.ok) {
+      setError(r.error.message);
+      return;
+    }
+    setName('');
+    setTarget('');
+    setTest(null);
+    await refresh();
+  }
+
+  async function remove(n: string) {
+    setError(null);
+    const r = await api().invoke('removeBackend', n);
+    if (!r.ok) setError(r.error.message);
+    await refresh();
+  }
+
+  return (
+    <fieldset className="backends" aria-labelledby="backends-title">
+      <legend id="backends-title">Backends</legend>
+      <p className="muted">
+        Programs that run models. Add a LocalAI backend binary (started as <code>program --addr 127.0.0.1:port</code>) or the <code>host:port</code> of a backend running
+        elsewhere; a model uses it with <code>backend: name</code> in its YAML.
+      </p>
+      {list && (
+        <table className="backend-table">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Program or address</th>
+              <th scope="col">Kind</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((b) => (
+              <tr key={b.name} data-backend={b.name}>
+                <td>{b.name}</td>
+                <td className="mono">{b.target}</td>
+                <td>{b.builtin ? 'built-in' : b.kind === 'remote' ? 'remote' : 'program'}</td>
+                <td>
+                  {!b.builtin && (
+                    <button type="button" onClick={() => void remove(b.name)} aria-label={`Remove backend ${b.name}`}>
+                      Remove
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form className="add-backend" onSubmit={(e) => void add(e)} aria-label="Add a backend">
+        <label>
+          <span>Name</span>
+          <input name="backend-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. gpu-box" required />
+        </label>
+        <label className="grow">
+          <span>Program path or host:port</span>
+          <input
+            name="backend-target"
+            value={target}
+            onChange={(e) => {
+              setTarget(e.target.value);
+              setTest(null);
+            }}
+            placeholder="/opt/localai/backends/llama-cpp/grpc-server or 192.168.1.20:50051"
+            required
+          />
+        </label>
+        <button type="button" onClick={() => void runTest()} disabled={!target.trim() || working !== null}>
+          {working === 'test' ? 'Testing…' : 'Test connection'}
+        </button>
+        <button type="submit" className="primary" disabled={!name.trim() || !target.trim() || working !== null}>
+          Add backend
+        </button>
+      </form>
+      {test && (
+        <p className={test.ok ? 'ok' : 'error'} role="status" data-testid="backend-test">
+          {test.ok ? '✓ ' : '✗ '}
+          {test.message}
+        </p>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </fieldset>
+  );
+}

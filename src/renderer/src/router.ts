@@ -1,0 +1,43 @@
+/** Hash routes (`#/models/<name>`, `#/logs/<name>`...): bookmarkable, Back works, no server routes. */
+import { useSyncExternalStore } from 'react';
+
+export type View = 'models' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings';
+export const VIEWS: { id: View; label: string; key: string }[] = [
+  { id: 'models', label: 'Models', key: '1' },
+  { id: 'lru', label: 'LRU', key: '2' },
+  { id: 'groups', label: 'Groups', key: '3' },
+  { id: 'activity', label: 'Activity', key: '4' },
+  { id: 'logs', label: 'Logs', key: '5' },
+  { id: 'settings', label: 'Settings', key: '6' },
+];
+
+export interface Route {
+  view: View;
+  /** The model the route names (details, log, activity filter), if any. */
+  model: string | null;
+}
+
+export function parseRoute(hash: string): Route {
+  const [view, ...rest] = hash.replace(/^#\/?/, '').split('/');
+  const known = VIEWS.some((v) => v.id === view) ? (view as View) : 'models';
+  const model = rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : null;
+  return { view: known, model };
+}
+
+export function routeHref(view: View, model?: string | null): string {
+  return `#/${view}${model ? `/${encodeURIComponent(model)}` : ''}`;
+}
+
+export function navigate(view: View, model?: string | null): void {
+  location.hash = routeHref(view, model);
+}
+
+function subscribe(cb: () => void): () => void {
+  window.addEventListener('hashchange', cb);
+  return () => window.removeEventListener('hashchange', cb);
+}
+
+export function useRoute(): Route {
+  const hash = useSyncExternalStore(subscribe, () => location.hash);
+  return parseRoute(hash);
+}

@@ -1,0 +1,137 @@
+/** The store's one reducer: events folded into the snapshot keep rows, LRU, groups and pending consistent (E1, E2). */
+import { describe, expect, it } from 'vitest';
+import type { CoreEvent, ModelRow, Snapshot } from '../../../shared/model';
+import { defaultSettings } from '../../../shared/settings';
+import { JOURNAL_LIMIT, LOG_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
+import { conflictsOf, filterNames, slotInfo } from './selectors';
+
+function row(name: string, o: Partial<ModelRow> = {}): ModelRow {
+  return {
+    name,
+    status: 'ok',
+    error: null,
+    backend: 'llama-cpp',
+    file: `/m/${name}.gguf`,
+    sizeBytes: 1000,
+    groups: [],
+    pinned: false,
+    state: 'unloaded',
+    failure: null,
+    pid: null,
+    address: null,
+    loadedAt: null,
+    loadStartedAt: null,
+    lastUsed: null,
+    inFlight: 0,
+    queued: 0,
+    progress: null,
+    memory: { estimateBytes: 2000, rssBytes: null, vramBytes: null },
+    ttl: null,
+    contextSize: null,
+    parallel: 1,
+    configPath: null,
+    gguf: null,
+    reloadPending: false,
+    templateWarning: null,
+    remote: false,
+    ...o,
+  };
+}
+
+const at = (s: number) => new Date(Date.UTC(2026, 10, 27, 12, 0, s)).toISOString();
+
+function snapshot(models: ModelRow[], lru: string[] = []): Snapshot {
+  const groups: Record<string, string[]> = {};
+  for (const m of models) for (const g of m.groups) (groups[g] ??= []).push(m.name);
+  return { models, lru, groups, pending: [], settings: { ...defaultSettings(), max_active_models: 2 } };
+}
+
+const fold = (events: CoreEvent[], snap: Snapshot) => events.reduce(applyEvent, applySnapshot(emptyCoreState, snap));
+
+describe('applyEvent', () => {
+  it('E1: a model event replaces its row; LRU order follows lastUsed among resident models; pending follows starting/loading', () => {
+    const s = fold(
+      [
+        { type: 'model', row: row('a', { state: 'ready', lastUsed: at(1) }) },
+        { type: 'model', row: row('b', { state: 'loading', progress: 0.5 }) },
+        { type: 'model', row: row('c', { state: 'ready', lastUsed: at(0) }) },
+      ],
+      snapshot([row('a'), row('b'), row('c')]),
+    );
+    expect(s.lru).toEqual(['c', 'a']);
+    expect(s.pending).toEqual(['b']);
+    expect(s.models.b.progress).toBe(0.5);
+    // Using c moves it to the end.
+    const used = applyEvent(s, { type: 'model', row: row('c', { state: 'busy', lastUsed: at(5), inFlight: 1 }) });
+    expect(used.lru).toEqual(['a', 'c']);
+    // Unloading a drops it from the LRU.
+    expect(applyEvent(used, { type: 'model', row: row('a', { state: 'stopping' }) }).lru).toEqual(['c']);
+  });
+
+  it('derived lists keep their identity when an event does not change them (views that select them do not re-render)', () => {
+    const s = fold([], snapshot([row('a', { state: 'ready', lastUsed: at(1) }), row('b', { groups: ['g'] })], ['a']));
+    const next = applyEvent(s, { type: 'model', row: row('a', { state: 'ready', lastUsed: at(1), memory: { estimateBytes: 1, rssBytes: 5, vramBytes: null } }) });
+    expect(next.lru).toBe(s.lru);
+    expect(next.groups).toBe(s.groups);
+    expect(next.pending).toBe(s.pending);
+    expect(next.names).toBe(s.names);
+    expect(next.models.a.memory.rssBytes).toBe(5);
+  });
+
+  it('C6: a new model is inserted in name order; a removed one leaves rows, LRU and groups; group edits regroup', () => {
+    let s = fold([], snapshot([row('b', { groups: ['g'] }), row('d', { groups: ['g'], state: 'ready', lastUsed: at(0) })], ['d']));
+    s = applyEvent(s, { type: 'model', row: row('c', { groups: ['g', 'h'] }) });
+    expect(s.names).toEqual(['b', 'c', 'd']);
+    expect(s.groups).toEqual({ g: ['b', 'c', 'd'], h: ['c'] });
+    s = applyEvent(s, { type: 'removed', name: 'd' });
+    expect(s.names).toEqual(['b', 'c']);
+    expect(s.lru).toEqual([]);
+    expect(s.groups).toEqual({ g: ['b', 'c'], h: ['c'] });
+    s = applyEvent(s, { type: 'model', row: row('b', { groups: ['h'] }) });
+    expect(s.groups).toEqual({ g: ['c'], h: ['b', 'c'] });
+    expect(applyEvent(s, { type: 'removed', name: 'nope' })).toBe(s);
+  });
+
+  it('E2: journal entries and log lines append, bounded; settings and server status replace', () => {
+    let s = fold([], snapshot([row('a')]));
+    for (let i = 0; i < JOURNAL_LIMIT + 5; i++) s = applyEvent(s, { type: 'journal', entry: { at: at(0), model: 'a', reason: 'lru', sentence: `n${i}`, by: 'b' } });
+    expect(s.journal).toHaveLength(JOURNAL_LIMIT);
+    expect(s.journal.at(-1)!.sentence).toBe(`n${JOURNAL_LIMIT + 4}`);
+    for (let i = 0; i < LOG_LIMIT + 3; i++) s = applyEvent(s, { type: 'log', model: 'a', line: { at: at(0), stream: 'stderr', text: `l${i}` } });
+    expect(s.logs.a).toHaveLength(LOG_LIMIT);
+    expect(s.logs.a[0].text).toBe('l3');
+    s = applyEvent(s, { type: 'settings', settings: { ...defaultSettings(), max_active_models: 7 } });
+    expect(s.settings!.max_active_models).toBe(7);
+    s = applyEvent(s, { type: 'server', status: { listening: true, url: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1, error: null, apiKeySet: false } });
+    expect(s.server!.port).toBe(1);
+  });
+});
+
+describe('selectors', () => {
+  it('L6: slots count occupying local models; the next to go is the least recently used unpinned idle one', () => {
+    const s = fold(
+      [],
+      snapshot(
+        [
+          row('a', { state: 'ready', lastUsed: at(0), pinned: true }),
+          row('b', { state: 'busy', lastUsed: at(1), inFlight: 1 }),
+          row('c', { state: 'ready', lastUsed: at(2) }),
+          row('d', { state: 'loading' }),
+          row('r', { state: 'ready', lastUsed: at(0), remote: true }),
+        ],
+        ['r', 'a', 'b', 'c'],
+      ),
+    );
+    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toEqual({ used: 4, cap: 2, next: 'c' });
+  });
+
+  it('search matches every word in name, backend, groups or quantization; filters narrow', () => {
+    const s = fold([], snapshot([row('qwen-30b', { groups: ['gpu-heavy'] }), row('llama-8b', { state: 'failed' }), row('phi', { status: 'error', error: 'bad yaml' }), row('tiny', { pinned: true })]));
+    expect(filterNames(s.models, s.names, 'gpu', 'all')).toEqual(['qwen-30b']);
+    expect(filterNames(s.models, s.names, 'llama 8b', 'all')).toEqual(['llama-8b']);
+    expect(filterNames(s.models, s.names, '', 'problems')).toEqual(['llama-8b', 'phi']);
+    expect(filterNames(s.models, s.names, '', 'pinned')).toEqual(['tiny']);
+    expect(filterNames(s.models, s.names, '', 'all')).toBe(s.names);
+    expect(conflictsOf({ ...s.models, b: row('b', { groups: ['gpu-heavy', 'x'] }) }, { 'gpu-heavy': ['qwen-30b', 'b'], x: ['b'] }, 'b')).toEqual(['qwen-30b']);
+  });
+});

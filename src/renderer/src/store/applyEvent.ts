@@ -1,0 +1,130 @@
+/**
+ * The core's state as the page knows it, and the one pure function that folds core events into
+ * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
+ * core computes them, so a view never shows a list that disagrees with the rows.
+ */
+import type { CoreEvent, JournalEntry, LogLine, ModelRow, ServerStatus, Settings, Snapshot } from '../../../shared/model';
+import { isResident } from '../../../shared/model';
+
+export const JOURNAL_LIMIT = 1000;
+export const LOG_LIMIT = 1000;
+
+export interface CoreState {
+  /** False until the first snapshot arrived. */
+  ready: boolean;
+  models: Record<string, ModelRow>;
+  /** Model names, sorted (the catalog's order). */
+  names: string[];
+  /** Resident model names, least recently used first. */
+  lru: string[];
+  groups: Record<string, string[]>;
+  /** Models starting or loading. */
+  pending: string[];
+  settings: Settings | null;
+  /** Oldest first. */
+  journal: JournalEntry[];
+  /** Backend output per model, oldest first (only models whose log was fetched or that logged since). */
+  logs: Record<string, LogLine[]>;
+  server: ServerStatus | null;
+}
+
+export const emptyCoreState: CoreState = {
+  ready: false,
+  models: {},
+  names: [],
+  lru: [],
+  groups: {},
+  pending: [],
+  settings: null,
+  journal: [],
+  logs: {},
+  server: null,
+};
+
+const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
+
+export function lruOf(models: Record<string, ModelRow>, names: string[]): string[] {
+  return names
+    .filter((n) => isResident(models[n].state))
+    .sort((a, b) => time(models[a].lastUsed) - time(models[b].lastUsed) || (a < b ? -1 : 1));
+}
+
+export function groupsOf(models: Record<string, ModelRow>, names: string[]): Record<string, string[]> {
+  const groups: Record<string, string[]> = {};
+  for (const n of names) for (const g of models[n].groups) (groups[g] ??= []).push(n);
+  return groups;
+}
+
+export function pendingOf(models: Record<string, ModelRow>, names: string[]): string[] {
+  return names.filter((n) => models[n].state === 'starting' || models[n].state === 'loading');
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Replaces everything the snapshot covers (after start and after every reconnect). */
+export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
+  const models: Record<string, ModelRow> = {};
+  for (const m of snap.models) models[m.name] = m;
+  const names = snap.models.map((m) => m.name).sort();
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings };
+}
+
+function insertSorted(names: string[], name: string): string[] {
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (names[mid] < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return [...names.slice(0, lo), name, ...names.slice(lo)];
+}
+
+/** Folds one core event into the state. Pure: returns a new state, or the same one if nothing changed. */
+export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
+  switch (event.type) {
+    case 'model': {
+      const row = event.row;
+      const before = state.models[row.name];
+      const models = { ...state.models, [row.name]: row };
+      const names = before ? state.names : insertSorted(state.names, row.name);
+      // Derived lists keep their identity when unchanged, so views that select them do not re-render.
+      const lru = lruOf(models, names);
+      const groupsChanged = !before || !sameList(before.groups, row.groups);
+      const pending = pendingOf(models, names);
+      return {
+        ...state,
+        models,
+        names,
+        lru: sameList(lru, state.lru) ? state.lru : lru,
+        groups: groupsChanged ? groupsOf(models, names) : state.groups,
+        pending: sameList(pending, state.pending) ? state.pending : pending,
+      };
+    }
+    case 'removed': {
+      if (!state.models[event.name]) return state;
+      const models = { ...state.models };
+      delete models[event.name];
+      const names = state.names.filter((n) => n !== event.name);
+      return { ...state, models, names, lru: state.lru.filter((n) => n !== event.name), groups: groupsOf(models, names), pending: state.pending.filter((n) => n !== event.name) };
+    }
+    case 'journal': {
+      const journal = state.journal.length >= JOURNAL_LIMIT ? [...state.journal.slice(state.journal.length - JOURNAL_LIMIT + 1), event.entry] : [...state.journal, event.entry];
+      return { ...state, journal };
+    }
+    case 'settings':
+      return { ...state, settings: event.settings };
+    case 'log': {
+      const lines = state.logs[event.model] ?? [];
+      const next = lines.length >= LOG_LIMIT ? [...lines.slice(lines.length - LOG_LIMIT + 1), event.line] : [...lines, event.line];
+      return { ...state, logs: { ...state.logs, [event.model]: next } };
+    }
+    case 'server':
+      return { ...state, server: event.status };
+    case 'request':
+      // The request log is the API's view; this page does not show it yet.
+      return state;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The one subscription: core events and connection changes go into the store, and each (re)connect
+ * reloads the snapshot and the journal (events sent while the page was away are not replayed).
+ */
+import type { LoadoutClient } from '../api/client';
+import { useStore } from './store';
+
+let current: LoadoutClient | null = null;
+
+/** The page's client, for actions (set once by `connectStore`). */
+export function api(): LoadoutClient {
+  if (!current) throw new Error('the store is not connected to Loadout yet');
+  return current;
+}
+
+export async function resync(client: LoadoutClient): Promise<void> {
+  const s = useStore.getState();
+  const [snap, journal] = await Promise.all([client.invoke('snapshot'), client.invoke('journal')]);
+  if (!snap.ok) {
+    s.setStartError(snap.error.message);
+    return;
+  }
+  s.setStartError(null);
+  s.receiveSnapshot(snap.value);
+  if (journal.ok) s.receiveJournal(journal.value);
+  else s.notify(`Could not read the activity journal: ${journal.error.message}`);
+}
+
+/** Feeds the store from the client; returns the unsubscribe. */
+export function connectStore(client: LoadoutClient): () => void {
+  current = client;
+  const s = useStore.getState();
+  const offEvents = client.onEvent((event) => useStore.getState().receiveEvent(event));
+  const offConnection = client.onConnection((c) => {
+    useStore.getState().setConnection(c);
+    if (c.status === 'open') void resync(client);
+  });
+  if (client.connection().status === 'no-token') s.setStartError('This page was opened without its access token. Open the exact URL Loadout printed when it started ("Open http://127.0.0.1:.../?token=...").');
+  return () => {
+    offEvents();
+    offConnection();
+    current = null;
+  };
+}

@@ -1,0 +1,60 @@
+/** Pure views of the store that several screens share (table-tested in selectors.test.ts). */
+import type { ModelRow, Settings } from '../../../shared/model';
+import { isOccupying } from '../../../shared/model';
+import type { ModelFilter } from './store';
+
+/** Why a model cannot work as it is, in the user's words, or null. */
+export function problemOf(row: ModelRow): string | null {
+  if (row.status === 'error') return row.error ?? 'its config has an error';
+  if (row.status === 'not_downloaded') return row.error?.replace(/^not downloaded( yet)?:\s*/i, '') || 'the model file is not downloaded yet';
+  if (row.state === 'failed' && row.failure) return row.failure.message;
+  return null;
+}
+
+export function matchesQuery(row: ModelRow, query: string): boolean {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return true;
+  const hay = [row.name, row.backend, row.gguf?.quantization ?? '', row.gguf?.architecture ?? '', ...row.groups].join(' ').toLowerCase();
+  return words.every((w) => hay.includes(w));
+}
+
+export function matchesFilter(row: ModelRow, filter: ModelFilter): boolean {
+  switch (filter) {
+    case 'all':
+      return true;
+    case 'loaded':
+      return isOccupying(row.state);
+    case 'problems':
+      return row.status === 'error' || row.status === 'not_downloaded' || row.state === 'failed';
+    case 'pinned':
+      return row.pinned;
+  }
+}
+
+export function filterNames(models: Record<string, ModelRow>, names: string[], query: string, filter: ModelFilter): string[] {
+  if (filter === 'all' && query.trim() === '') return names;
+  return names.filter((n) => matchesFilter(models[n], filter) && matchesQuery(models[n], query));
+}
+
+export interface SlotInfo {
+  /** Local models holding a slot (occupying, not remote). */
+  used: number;
+  /** `max_active_models`; 0 = no cap. */
+  cap: number;
+  /** The model the next load beyond the cap unloads: least recently used, not pinned, idle first. */
+  next: string | null;
+}
+
+export function slotInfo(models: Record<string, ModelRow>, names: string[], lru: string[], settings: Settings | null): SlotInfo {
+  const used = names.filter((n) => isOccupying(models[n].state) && !models[n].remote).length;
+  const candidates = lru.filter((n) => models[n] && !models[n].pinned && !models[n].remote);
+  const next = candidates.find((n) => models[n].inFlight === 0) ?? candidates[0] ?? null;
+  return { used, cap: settings?.max_active_models ?? 0, next };
+}
+
+/** Models that share a group with `name` (they are never loaded together). */
+export function conflictsOf(models: Record<string, ModelRow>, groups: Record<string, string[]>, name: string): string[] {
+  const out = new Set<string>();
+  for (const g of models[name]?.groups ?? []) for (const m of groups[g] ?? []) if (m !== name) out.add(m);
+  return [...out].sort();
+}
