@@ -908,8 +908,9 @@ export class Loader {
         pinned: entry?.config.pinned ?? false,
         inFlight: rt.requests.size + rt.queue.length,
         lastUsed: rt.lastUsed,
-        remote: rt.host?.kind === 'remote',
-        address: rt.host?.kind === 'remote' ? rt.host.address : null,
+        // Before its host exists (starting), a remote model is known by its backend.
+        remote: rt.host ? rt.host.kind === 'remote' : !!entry && this.remoteAddressOf(entry) !== null,
+        address: rt.host ? (rt.host.kind === 'remote' ? rt.host.address : null) : entry ? this.remoteAddressOf(entry) : null,
         memoryBytes: rt.rssBytes ?? (entry ? this.o.estimateMemory(entry) ?? 0 : 0),
       });
     }
@@ -917,20 +918,20 @@ export class Loader {
   }
 
   private policyTarget(entry: CatalogEntry): PolicyTarget {
-    let remote = false;
-    let address: string | null = null;
-    if (entry.config.backend) {
-      try {
-        const b = this.o.backends.resolve(entry.config.backend);
-        if (b.kind === 'remote') {
-          remote = true;
-          address = b.address;
-        }
-      } catch {
-        // An unknown backend fails later with its own message.
-      }
+    const address = this.remoteAddressOf(entry);
+    return { name: entry.name, groups: entry.config.concurrency_groups, remote: address !== null, address, needBytes: this.o.estimateMemory(entry) ?? 0 };
+  }
+
+  /** The `host:port` of a model served by a remote backend (U6), or null for a local one. */
+  private remoteAddressOf(entry: CatalogEntry): string | null {
+    if (!entry.config.backend) return null;
+    try {
+      const b = this.o.backends.resolve(entry.config.backend);
+      return b.kind === 'remote' ? b.address : null;
+    } catch {
+      // An unknown backend fails at load with its own message.
+      return null;
     }
-    return { name: entry.name, groups: entry.config.concurrency_groups, remote, address, needBytes: this.o.estimateMemory(entry) ?? 0 };
   }
 
   private modelOptions(entry: CatalogEntry): ModelOptions {

@@ -139,4 +139,9 @@ describe('admission policy', () => {
     expect(out.map((x) => x.name)).toEqual(['a']);
     expect(out[0].sentence).toContain('shares group g with b');
   });
+
+  it('W4/U6: remote models never count toward the cap, also while they are still starting', () => {
+    const models = [m('a', { lastUsed: 1 }), m('r', { lastUsed: 2, state: 'starting', remote: true, address: 'h:1' })];
+    expect(settingsSurplus(models, { max_active_models: 1 })).toEqual([]);
+  });
 });
