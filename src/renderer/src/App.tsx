@@ -1,6 +1,7 @@
 /** The window: navigation, the connection state, the current view and the plan dialog. */
 import { useEffect } from 'react';
 import { useShallow } from 'zustand/react/shallow';
+import { ApiView } from './features/api/ApiView';
 import { ActivityView } from './features/activity/ActivityView';
 import { GroupsView } from './features/groups/GroupsView';
 import { LogsView } from './features/logs/LogsView';
@@ -107,6 +108,8 @@ export function App() {
           <ActivityView model={route.model} />
         ) : route.view === 'logs' ? (
           <LogsView model={route.model} />
+        ) : route.view === 'api' ? (
+          <ApiView />
         ) : (
           <SettingsView />
         )}

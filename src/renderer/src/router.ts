@@ -1,7 +1,7 @@
 /** Hash routes (`#/models/<name>`, `#/logs/<name>`...): bookmarkable, Back works, no server routes. */
 import { useSyncExternalStore } from 'react';
 
-export type View = 'models' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings';
+export type View = 'models' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api';
 export const VIEWS: { id: View; label: string; key: string }[] = [
   { id: 'models', label: 'Models', key: '1' },
   { id: 'lru', label: 'LRU', key: '2' },
@@ -9,6 +9,7 @@ export const VIEWS: { id: View; label: string; key: string }[] = [
   { id: 'activity', label: 'Activity', key: '4' },
   { id: 'logs', label: 'Logs', key: '5' },
   { id: 'settings', label: 'Settings', key: '6' },
+  { id: 'api', label: 'API', key: '7' },
 ];
 
 export interface Route {

@@ -1,8 +1,8 @@
 /** The store's one reducer: events folded into the snapshot keep rows, LRU, groups and pending consistent (E1, E2). */
 import { describe, expect, it } from 'vitest';
-import type { CoreEvent, ModelRow, Snapshot } from '../../../shared/model';
+import type { CoreEvent, ModelRow, RequestLogEntry, Snapshot } from '../../../shared/model';
 import { defaultSettings } from '../../../shared/settings';
-import { JOURNAL_LIMIT, LOG_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
+import { JOURNAL_LIMIT, LOG_LIMIT, REQUEST_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
 import { conflictsOf, filterNames, slotInfo } from './selectors';
 
 function row(name: string, o: Partial<ModelRow> = {}): ModelRow {
@@ -104,6 +104,46 @@ describe('applyEvent', () => {
     expect(s.settings!.max_active_models).toBe(7);
     s = applyEvent(s, { type: 'server', status: { listening: true, url: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1, error: null, apiKeySet: false } });
     expect(s.server!.port).toBe(1);
+  });
+
+  it('API request log: request events append oldest first, capped at the core\'s 500; a server event replaces the status', () => {
+    const req = (i: number, o: Partial<RequestLogEntry> = {}): RequestLogEntry => ({
+      at: at(i % 60),
+      client: '127.0.0.1',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      model: 'a',
+      status: 200,
+      tokens: i,
+      durationMs: 12.5,
+      error: null,
+      ...o,
+    });
+    let s = fold([], snapshot([row('a')]));
+    expect(s.requests).toEqual([]);
+    s = applyEvent(s, { type: 'request', entry: req(0) });
+    s = applyEvent(s, { type: 'request', entry: req(1, { status: 404, model: 'nope', error: 'not_found: no such model' }) });
+    expect(s.requests.map((r) => r.status)).toEqual([200, 404]);
+    expect(s.requests[1].error).toContain('no such model');
+    for (let i = 2; i < REQUEST_LIMIT + 7; i++) s = applyEvent(s, { type: 'request', entry: req(i) });
+    expect(REQUEST_LIMIT).toBe(500);
+    expect(s.requests).toHaveLength(REQUEST_LIMIT);
+    expect(s.requests[0].tokens).toBe(7);
+    expect(s.requests.at(-1)!.tokens).toBe(REQUEST_LIMIT + 6);
+    // The other slices keep their identity: views that do not show requests do not re-render.
+    const before = s;
+    s = applyEvent(s, { type: 'request', entry: req(1) });
+    expect(s.journal).toBe(before.journal);
+    expect(s.models).toBe(before.models);
+
+    const up = { listening: true, url: 'http://127.0.0.1:8765', host: '127.0.0.1', port: 8765, error: null, apiKeySet: true };
+    s = applyEvent(s, { type: 'server', status: up });
+    expect(s.server).toEqual(up);
+    s = applyEvent(s, { type: 'server', status: { ...up, listening: false, url: null, port: null, error: 'port 8765 is in use' } });
+    expect(s.server!.listening).toBe(false);
+    expect(s.server!.error).toBe('port 8765 is in use');
+    // A snapshot (reconnect) does not wipe the request log; the connect step reloads it.
+    expect(applySnapshot(s, snapshot([row('a')])).requests).toBe(s.requests);
   });
 });
 

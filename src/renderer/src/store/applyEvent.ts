@@ -3,11 +3,13 @@
  * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
-import type { CoreEvent, JournalEntry, LogLine, ModelRow, ServerStatus, Settings, Snapshot } from '../../../shared/model';
+import type { CoreEvent, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
 export const JOURNAL_LIMIT = 1000;
 export const LOG_LIMIT = 1000;
+/** The core keeps the same number of API requests. */
+export const REQUEST_LIMIT = 500;
 
 export interface CoreState {
   /** False until the first snapshot arrived. */
@@ -26,6 +28,8 @@ export interface CoreState {
   /** Backend output per model, oldest first (only models whose log was fetched or that logged since). */
   logs: Record<string, LogLine[]>;
   server: ServerStatus | null;
+  /** API requests, oldest first. */
+  requests: RequestLogEntry[];
 }
 
 export const emptyCoreState: CoreState = {
@@ -39,6 +43,7 @@ export const emptyCoreState: CoreState = {
   journal: [],
   logs: {},
   server: null,
+  requests: [],
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -123,8 +128,9 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     }
     case 'server':
       return { ...state, server: event.status };
-    case 'request':
-      // The request log is the API's view; this page does not show it yet.
-      return state;
+    case 'request': {
+      const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
+      return { ...state, requests };
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The one subscription: core events and connection changes go into the store, and each (re)connect
- * reloads the snapshot and the journal (events sent while the page was away are not replayed).
+ * reloads the snapshot, the journal, the API request log and the server status (events sent while the page was away are not replayed).
  */
 import type { LoadoutClient } from '../api/client';
 import { useStore } from './store';
@@ -15,7 +15,7 @@ export function api(): LoadoutClient {
 
 export async function resync(client: LoadoutClient): Promise<void> {
   const s = useStore.getState();
-  const [snap, journal] = await Promise.all([client.invoke('snapshot'), client.invoke('journal')]);
+  const [snap, journal, requests, server] = await Promise.all([client.invoke('snapshot'), client.invoke('journal'), client.invoke('requestLog'), client.invoke('serverStatus')]);
   if (!snap.ok) {
     s.setStartError(snap.error.message);
     return;
@@ -24,6 +24,10 @@ export async function resync(client: LoadoutClient): Promise<void> {
   s.receiveSnapshot(snap.value);
   if (journal.ok) s.receiveJournal(journal.value);
   else s.notify(`Could not read the activity journal: ${journal.error.message}`);
+  if (requests.ok) s.receiveRequests(requests.value);
+  else s.notify(`Could not read the API request log: ${requests.error.message}`);
+  if (server.ok) s.receiveServer(server.value);
+  else s.notify(`Could not read the API server status: ${server.error.message}`);
 }
 
 /** Feeds the store from the client; returns the unsubscribe. */

@@ -5,9 +5,9 @@
  */
 import { create } from 'zustand';
 import type { StateCreator } from 'zustand';
-import type { CoreEvent, JournalEntry, LogLine, Plan, Snapshot } from '../../../shared/model';
+import type { CoreEvent, JournalEntry, LogLine, Plan, RequestLogEntry, ServerStatus, Snapshot } from '../../../shared/model';
 import type { Connection } from '../api/client';
-import { applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
+import { REQUEST_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
 import type { CoreState } from './applyEvent';
 
 export type ModelFilter = 'all' | 'loaded' | 'problems' | 'pinned';
@@ -38,6 +38,8 @@ export interface CoreSlice extends CoreState {
   receiveEvent(event: CoreEvent): void;
   receiveJournal(entries: JournalEntry[]): void;
   receiveLogs(model: string, lines: LogLine[]): void;
+  receiveRequests(entries: RequestLogEntry[]): void;
+  receiveServer(status: ServerStatus): void;
 }
 
 export interface UiSlice extends UiState {
@@ -67,6 +69,8 @@ const coreSlice: StateCreator<AppState, [], [], CoreSlice> = (set) => ({
   receiveEvent: (event) => set((s) => applyEvent(s, event)),
   receiveJournal: (entries) => set({ journal: entries }),
   receiveLogs: (model, lines) => set((s) => ({ logs: { ...s.logs, [model]: lines } })),
+  receiveRequests: (entries) => set({ requests: entries.slice(-REQUEST_LIMIT) }),
+  receiveServer: (server) => set({ server }),
 });
 
 let noticeId = 0;

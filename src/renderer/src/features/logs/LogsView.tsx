@@ -4,22 +4,8 @@ import { navigate, routeHref } from '../../router';
 import { api } from '../../store/connect';
 import { useStore } from '../../store/store';
 import { EmptyState } from '../../ui/EmptyState';
+import { copyText } from '../../ui/clipboard';
 import { formatClock } from '../../ui/format';
-
-async function copyText(text: string): Promise<void> {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    // No clipboard permission (an insecure or headless page): the old way still works.
-    const area = document.createElement('textarea');
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    const ok = document.execCommand('copy');
-    area.remove();
-    if (!ok) throw new Error('the browser refused to copy; select the lines and copy them by hand');
-  }
-}
 
 function LogLines({ model }: { model: string }) {
   const lines = useStore((s) => s.logs[model]);
