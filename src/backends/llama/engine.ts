@@ -94,7 +94,8 @@ interface Loaded {
   embedding: LlamaEmbeddingContext | null;
   /** Tokens the embedding context takes at once. */
   embeddingSize: number;
-  chatWrapper: ChatWrapper;
+  /** Resolved just after LoadModel answers (it costs ~20 ms), or on first use if that is sooner. */
+  chatWrapper: () => ChatWrapper;
   slots: SlotPool<Slot>;
   /** ModelOptions.Seed: used when a request brings none. */
   seed: number | undefined;
@@ -292,10 +293,24 @@ export class LlamaEngine {
     // The GGUF's own chat template, rendered by node-llama-cpp's Jinja wrapper (as llama.cpp does
     // for LocalAI). Not "auto": matching an unknown template against every built-in wrapper costs
     // a second or more per load. A GGUF without a template gets node-llama-cpp's best guess.
-    t = performance.now();
-    const hasTemplate = typeof model.fileInfo.metadata?.tokenizer?.chat_template === 'string';
-    const chatWrapper = mod.resolveChatWrapper(model, { type: hasTemplate ? 'jinjaTemplate' : 'auto', warningLogs: false });
-    this.log(`chat template ${since(t)} ms (${hasTemplate ? "the GGUF's" : 'none in the GGUF, guessed'}: ${chatWrapper.wrapperName})`);
+    let chatWrapper: ChatWrapper | undefined;
+    const resolveChat = (): ChatWrapper => {
+      if (chatWrapper) return chatWrapper;
+      const started = performance.now();
+      const hasTemplate = typeof model.fileInfo.metadata?.tokenizer?.chat_template === 'string';
+      chatWrapper = mod.resolveChatWrapper(model, { type: hasTemplate ? 'jinjaTemplate' : 'auto', warningLogs: false });
+      this.log(`chat template ${since(started)} ms (${hasTemplate ? "the GGUF's" : 'none in the GGUF, guessed'}: ${chatWrapper.wrapperName})`);
+      return chatWrapper;
+    };
+    // Off the load's critical path: LoadModel's answer goes out first, then the template is
+    // prepared (a chat request arriving sooner prepares it itself).
+    setTimeout(() => {
+      try {
+        resolveChat();
+      } catch {
+        // Reported to the first chat request that needs it.
+      }
+    }, 100).unref();
     const slots = Array.from({ length: settings.parallel }, (): Slot => {
       const sequence = context.getSequence();
       return { sequence, completion: new mod.LlamaCompletion({ contextSequence: sequence }) };
@@ -307,7 +322,7 @@ export class LlamaEngine {
       context,
       embedding,
       embeddingSize: contextSize,
-      chatWrapper,
+      chatWrapper: resolveChat,
       slots: new SlotPool(slots),
       seed: options.Seed && options.Seed > 0 ? options.Seed : undefined,
       prefixToken: prefixTokenOf(model),
@@ -497,7 +512,7 @@ export class LlamaEngine {
     if (req.UseTokenizerTemplate && req.Messages && req.Messages.length > 0) {
       let state;
       try {
-        state = loaded.chatWrapper.generateContextState({ chatHistory: toChatHistory(req.Messages) });
+        state = loaded.chatWrapper().generateContextState({ chatHistory: toChatHistory(req.Messages) });
       } catch (err) {
         throw new BackendError('INVALID_ARGUMENT', `The model's chat template failed on these messages: ${errorText(err)}`);
       }
