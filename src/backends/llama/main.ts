@@ -8,7 +8,6 @@ import type * as grpc from '@grpc/grpc-js';
 import { LlamaEngine } from './engine';
 import { watchParent } from './parentWatch';
 import { startLlamaRuntime, type Log } from './runtime';
-import { AddressInUseError, serve } from './server';
 
 const log: Log = (line) => {
   process.stderr.write(`[llama] ${line}\n`);
@@ -58,8 +57,9 @@ async function shutdown(reason: string): Promise<void> {
   process.exit(0);
 }
 
-// No top-level await: the bundle for Electron may not be an ES module.
-serve(addr, engine).then(
+// No top-level await: the bundle for Electron may not be an ES module. gRPC's modules load
+// while node-llama-cpp's binary self-test runs in its child process.
+import('./server').then(({ AddressInUseError, serve }) => serve(addr, engine).then(
   (bound) => {
     server = bound;
     log(`ready ${Math.round(performance.now())} ms after process start, serving on ${addr}`);
@@ -68,4 +68,4 @@ serve(addr, engine).then(
     log(err instanceof AddressInUseError ? err.message : `cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   },
-);
+));
