@@ -7,6 +7,7 @@
 import type { ErrorData } from './errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
+/** The keys of a model's config the GUI edits; `null` removes the key (back to the default). */
 export interface ModelConfigPatch {
   pinned?: boolean;
   concurrency_groups?: string[];

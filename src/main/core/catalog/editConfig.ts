@@ -8,17 +8,11 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Document, isMap, isScalar, isSeq, parseDocument, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
+import type { ModelConfigPatch } from '../../../shared/contract';
 import { isParallelItem } from './options';
 
-/** The keys the GUI edits; `null` removes the key (back to the default). */
-export interface ConfigPatch {
-  pinned?: boolean;
-  concurrency_groups?: string[];
-  ttl?: number | null;
-  context_size?: number | null;
-  parallel?: number | null;
-  disabled?: boolean;
-}
+/** The keys the GUI edits (the contract's patch); `null` removes the key (back to the default). */
+export type ConfigPatch = ModelConfigPatch;
 
 type Scalar = string | number | boolean;
 type Op =
