@@ -66,7 +66,8 @@ export async function startTestCore(o: TestCoreOptions = {}): Promise<TestCore> 
   }
   const core = await createCore({
     dataDir,
-    overrides: { models_dir: modelsDir, ...o.settings },
+    // No warm standby backend unless a test asks: it would start a llama.cpp process per core.
+    overrides: { models_dir: modelsDir, warm_standby: false, ...o.settings },
     clock: o.clock,
     demoModel: false,
     watchdogIntervalMs: o.watchdogIntervalMs ?? 100,

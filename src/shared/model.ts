@@ -117,6 +117,8 @@ export interface Snapshot {
   groups: Record<string, string[]>;
   pending: string[];
   settings: Settings;
+  /** The backend process started ahead of time with no model yet (I3's one exception), or null. */
+  standby?: { pid: number; backend: string } | null;
 }
 
 export interface Settings {
@@ -142,6 +144,7 @@ export interface Settings {
   api_allowed_origins: string[];
   api_body_limit: number;
   api_load_wait: number;
+  warm_standby: boolean;
   close_to_tray: boolean;
   chat_shortcut: string;
 }

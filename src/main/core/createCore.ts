@@ -129,10 +129,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     const journal = new Journal();
+    const localLauncher = new LocalHostLauncher({ logs, pids, clock });
+    // Backstop after the loader's own shutdown: also ends the standby process.
+    disposers.push(() => localLauncher.dispose());
     const loader = new Loader({
       catalog: { get: (n) => catalog.get(n), list: () => catalog.list(), modelsDir: () => settings().models_dir },
       backends: { resolve: (n) => registry.resolve(n), candidatesFor: (f) => registry.candidatesFor(f ?? '') },
-      launchers: { local: new LocalHostLauncher({ logs, pids, clock }), remote: new RemoteHostLauncher() },
+      launchers: { local: localLauncher, remote: new RemoteHostLauncher() },
       settings,
       clock,
       journal,
@@ -158,6 +161,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       models: () => {
         loader.refreshMemory();
         loader.enforceLimits();
+        keepStandby();
         return loader.watchView();
       },
       memoryUsedFraction: systemMemoryUsedFraction,
@@ -168,6 +172,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     watchdog.start();
     disposers.push(() => watchdog.dispose());
+
+    /** A warm built-in backend is started only while the core is quiet, so it never slows a load or an answer. */
+    function keepStandby(): void {
+      if (!settings().warm_standby) {
+        if (localLauncher.standbyInfo()) void localLauncher.dropStandby();
+        return;
+      }
+      if (!loader.isQuiet()) return;
+      const builtin = registry.resolve('llama-cpp');
+      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000);
+    }
 
     const entryOf = (name: string): CatalogEntry => {
       const entry = catalog.get(name);
@@ -184,7 +199,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => loader.snapshot(),
+      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo() }),
       row: (name) => {
         entryOf(name);
         return loader.rowOf(name);

@@ -26,6 +26,13 @@ export interface LocalHostLauncherOptions {
 
 type ProgramBackend = Extract<ResolvedBackend, { kind: 'program' }>;
 
+/** Log name of a standby process until a model adopts it. */
+export const STANDBY_LOG = '(standby)';
+
+function standbyKey(b: ProgramBackend): string {
+  return [b.name, b.command, ...b.args, JSON.stringify(b.env ?? {})].join('\0');
+}
+
 /** How long an exit waits for the last output still in the pipes (the crash message is often there). */
 const DRAIN_MS = 50;
 /** A backend that cannot bind says so on stderr; LocalAI's Go backends and grpc-js both use these words. */
@@ -49,6 +56,7 @@ export class LocalHostLauncher implements HostLauncher {
   private readonly createClient: (address: string) => BackendClient;
   private readonly pickPort: () => Promise<number>;
   private readonly live = new Set<LocalHost>();
+  private standby: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } | null = null;
 
   constructor(options: LocalHostLauncherOptions) {
     this.logs = options.logs;
@@ -63,6 +71,16 @@ export class LocalHostLauncher implements HostLauncher {
     if (backend.kind !== 'program') {
       throw new LoadoutError('invalid', `backend ${backend.name} is a remote host (${backend.address}), not a program to start`);
     }
+    const spare = this.standby?.key === standbyKey(backend) ? this.standby : null;
+    if (spare) {
+      this.standby = null;
+      const host = await spare.host;
+      if (host && !host.exitSeen) {
+        host.adopt(spec.model);
+        this.logs.append(spec.model, 'loadout', `using the warm standby backend ${backend.name} (pid ${host.pid}, started ahead of time)`);
+        return host;
+      }
+    }
     // The free port can be taken between our probe and the backend's bind; one retry covers that race.
     for (let attempt = 1; ; attempt++) {
       if (spec.signal?.aborted) throw cancelled(spec);
@@ -75,6 +93,45 @@ export class LocalHostLauncher implements HostLauncher {
         this.logs.append(spec.model, 'loadout', `port ${port} was taken before the backend could use it; trying another port`);
       }
     }
+  }
+
+  /**
+   * Keeps one started process of `backend` waiting (node-llama-cpp loaded, no model), so the next
+   * load of that backend skips process start-up. It is a live backend process without a model:
+   * I3's one exception, shown in the snapshot (`standby`).
+   */
+  warm(backend: ProgramBackend, startTimeoutMs: number): void {
+    if (this.standby) return;
+    const entry: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } = { key: standbyKey(backend), host: Promise.resolve(null), ready: null };
+    entry.host = this.start({ model: STANDBY_LOG, backend, startTimeoutMs }).then(
+      (h) => {
+        const host = h as LocalHost;
+        entry.ready = host;
+        void host.exited.then(() => {
+          if (this.standby === entry) this.standby = null;
+        });
+        return host;
+      },
+      () => {
+        if (this.standby === entry) this.standby = null;
+        return null;
+      },
+    );
+    this.standby = entry;
+  }
+
+  /** The waiting standby process, if one is ready. */
+  standbyInfo(): { pid: number; backend: string } | null {
+    const host = this.standby?.ready;
+    return host && !host.exitSeen && host.pid !== null ? { pid: host.pid, backend: this.standby!.key.split('\0')[0] } : null;
+  }
+
+  /** Stops the standby process (the setting was turned off). */
+  async dropStandby(): Promise<void> {
+    const spare = this.standby;
+    this.standby = null;
+    const host = await spare?.host;
+    await host?.stop(0);
   }
 
   /** SIGKILLs every backend group still running, synchronously (for a last-chance process exit hook). */
@@ -197,7 +254,7 @@ class LocalHost implements ModelHost {
   lastStderr: string | null = null;
 
   private readonly child: ChildProcess;
-  private readonly model: string;
+  private model: string;
   private readonly logs: LogStore;
   private readonly clock: Clock;
   private stderrTail = '';
@@ -215,9 +272,9 @@ class LocalHost implements ModelHost {
     this.clock = init.clock;
 
     child.stdin?.on('error', () => {}); // EPIPE once the process is gone
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => logs.append(model, 'stdout', text));
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => logs.append(this.model, 'stdout', text));
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      logs.append(model, 'stderr', text);
+      logs.append(this.model, 'stderr', text);
       this.noteStderr(text);
     });
 
@@ -253,10 +310,10 @@ class LocalHost implements ModelHost {
       }
       init.onExit(pid);
       void this.drainOutput().then(() => {
-        logs.flush(model);
+        logs.flush(this.model);
         if (this.stderrTail.trim()) this.lastStderr = this.stderrTail.trim();
         const info: ExitInfo = { code, signal, stderr: this.lastStderr };
-        logs.append(model, 'loadout', `backend ${init.backend} (pid ${pid}) ${describeExit(info)}`);
+        logs.append(this.model, 'loadout', `backend ${init.backend} (pid ${pid}) ${describeExit(info)}`);
         this.client.close();
         resolveExited(info);
       });
@@ -265,6 +322,12 @@ class LocalHost implements ModelHost {
 
   get pid(): number | null {
     return this.child.pid ?? null;
+  }
+
+  /** A warm standby process becomes a model's backend: its output goes to that model's log. */
+  adopt(model: string): void {
+    this.logs.flush(this.model);
+    this.model = model;
   }
 
   rssBytes(): number | null {

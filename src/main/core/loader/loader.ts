@@ -818,6 +818,12 @@ export class Loader {
     return { models, lru, groups, pending, settings: this.o.settings() };
   }
 
+  /** No load in progress and nothing generating: background work will not slow anyone down. */
+  isQuiet(): boolean {
+    for (const rt of this.runtimes.values()) if (rt.loading || rt.active > 0 || rt.queue.length > 0) return false;
+    return true;
+  }
+
   /** Called when the catalog changes a model: rows update; a removed model's instance is unloaded. */
   catalogChanged(name: string, removed: boolean): void {
     const rt = this.runtimes.get(name);
