@@ -4,26 +4,17 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendService } from '../../main/core/grpc/proto';
 import type { ModelOptions, PredictOptions, Reply } from '../../main/core/grpc/types';
+import { freePort } from '../../main/core/backends/process';
 
 export const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 /** Run the backend the way headless mode does. */
 export const NODE_ARGS = ['--import', 'tsx', MAIN];
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export type RawClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 

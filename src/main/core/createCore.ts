@@ -158,12 +158,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       clock,
       intervalMs: options.watchdogIntervalMs ?? 1000,
       settings,
-      models: () => {
+      upkeep: () => {
         loader.refreshMemory();
         loader.enforceLimits();
         keepStandby();
-        return loader.watchView();
       },
+      models: () => loader.watchView(),
       memoryUsedFraction: systemMemoryUsedFraction,
       act: (f) => {
         if (f.kind === 'stalled') void loader.unloadStalled(f.name, f.text).catch(() => {});

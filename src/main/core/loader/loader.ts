@@ -467,7 +467,7 @@ export class Loader {
     if (host.kind === 'local') {
       await Promise.race([host.client.free({ timeoutMs: FREE_BUDGET_MS }).catch(() => undefined), host.exited]);
     }
-    await host.stop(rt.stopForced ? 0 : STOP_GRACE_MS);
+    await host.stop(STOP_GRACE_MS);
   }
 
   private forceStop(rt: Runtime, reason: UnloadReason): void {

@@ -52,6 +52,8 @@ export function findings(models: readonly WatchModel[], now: number, settings: S
 
 export interface WatchdogOptions {
   clock: Clock;
+  /** Periodic upkeep the loader does on the same tick (memory figures, W4 drain, standby). */
+  upkeep?: () => void;
   intervalMs: number;
   settings: () => Settings;
   models: () => WatchModel[];
@@ -73,6 +75,7 @@ export class Watchdog {
 
   /** One check; public so tests and the loader can run it at a known instant. */
   tick(): Finding[] {
+    this.o.upkeep?.();
     const s = this.o.settings();
     const memory = s.memory_reclaimer ? this.o.memoryUsedFraction() : null;
     const found = findings(this.o.models(), this.o.clock.now(), s, memory);
