@@ -4,6 +4,7 @@
  * command is one entry here; the preload, ipcMain registration, bridge and client are generic
  * over this map, so a missing handler is a type error.
  */
+import type { ChatExportFormat, ChatMessage, ChatSearchHit, Conversation, ConversationPatch, ConversationSummary, Generation } from './chat';
 import type { ErrorData } from './errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
@@ -36,6 +37,24 @@ export interface Commands {
   testBackend: { args: [target: string]; result: { ok: boolean; message: string } };
   requestLog: { args: []; result: RequestLogEntry[] };
   serverStatus: { args: []; result: ServerStatus };
+  /** Newest first. */
+  conversations: { args: []; result: ConversationSummary[] };
+  conversation: { args: [id: string]; result: Conversation };
+  createConversation: { args: [init?: ConversationPatch]; result: ConversationSummary };
+  updateConversation: { args: [id: string, patch: ConversationPatch]; result: ConversationSummary };
+  deleteConversation: { args: [id: string]; result: void };
+  searchConversations: { args: [query: string]; result: ChatSearchHit[] };
+  exportConversation: { args: [id: string, format: ChatExportFormat]; result: { filename: string; mime: string; text: string } };
+  /** Appends the user's message and starts the answer (loading the model if needed); returns the user's message. */
+  sendMessage: { args: [id: string, text: string]; result: ChatMessage };
+  /** Stops the answer at once (R3); the partial answer is kept. No-op when nothing is generating. */
+  stopGeneration: { args: [id: string]; result: void };
+  /** Drops the last answer and generates it again. */
+  regenerate: { args: [id: string]; result: void };
+  /** Replaces a user message, drops everything after it, and answers again. */
+  editMessage: { args: [id: string, messageId: string, text: string]; result: ChatMessage };
+  /** Answers being generated now (for a window that opens mid-answer). */
+  generations: { args: []; result: Generation[] };
 }
 
 export type CommandName = keyof Commands;
@@ -60,6 +79,18 @@ export const COMMAND_NAMES = [
   'testBackend',
   'requestLog',
   'serverStatus',
+  'conversations',
+  'conversation',
+  'createConversation',
+  'updateConversation',
+  'deleteConversation',
+  'searchConversations',
+  'exportConversation',
+  'sendMessage',
+  'stopGeneration',
+  'regenerate',
+  'editMessage',
+  'generations',
 ] as const satisfies readonly CommandName[];
 
 // Compile-time check that COMMAND_NAMES lists every command.

@@ -1,5 +1,6 @@
 /** Names shared by every part of Loadout (core, GUI, API, CLI); see loader-spec.md. */
 import type { ErrorCode } from './errors';
+import type { ChatEvent } from './chat';
 
 export type CatalogStatus = 'ok' | 'error' | 'not_downloaded' | 'disabled';
 
@@ -198,4 +199,5 @@ export type CoreEvent =
   | { type: 'settings'; settings: Settings }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
-  | { type: 'server'; status: ServerStatus };
+  | { type: 'server'; status: ServerStatus }
+  | ChatEvent;

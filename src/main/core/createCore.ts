@@ -15,6 +15,9 @@ import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
 import { Catalog } from './catalog/catalog';
+import { ChatService } from './chats/chatService';
+import type { ChatCommands } from './chats/chatService';
+import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry } from './catalog/types';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
@@ -37,6 +40,8 @@ export interface CoreOptions {
   dataDir?: string;
   /** Flags for this run only (CLI). */
   overrides?: Partial<Settings>;
+  /** The host's defaults, below the saved file (the desktop app's differ per platform: close_to_tray). */
+  defaults?: Partial<Settings>;
   clock?: Clock;
   /** How to run the built-in backend (the desktop app passes Electron's own binary). */
   builtinCommand?: () => BuiltinCommand;
@@ -49,7 +54,7 @@ export interface CoreOptions {
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
 
-export interface CoreCommands {
+export interface CoreCommands extends ChatCommands {
   snapshot(): Snapshot;
   row(name: string): ModelRow;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
@@ -100,7 +105,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const disposers: (() => void | Promise<void>)[] = [];
 
   try {
-    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {});
+    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
     notices.push(...settingsStore.warnings);
     const settings = () => settingsStore.get();
 
@@ -195,6 +200,20 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       yield* loader.stream(name, built.options, opts);
     }
 
+    // Conversations: the core owns them and their answers (a chat outlives its window).
+    const chatStore = new ChatStore({ dir: join(dataDir, 'chats'), notice: (msg) => notices.push(msg) });
+    chatStore.open();
+    const chats = new ChatService({
+      store: chatStore,
+      emit: (e) => events.emit(e),
+      notice: (msg) => notices.push(msg),
+      catalog: (name) => catalog.get(name),
+      row: (name) => loader.rowOf(name),
+      load: (name, opts) => loader.load(name, opts),
+      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
+    });
+
     const requestLog: RequestLogEntry[] = [];
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
@@ -250,7 +269,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       testBackend: (target) => testBackendTarget(target),
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
-      embed: async (name, input, opts) => (await loader.embed(name, { Embeddings: input, Prompt: input }, opts)).embeddings,
+      // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
+      embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
       requestLog: () => [...requestLog],
       recordRequest: (entry) => {
@@ -263,6 +283,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         serverStatus = status;
         events.emit({ type: 'server', status });
       },
+      ...chats.commands(),
     };
 
     let disposed: Promise<void> | null = null;
@@ -274,6 +295,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       dispose: () => {
         disposed ??= (async () => {
           watchdog.dispose();
+          // Answers save their partial text while their backends still run.
+          await chats.dispose();
           await loader.dispose();
           for (const d of disposers.reverse()) await d();
           events.clear();

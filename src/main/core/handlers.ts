@@ -25,6 +25,18 @@ export function contractHandlers(core: Core): CommandHandlers {
     testBackend: (target) => c.testBackend(target),
     requestLog: () => c.requestLog(),
     serverStatus: () => c.serverStatus(),
+    conversations: () => c.conversations(),
+    conversation: (id) => c.conversation(id),
+    createConversation: (init) => c.createConversation(init),
+    updateConversation: (id, patch) => c.updateConversation(id, patch),
+    deleteConversation: (id) => c.deleteConversation(id),
+    searchConversations: (query) => c.searchConversations(query),
+    exportConversation: (id, format) => c.exportConversation(id, format),
+    sendMessage: (id, text) => c.sendMessage(id, text),
+    stopGeneration: (id) => c.stopGeneration(id),
+    regenerate: (id) => c.regenerate(id),
+    editMessage: (id, messageId, text) => c.editMessage(id, messageId, text),
+    generations: () => c.generations(),
   };
 }
 

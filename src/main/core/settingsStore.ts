@@ -1,5 +1,7 @@
 /**
  * Settings: defaults < saved file (`<data>/settings.json`) < flags for this run (never saved).
+ * The defaults are the schema's, with the host's own on top (the desktop app's differ per
+ * platform, e.g. `close_to_tray`); like the schema's, they are never written to the file.
  * Changes from the GUI/API are validated, applied at once and saved.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -15,12 +17,19 @@ export class SettingsStore {
   /** Problems found in the saved file (shown to the user; the app still starts). */
   readonly warnings: string[] = [];
 
-  constructor(readonly dataDir: string, private readonly overrides: Partial<Settings> = {}) {
+  /** The host's defaults, validated. */
+  private readonly defaults: Partial<Settings> = {};
+
+  constructor(readonly dataDir: string, private readonly overrides: Partial<Settings> = {}, defaults: Partial<Settings> = {}) {
     this.file = join(dataDir, 'settings.json');
+    const base = mergeSettings(defaultSettings(), defaults);
+    // A bad host default is a programming error, not the user's: fail loudly at start.
+    if (base.errors.length > 0) throw new Error(`invalid default settings: ${base.errors.join('; ')}`);
+    for (const k of Object.keys(defaults) as (keyof Settings)[]) (this.defaults as Record<string, unknown>)[k] = base.settings[k];
     try {
       const parsed: unknown = JSON.parse(readFileSync(this.file, 'utf8'));
       if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        const { settings, errors } = mergeSettings(defaultSettings(), parsed as Record<string, unknown>);
+        const { settings, errors } = mergeSettings(this.defaultSettings(), parsed as Record<string, unknown>);
         for (const e of errors) this.warnings.push(`${this.file}: ${e} (ignored)`);
         const known = Object.keys(parsed as object).filter((k) => k in settings) as (keyof Settings)[];
         for (const k of known) (this.saved as Record<string, unknown>)[k] = settings[k];
@@ -34,8 +43,12 @@ export class SettingsStore {
     this.current = this.compute();
   }
 
+  private defaultSettings(): Settings {
+    return { ...defaultSettings(), ...this.defaults };
+  }
+
   private compute(): Settings {
-    const s = { ...defaultSettings(), ...this.saved, ...this.overrides, data_dir: this.dataDir };
+    const s = { ...this.defaultSettings(), ...this.saved, ...this.overrides, data_dir: this.dataDir };
     s.models_dir = s.models_dir ? resolve(s.models_dir) : join(this.dataDir, 'models');
     return s;
   }

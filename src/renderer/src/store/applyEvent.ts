@@ -132,5 +132,13 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };
     }
+    // Chat events have their own store (features/chat/chatStore.ts): a streaming answer never touches this one.
+    case 'conversation':
+    case 'conversation-removed':
+    case 'chat-message':
+    case 'chat-truncated':
+    case 'generation':
+    case 'chat-delta':
+      return state;
   }
 }
