@@ -145,6 +145,9 @@ describe('/v1 through the openai package', () => {
     expect(viaFloat.data[0].embedding).toHaveLength(16);
     viaFloat.data[0].embedding.forEach((x, i) => expect(viaBase64.data[0].embedding[i]).toBeCloseTo(x, 5));
     expect(viaFloat.data[0].embedding).not.toEqual(viaFloat.data[1].embedding);
+    // Usage counts the backend's tokens (the fault backend counts words: 2 + 1).
+    expect(viaFloat.usage).toEqual({ prompt_tokens: 3, total_tokens: 3 });
+    expect(viaBase64.usage).toEqual({ prompt_tokens: 3, total_tokens: 3 });
   });
 
   it('errors in OpenAI format: unknown model 404 model_not_found, bad field 400 with param, queue_full 429 with Retry-After', async () => {
@@ -186,20 +189,93 @@ describe('/v1 through the openai package', () => {
     expect(text).toBe('tok0 tok1 tok2');
   });
 
-  it('tools and response_format: 400 saying so for the built-in backend; tools pass to an external backend', async () => {
-    const { client } = await startApi({ ggufs: { tiny: 1 }, configs: { 'a.yaml': faultModel('a') } });
+  it('tools: 400 saying so for the built-in backend; an external backend gets them and a plain answer without them', async () => {
+    const { client } = await startApi({ ggufs: { tiny: 1 }, configs: { 'a.yaml': faultModel('a'), 'echo.yaml': faultModel('echo', { options: ['fault_echo_request:1'] }) } });
     const tools = [{ type: 'function' as const, function: { name: 'weather', parameters: { type: 'object', properties: {} } } }];
     const builtin = await apiError(client.chat.completions.create({ model: 'tiny', messages: hi, tools }));
     expect(builtin).toMatchObject({ status: 400, param: 'tools' });
     expect(builtin.message).toMatch(/not supported.*llama-cpp/);
-    const schema = await apiError(client.chat.completions.create({ model: 'tiny', messages: hi, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }));
-    expect(schema).toMatchObject({ status: 400, param: 'response_format' });
-    expect(schema.message).toContain('GBNF');
 
     const external = await client.chat.completions.create({ model: 'a', messages: hi, tools, tool_choice: 'auto', max_tokens: 2 });
     expect(external.choices[0].message.content).toBe('tok0 tok1');
-    const text = await client.chat.completions.create({ model: 'a', messages: hi, response_format: { type: 'text' }, max_tokens: 1 });
-    expect(text.choices[0].message.content).toBe('tok0');
+    const sent = JSON.parse((await client.chat.completions.create({ model: 'echo', messages: hi, tools, tool_choice: 'required' })).choices[0].message.content!);
+    expect(JSON.parse(sent.Tools)).toEqual(tools);
+    expect(JSON.parse(sent.ToolChoice)).toBe('required');
+  });
+
+  it('tools: a backend\'s Reply.chat_deltas tool calls become message.tool_calls (finish_reason tool_calls) and streamed delta.tool_calls', async () => {
+    const { client, base } = await startApi({ configs: { 'f.yaml': faultModel('f', { options: ['fault_tool_call:lookup,fetch'] }) } });
+    const tools = ['lookup', 'fetch'].map((name) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: { q: { type: 'string' } } } } }));
+    const args = JSON.stringify({ q: 'one two three' });
+
+    const whole = await client.chat.completions.create({ model: 'f', messages: hi, tools });
+    expect(whole.choices[0].finish_reason).toBe('tool_calls');
+    expect(whole.choices[0].message.content).toBeNull();
+    expect(whole.choices[0].message.tool_calls).toEqual([
+      { id: 'call_fault_0', type: 'function', function: { name: 'lookup', arguments: args } },
+      { id: 'call_fault_1', type: 'function', function: { name: 'fetch', arguments: args } },
+    ]);
+    // 4 deltas per call, each counted as a token by the backend.
+    expect(whole.usage).toMatchObject({ completion_tokens: 8 });
+
+    // Streamed: the first delta of a call has its index, id, type and name; the rest add arguments.
+    const stream = await client.chat.completions.create({ model: 'f', messages: hi, tools, stream: true });
+    const deltas: OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+    let finish = null;
+    for await (const c of stream) {
+      deltas.push(...(c.choices[0]?.delta.tool_calls ?? []));
+      finish = c.choices[0]?.finish_reason ?? finish;
+    }
+    expect(finish).toBe('tool_calls');
+    expect(deltas[0]).toEqual({ index: 0, id: 'call_fault_0', type: 'function', function: { name: 'lookup', arguments: '' } });
+    expect(deltas[1]).toEqual({ index: 0, function: { arguments: args.slice(0, 5) } });
+    expect(deltas.filter((d) => d.index === 1).map((d) => d.function?.arguments).join('')).toBe(args);
+    // The SDK's own stream helper puts the calls back together.
+    const helper = client.chat.completions.stream({ model: 'f', messages: hi, tools });
+    const final = await helper.finalChatCompletion();
+    expect(final.choices[0].message.tool_calls?.map((c) => [c.id, c.function.name, c.function.arguments])).toEqual([
+      ['call_fault_0', 'lookup', args],
+      ['call_fault_1', 'fetch', args],
+    ]);
+    // Raw SSE: one JSON object per event, the tool calls in OpenAI's shape.
+    const raw = await (await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'f', messages: hi, tools, stream: true }) })).text();
+    const events = raw.split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(JSON.parse(events[0].slice(6)).choices[0].delta).toEqual({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_fault_0', type: 'function', function: { name: 'lookup', arguments: '' } }] });
+
+    // Without tools in the request the same model answers in text.
+    const plain = await client.chat.completions.create({ model: 'f', messages: hi, max_tokens: 2 });
+    expect(plain.choices[0]).toMatchObject({ finish_reason: 'length', message: { content: 'tok0 tok1' } });
+    expect(plain.choices[0].message.tool_calls).toBeUndefined();
+  });
+
+  it('response_format: json_object and json_schema reach an external backend as a GBNF Grammar; an unusable schema is a 400 naming response_format', async () => {
+    const { client } = await startApi({ configs: { 'echo.yaml': faultModel('echo', { options: ['fault_echo_request:1'] }), 'a.yaml': faultModel('a') } });
+    const ask = (response_format: any) => client.chat.completions.create({ model: 'echo', messages: hi, response_format });
+    const schema = { type: 'object', properties: { city: { type: 'string', maxLength: 20 } }, required: ['city'], additionalProperties: false };
+    const viaSchema = await ask({ type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
+    const grammar: string = JSON.parse(viaSchema.choices[0].message.content!).Grammar;
+    expect(grammar).toMatch(/^root ::= /);
+    expect(grammar).toContain('"\\"city\\""');
+    // The echo is JSON, so the answer is complete.
+    expect(viaSchema.choices[0].finish_reason).toBe('stop');
+    const viaObject = JSON.parse((await ask({ type: 'json_object' })).choices[0].message.content!).Grammar;
+    expect(viaObject).toMatch(/^root ::= object\n/);
+    const viaText = JSON.parse((await ask({ type: 'text' })).choices[0].message.content!);
+    expect(viaText.Grammar).toBe('');
+
+    const bad = await apiError(ask({ type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { age: { type: 'integr' } } } } }));
+    expect(bad).toMatchObject({ status: 400, code: 'invalid', param: 'response_format' });
+    expect(bad.message).toContain('response_format.json_schema.schema.properties.age.type');
+    expect(bad.message).toContain('"integr" is not a JSON Schema type');
+    const unsupported = await apiError(ask({ type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a+$' } } }));
+    expect(unsupported).toMatchObject({ status: 400, param: 'response_format' });
+    expect(unsupported.message).toMatch(/pattern.*remove it/);
+    expect(await apiError(ask({ type: 'xml' }))).toMatchObject({ status: 400, param: 'response_format' });
+
+    // A backend that ignores the grammar answers in text: its own end stands (the built-in one's cut answers: apiLlama.test.ts).
+    const ignored = await client.chat.completions.create({ model: 'a', messages: hi, response_format: { type: 'json_object' } });
+    expect(ignored.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: expect.stringMatching(/^tok0/) } });
   });
 });
 

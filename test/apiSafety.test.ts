@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import os from 'node:os';
 import OpenAI, { APIError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { followLanSetting } from '../src/main/cli';
 import { startHttpServer } from '../src/main/core/server/httpServer';
 import type { HttpServerHandle } from '../src/main/core/server/httpServer';
 import { disposeAll, faultModel, startTestCore, waitUntil } from './harness';
@@ -247,5 +248,41 @@ describe('safety: Origin, Host, API key, LAN', () => {
     expect(ok.status).toBe(200);
     const entry = t.core.commands.requestLog().at(-1)!;
     expect(entry.client.startsWith(lanAddress!)).toBe(true);
+  });
+
+  it.skipIf(!lanAddress)('api_lan applies at once in headless mode: the server moves to all interfaces and back, a running stream goes on', async () => {
+    const { port, server, t } = await startApi({ configs: { 'a.yaml': faultModel('a', { options: ['fault_token_ms:20', 'fault_tokens:40'] }) } });
+    const said: string[] = [];
+    const stop = followLanSetting(t.core, server, (line) => said.push(line));
+    const lanGet = () => raw(port, { address: lanAddress, path: '/v1/models', headers: { authorization: 'Bearer sk-lan' } });
+    await expect(lanGet()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+
+    // A stream that runs across both moves.
+    const streamed = raw(port, { method: 'POST', path: '/v1/chat/completions', headers: jsonHeaders, body: chatBody('a', { stream: true }) });
+    await waitUntil(() => t.row('a').inFlight === 1, 'the stream to start');
+
+    // On without a key: still loopback only, and the status says why.
+    await t.core.commands.updateSettings({ api_lan: true });
+    await waitUntil(() => t.core.commands.serverStatus().error, 'the status to warn');
+    expect(t.core.commands.serverStatus()).toMatchObject({ host: '127.0.0.1', error: expect.stringContaining('no api_key') });
+    await expect(lanGet()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+
+    await t.core.commands.updateSettings({ api_key: 'sk-lan' });
+    await waitUntil(() => t.core.commands.serverStatus().host === '0.0.0.0', 'the server to move to all interfaces');
+    expect(server.host).toBe('0.0.0.0');
+    expect(t.core.commands.serverStatus()).toMatchObject({ listening: true, port, error: null, apiKeySet: true });
+    expect((await lanGet()).status).toBe(200);
+    expect(said.at(-1)).toMatch(/all interfaces/);
+
+    await t.core.commands.updateSettings({ api_lan: false });
+    await waitUntil(() => t.core.commands.serverStatus().host === '127.0.0.1', 'the server to move back to loopback');
+    await expect(lanGet()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect((await raw(port, { path: '/v1/models', headers: { authorization: 'Bearer sk-lan' } })).status).toBe(200);
+
+    const done = await streamed;
+    expect(done.status).toBe(200);
+    expect(done.body.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(done.body).toContain('tok39');
+    stop();
   });
 });

@@ -7,7 +7,9 @@ import { LoadoutError } from '../shared/errors';
 import type { Settings } from '../shared/model';
 import { SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting } from '../shared/settings';
 import { createCore } from './core/createCore';
+import type { Core } from './core/createCore';
 import { startHttpServer } from './core/server/httpServer';
+import type { HttpServerHandle } from './core/server/httpServer';
 import { ensureWebUiBuilt } from './core/server/ui';
 
 export interface ParsedArgs {
@@ -67,6 +69,42 @@ export function usage(): string {
   return lines.join('\n');
 }
 
+/** Where the server listens: the LAN only with an API key (without one the API would be open to the whole network). */
+export function listenHost(s: Settings): { host: string; warning: string | null } {
+  const lan = s.api_lan && s.api_key !== '';
+  return {
+    host: lan ? '0.0.0.0' : '127.0.0.1',
+    warning: s.api_lan && !lan ? 'api_lan is on but no api_key is set: listening on 127.0.0.1 only. Set an API key to open the API to the LAN.' : null,
+  };
+}
+
+/**
+ * Keeps the server's address in line with `api_lan` and `api_key` as they change (PUT
+ * /api/settings, the page's settings), and the server status with it. Returns the unsubscribe.
+ */
+export function followLanSetting(core: Core, server: HttpServerHandle, say: (line: string) => void): () => void {
+  const apply = async (s: Settings): Promise<void> => {
+    const { host, warning } = listenHost(s);
+    let error = warning;
+    if (host !== server.host) {
+      try {
+        await server.setHost(host);
+        say(host === '127.0.0.1' ? 'the API listens on 127.0.0.1 only (api_lan off)' : 'warning: the API listens on all interfaces (api_lan); every request needs the API key');
+      } catch (e) {
+        error = `Could not listen on ${host}:${server.port} (${(e as Error).message}); still on ${server.host}.`;
+        say(`loadout: ${error}`);
+      }
+    }
+    core.commands.setServerStatus({ listening: true, url: server.url.split('?')[0], host: server.host, port: server.port, error, apiKeySet: s.api_key !== '' });
+  };
+  // Changes apply one after another, each against the settings of its moment.
+  let queue = apply(core.commands.settings());
+  if (server.host !== '127.0.0.1') say('warning: the API listens on all interfaces (api_lan); every request needs the API key');
+  return core.events.on((e) => {
+    if (e.type === 'settings') queue = queue.then(() => apply(e.settings)).catch(() => {});
+  });
+}
+
 /** Runs headless Loadout; `scripts/serve.mjs` calls this on the bundle, tests run it through tsx. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   let parsed: ParsedArgs;
@@ -87,26 +125,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  let server;
+  let server: HttpServerHandle;
   const settings = core.commands.settings();
-  // The LAN only with an API key: without one the API would be open to the whole network.
-  const host = settings.api_lan && settings.api_key ? '0.0.0.0' : '127.0.0.1';
   try {
-    server = await startHttpServer(core, { port: settings.api_port, host });
+    server = await startHttpServer(core, { port: settings.api_port, host: listenHost(settings).host });
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     await core.dispose();
     process.exit(1);
   }
-  core.commands.setServerStatus({
-    listening: true,
-    url: server.url.split('?')[0],
-    host,
-    port: server.port,
-    error: settings.api_lan && !settings.api_key ? 'api_lan is on but no api_key is set: listening on 127.0.0.1 only. Set an API key to open the API to the LAN.' : null,
-    apiKeySet: settings.api_key !== '',
-  });
-  if (host !== '127.0.0.1') process.stderr.write(`warning: the API listens on all interfaces (api_lan); every request needs the API key\n`);
+  followLanSetting(core, server, (line) => process.stderr.write(`${line}\n`));
   // The first line is the contract: scripts and tests read the URL from it.
   process.stdout.write(`Open ${server.url}\n`);
   const s = core.commands.settings();

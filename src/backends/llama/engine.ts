@@ -23,6 +23,7 @@ import type {
   StatusState,
   TokenizationResponse,
 } from '../../main/core/grpc/types';
+import { JoinGate } from './joinGate';
 import type { LlamaRuntime, Log } from './runtime';
 import { SlotPool } from './slotPool';
 import { StopStrings } from './stopStrings';
@@ -102,6 +103,8 @@ interface Loaded {
   /** The token LlamaCompletion puts in front of every input (BOS for most vocabularies). */
   prefixToken: Token | null;
   running: Set<Running>;
+  /** Pauses the running sequences while a new request clears its slot (joinGate.ts). */
+  gate: JoinGate;
 }
 
 interface Input {
@@ -311,8 +314,10 @@ export class LlamaEngine {
         // Reported to the first chat request that needs it.
       }
     }, 100).unref();
+    const gate = new JoinGate();
     const slots = Array.from({ length: settings.parallel }, (): Slot => {
       const sequence = context.getSequence();
+      gate.attach(sequence);
       return { sequence, completion: new mod.LlamaCompletion({ contextSequence: sequence }) };
     });
     return {
@@ -327,6 +332,7 @@ export class LlamaEngine {
       seed: options.Seed && options.Seed > 0 ? options.Seed : undefined,
       prefixToken: prefixTokenOf(model),
       running: new Set(),
+      gate,
     };
   }
 
@@ -397,6 +403,7 @@ export class LlamaEngine {
     if (signal.aborted) relay();
     try {
       const options = await this.samplingOf(loaded, req);
+      await this.clearSlot(loaded, slot, input.tokens);
       const { model } = loaded;
       const pieces = new TokenTextStream<Token>((tokens, previous) => model.detokenize(tokens, false, previous));
       const stops = new StopStrings(req.StopPrompts ?? []);
@@ -457,6 +464,21 @@ export class LlamaEngine {
       signal.removeEventListener('abort', relay);
       loaded.slots.release(slot);
     }
+  }
+
+  /**
+   * Erases what the slot holds of an earlier answer beyond the part this input shares with it
+   * (a shared prefix, e.g. the same conversation, is kept and not evaluated again). It is what
+   * LlamaCompletion would do first, done here so the other sequences can pause for it.
+   */
+  private async clearSlot(loaded: Loaded, slot: Slot, tokens: Token[]): Promise<void> {
+    const { sequence } = slot;
+    if (sequence.nextTokenIndex === 0) return;
+    const input = loaded.prefixToken !== null ? [loaded.prefixToken, ...tokens] : tokens;
+    // LlamaCompletion keeps the last input token out, to evaluate it for the first new token.
+    const start = input.length <= 1 ? 0 : sequence.compareContextTokens(input.slice(0, -1)).firstDifferentIndex;
+    if (start >= sequence.nextTokenIndex) return;
+    await loaded.gate.join(() => sequence.eraseContextTokenRanges([{ start, end: sequence.nextTokenIndex }]));
   }
 
   async embed(req: PredictOptions): Promise<EmbeddingResult> {

@@ -201,6 +201,31 @@ describe('with the tiny model loaded', () => {
     expect(ra.bytes.toString('utf8')).toBe(single);
   });
 
+  it('R2: a request on a used slot starts while the other slots generate, not after them (joinGate.ts); its answer is the one it gets alone', async () => {
+    await load({ ContextSize: 1024, Options: ['parallel:4'] });
+    const alone = text(await predict({ Prompt: 'the moon', Tokens: 12 }));
+    // Every slot holds an earlier answer, so the next request on any of them must clear it first.
+    await Promise.all(['a', 'b', 'c', 'd'].map((p) => predict({ Prompt: `${PROMPT} ${p}`, Tokens: 8 })));
+    const events: string[] = [];
+    let joined: ReturnType<typeof stream> | undefined;
+    const long = ['green', 'cold', 'quiet'].map((word, i) =>
+      stream(backend.client, { Prompt: `the ${word} river`, Tokens: 300 }, (reply) => {
+        if (i === 0 && reply.tokens >= 20 && !joined) {
+          joined = stream(backend.client, { Prompt: 'the moon', Tokens: 12 });
+          void joined.then(() => events.push('joined'));
+        }
+      }).then(() => events.push('long')),
+    );
+    await Promise.all(long);
+    expect(joined).toBeDefined();
+    const short = await joined!;
+    // Without the gate the short answer waited for every long one to finish.
+    expect(events[0]).toBe('joined');
+    expect(short.bytes.toString('utf8')).toBe(alone);
+    // The same prompt again reuses what its slot holds and still gives the same answer.
+    expect(text(await predict({ Prompt: 'the moon', Tokens: 12 }))).toBe(alone);
+  });
+
   it('Embedding returns a vector when loaded with Embeddings, a clear error otherwise', async () => {
     await load({ ContextSize: 1024, Embeddings: true });
     const res = await unary<EmbeddingResult>(backend.client, 'Embedding', { Embeddings: 'the quiet river' });

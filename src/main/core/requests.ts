@@ -22,6 +22,8 @@ export interface ChatRequest extends Sampling {
   messages: { role: string; content: string }[];
   tools?: unknown;
   tool_choice?: unknown;
+  /** A GBNF grammar the answer must follow (structured output), sent as PredictOptions.Grammar. */
+  grammar?: string;
 }
 
 export interface CompletionRequest extends Sampling {
@@ -53,6 +55,7 @@ export function buildChatOptions(entry: CatalogEntry, req: ChatRequest): BuiltOp
   const base = sampling(entry, req);
   if (req.tools !== undefined) base.Tools = JSON.stringify(req.tools);
   if (req.tool_choice !== undefined) base.ToolChoice = JSON.stringify(req.tool_choice);
+  if (req.grammar) base.Grammar = req.grammar;
   const template = entry.config.template;
   if (template && usesConfigTemplate(template)) {
     try {

@@ -22,7 +22,7 @@ import type { ExitInfo, HostLauncher, ModelHost, ResolvedBackend } from '../back
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import type { Clock } from '../clock';
-import type { EmbeddingResult, ModelOptions, PredictOptions, Reply, TokenizationResponse } from '../grpc/types';
+import type { EmbeddingResult, ModelOptions, PredictOptions, Reply, TokenizationResponse, ToolCallDelta } from '../grpc/types';
 import type { Journal } from '../journal';
 import { decideAdmission, formatBytes, settingsSurplus, unloadSentence } from './policy';
 import type { PolicyModel } from './policy';
@@ -68,6 +68,8 @@ export interface StreamChunk {
   /** Totals, as the backend reports them (on the last chunk at least). */
   tokens: number;
   promptTokens: number;
+  /** Pieces of tool calls (Reply.chat_deltas[].tool_calls), for backends that do function calling. */
+  toolCalls?: ToolCallDelta[];
 }
 
 interface RequestRecord {
@@ -640,13 +642,15 @@ export class Loader {
     let text = '';
     let tokens = 0;
     let promptTokens = 0;
+    const toolCalls: ToolCallDelta[] = [];
     for await (const chunk of this.stream(name, options, opts)) {
       text += chunk.text;
       // Backends report running totals (at least on the last reply).
       tokens = Math.max(tokens, chunk.tokens);
       promptTokens = Math.max(promptTokens, chunk.promptTokens);
+      if (chunk.toolCalls) toolCalls.push(...chunk.toolCalls);
     }
-    return { text, tokens, promptTokens };
+    return toolCalls.length > 0 ? { text, tokens, promptTokens, toolCalls } : { text, tokens, promptTokens };
   }
 
   embed(name: string, options: PredictOptions, opts: RequestOptions = {}): Promise<EmbeddingResult> {
@@ -1039,12 +1043,25 @@ export interface WatchModel {
 
 type PolicyTarget = Parameters<typeof decideAdmission>[1];
 
+/**
+ * One reply as a chunk. LocalAI's backends put the raw text in `message` and the parsed chat view
+ * in `chat_deltas` (content, tool calls): the text is `message`, or the deltas' content when a
+ * backend sends only those; tool calls come from the deltas.
+ */
 function chunkOf(reply: Reply): StreamChunk {
-  return {
-    text: Buffer.isBuffer(reply.message) ? reply.message.toString('utf8') : Buffer.from(reply.message ?? []).toString('utf8'),
-    tokens: reply.tokens,
-    promptTokens: reply.prompt_tokens,
-  };
+  const m = reply.message;
+  let text = m === undefined ? '' : Buffer.isBuffer(m) ? m.toString('utf8') : Buffer.from(m).toString('utf8');
+  const chunk: StreamChunk = { text, tokens: reply.tokens, promptTokens: reply.prompt_tokens };
+  const deltas = reply.chat_deltas;
+  if (deltas && deltas.length > 0) {
+    if (!text) {
+      for (const d of deltas) if (d.content) text += d.content;
+      chunk.text = text;
+    }
+    const calls = deltas.flatMap((d) => d.tool_calls ?? []);
+    if (calls.length > 0) chunk.toolCalls = calls;
+  }
+  return chunk;
 }
 
 function delay<T>(ms: number, value: T): Promise<T> {

@@ -19,6 +19,14 @@ export interface HttpServerHandle {
   url: string;
   port: number;
   token: string;
+  /** The address listened on: '127.0.0.1', or '0.0.0.0' for the LAN. */
+  readonly host: string;
+  /**
+   * Listens on `host` instead, on the same port (`api_lan` changed). Connections already open
+   * (running requests, the page's WebSocket) go on; idle keep-alive ones are closed. If the new
+   * address cannot be taken the old one is taken back and the error thrown.
+   */
+  setHost(host: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,14 +95,39 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  await listen(server, opts.port, opts.host ?? '127.0.0.1');
+  let host = opts.host ?? '127.0.0.1';
+  await listen(server, opts.port, host);
   const port = (server.address() as AddressInfo).port;
   origin = `http://127.0.0.1:${port}`;
+  let rebinding: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  const rebind = async (next: string): Promise<void> => {
+    if (closed || next === host) return;
+    // close() only stops accepting: the listening socket goes at once, open connections stay.
+    server.close();
+    try {
+      await listen(server, port, next);
+      host = next;
+    } catch (e) {
+      await listen(server, port, host).catch(() => {});
+      throw e;
+    }
+  };
   return {
     url: `${origin}/?token=${token}`,
     port,
     token,
+    get host() {
+      return host;
+    },
+    setHost: (next) => {
+      const run = rebinding.then(() => rebind(next));
+      rebinding = run.catch(() => {});
+      return run;
+    },
     close: async () => {
+      closed = true;
+      await rebinding;
       for (const p of parts) await p.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { LoadoutError } from '../../../../shared/errors';
 import type { ModelRow } from '../../../../shared/model';
 import type { Core } from '../../createCore';
+import type { ToolCallDelta } from '../../grpc/types';
 import type { StreamChunk } from '../../loader/loader';
 import type { ApiCall } from './call';
 import { bodyObject, replyJson } from './call';
@@ -60,20 +61,56 @@ export function getModel(call: ApiCall, name: string): void {
 
 // ------------------------------------------------------------------------------- generation
 
+/** A tool call as OpenAI's message.tool_calls lists it, joined from its deltas. */
+interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
 /** Counts what a stream produced. Backends send running totals (ours) or per-piece counts (some); either way, at least one token per piece. */
 class Tally {
   text = '';
   private pieces = 0;
   private reported = 0;
   prompt = 0;
+  /** Tool calls by the backend's index, in the order they started. */
+  readonly calls = new Map<number, ToolCall>();
 
   add(c: StreamChunk): void {
-    if (c.text) {
-      this.text += c.text;
-      this.pieces++;
-    }
+    if (c.text) this.text += c.text;
+    if (c.text || c.toolCalls) this.pieces++;
     this.reported = Math.max(this.reported, c.tokens);
     this.prompt = Math.max(this.prompt, c.promptTokens);
+  }
+
+  /**
+   * Joins tool-call deltas (the first one of a call carries its id and name, the rest pieces of
+   * its arguments) and returns them as OpenAI's stream deltas: id, type and name once per call.
+   */
+  addCalls(deltas: readonly ToolCallDelta[]): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const d of deltas) {
+      let call = this.calls.get(d.index);
+      const fn: Record<string, string> = {};
+      const delta: Record<string, unknown> = { index: d.index };
+      if (!call) {
+        // A backend that names no id still gets one: clients match tool results to it.
+        call = { id: d.id || `call_${randomBytes(12).toString('hex')}`, type: 'function', function: { name: '', arguments: '' } };
+        this.calls.set(d.index, call);
+        delta.id = call.id;
+        delta.type = 'function';
+      }
+      if (d.name && !call.function.name) {
+        call.function.name = d.name;
+        fn.name = d.name;
+      }
+      call.function.arguments += d.arguments ?? '';
+      fn.arguments = d.arguments ?? '';
+      delta.function = fn;
+      out.push(delta);
+    }
+    return out;
   }
 
   get completion(): number {
@@ -84,8 +121,30 @@ class Tally {
     return { prompt_tokens: this.prompt, completion_tokens: this.completion, total_tokens: this.prompt + this.completion };
   }
 
-  finishReason(maxTokens: number | undefined): 'length' | 'stop' {
-    return maxTokens !== undefined && this.completion >= maxTokens ? 'length' : 'stop';
+  /**
+   * 'length' when the answer hit max_tokens, or when structured output is an object or list that
+   * does not parse: a grammar-constrained answer only ends unfinished when it was cut (by the
+   * context's end when the request set no max_tokens). Text that does not even start as JSON
+   * came from a backend that ignored the grammar, and its own end is taken as it is.
+   * 'tool_calls' when the model called tools; else 'stop'.
+   */
+  finishReason(maxTokens: number | undefined, json: boolean): 'length' | 'stop' | 'tool_calls' {
+    if (maxTokens !== undefined && this.completion >= maxTokens) return 'length';
+    if (json && /^\s*[[{]/.test(this.text) && !parsesAsJson(this.text)) return 'length';
+    return this.calls.size > 0 ? 'tool_calls' : 'stop';
+  }
+
+  toolCalls(): ToolCall[] | undefined {
+    return this.calls.size > 0 ? [...this.calls.values()] : undefined;
+  }
+}
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -93,17 +152,29 @@ class Tally {
 interface Shape {
   object: string;
   chunkObject: string;
-  choice(text: string, first: boolean): Record<string, unknown>;
+  /** A streamed piece: text, and (chat only) tool-call deltas. */
+  choice(text: string, first: boolean, toolCalls?: Record<string, unknown>[]): Record<string, unknown>;
   finalChoice(reason: string): Record<string, unknown>;
-  answer(text: string, reason: string): Record<string, unknown>;
+  answer(text: string, reason: string, toolCalls?: ToolCall[]): Record<string, unknown>;
 }
 
 const CHAT: Shape = {
   object: 'chat.completion',
   chunkObject: 'chat.completion.chunk',
-  choice: (text, first) => ({ index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, logprobs: null, finish_reason: null }),
+  choice: (text, first, toolCalls) => {
+    const delta: Record<string, unknown> = first ? { role: 'assistant', content: text } : { content: text };
+    if (toolCalls) {
+      if (!text) delta.content = null;
+      delta.tool_calls = toolCalls;
+    }
+    return { index: 0, delta, logprobs: null, finish_reason: null };
+  },
   finalChoice: (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
-  answer: (text, reason) => ({ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: reason }),
+  answer: (text, reason, toolCalls) => {
+    const message: Record<string, unknown> = { role: 'assistant', content: toolCalls && !text ? null : text, refusal: null };
+    if (toolCalls) message.tool_calls = toolCalls;
+    return { index: 0, message, logprobs: null, finish_reason: reason };
+  },
 };
 
 const COMPLETION: Shape = {
@@ -119,6 +190,8 @@ interface Generation {
   stream: boolean;
   includeUsage: boolean;
   maxTokens: number | undefined;
+  /** Structured output was asked for: an answer that is not JSON was cut short. */
+  json: boolean;
   /** Text put before the answer (completions' `echo`). */
   prefix: string;
   start: () => AsyncGenerator<StreamChunk>;
@@ -136,6 +209,7 @@ export async function chatCompletions(call: ApiCall): Promise<void> {
     stream: parsed.stream,
     includeUsage: parsed.includeUsage,
     maxTokens: parsed.request.max_tokens,
+    json: parsed.responseFormat !== null,
     prefix: '',
     start: () => core.commands.chat(parsed.model, parsed.request, { signal: call.signal, origin: 'api' }),
   });
@@ -151,29 +225,23 @@ export async function completions(call: ApiCall): Promise<void> {
     stream: parsed.stream,
     includeUsage: parsed.includeUsage,
     maxTokens: parsed.request.max_tokens,
+    json: false,
     prefix: parsed.echo ? parsed.request.prompt : '',
     start: () => core.commands.complete(parsed.model, parsed.request, { signal: call.signal, origin: 'api' }),
   });
 }
 
 /**
- * Tools and structured output reach a backend only where it can honour them. The built-in
- * backend does neither; an external one gets the tools (as LocalAI passes them). There is no
- * path for `response_format` to any backend yet, so asking for it is refused plainly.
+ * Tools reach a backend only where it can honour them: an external one gets them (as LocalAI
+ * passes them) and answers with tool-call deltas; the built-in backend does no function calling.
+ * Structured output goes to every backend as a grammar (PredictOptions.Grammar, as LocalAI does).
  */
 function checkCapabilities(core: Core, row: ModelRow, parsed: ReturnType<typeof parseChat>): void {
-  const builtin = isBuiltinBackend(core, row);
-  if (parsed.request.tools !== undefined && builtin) {
+  if (parsed.request.tools !== undefined && isBuiltinBackend(core, row)) {
     throw new InvalidParam(
       'tools',
       `Tools are not supported by ${row.name}'s backend (llama-cpp, Loadout's built-in backend, does no function calling). Leave "tools" out, or serve the model with an external backend that supports them (Settings > Backends).`,
     );
-  }
-  if (parsed.responseFormat) {
-    const why = builtin
-      ? `${row.name}'s backend (llama-cpp) constrains output with GBNF grammars, and Loadout does not turn JSON schemas into grammars yet`
-      : 'Loadout does not pass structured-output requests to backends yet';
-    throw new InvalidParam('response_format', `response_format "${parsed.responseFormat}" is not supported: ${why}. Leave "response_format" out or use {"type": "text"}.`);
   }
 }
 
@@ -190,6 +258,7 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
     try {
       for await (const c of gen) {
         tally.add(c);
+        if (c.toolCalls) tally.addCalls(c.toolCalls);
         call.log.tokens = tally.completion;
       }
     } finally {
@@ -200,7 +269,7 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
       object: shape.object,
       created,
       model: g.model,
-      choices: [shape.answer(g.prefix + tally.text, tally.finishReason(g.maxTokens))],
+      choices: [shape.answer(g.prefix + tally.text, tally.finishReason(g.maxTokens, g.json), tally.toolCalls())],
       usage: tally.usage(),
     });
     return;
@@ -227,15 +296,18 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
     if (!first.done) tally.add(first.value);
     call.log.tokens = tally.completion;
     // The first token goes out at once, with the assistant's role.
-    await flush(res, sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true)])));
+    const firstCalls = !first.done && first.value.toolCalls && shape === CHAT ? tally.addCalls(first.value.toolCalls) : undefined;
+    await flush(res, sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true, firstCalls)])));
     if (!first.done) {
       for (let next = await it.next(); !next.done; next = await it.next()) {
-        tally.add(next.value);
+        const c = next.value;
+        tally.add(c);
         call.log.tokens = tally.completion;
-        if (next.value.text) await flush(res, piece(next.value.text));
+        if (c.toolCalls && shape === CHAT) await flush(res, sse(chunk([shape.choice(c.text, false, tally.addCalls(c.toolCalls))])));
+        else if (c.text) await flush(res, piece(c.text));
       }
     }
-    let out = sse(chunk([shape.finalChoice(tally.finishReason(g.maxTokens))]));
+    let out = sse(chunk([shape.finalChoice(tally.finishReason(g.maxTokens, g.json))]));
     if (g.includeUsage) out += sse({ ...chunk([]), usage: tally.usage() });
     out += 'data: [DONE]\n\n';
     call.log.tokens = tally.completion;
@@ -299,11 +371,24 @@ export async function embeddings(call: ApiCall): Promise<void> {
   const core = call.ctx.core;
   await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
   const data = [];
+  let promptTokens = 0;
   for (const [index, input] of parsed.inputs.entries()) {
-    const vector = await core.commands.embed(parsed.model, input, { signal: call.signal, origin: 'api' });
+    const vector: number[] & { promptTokens?: number } = await core.commands.embed(parsed.model, input, { signal: call.signal, origin: 'api' });
+    promptTokens += vector.promptTokens || (await countTokens(core, parsed.model, input, call.signal));
     const embedding = parsed.encoding === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
     data.push({ object: 'embedding', index, embedding });
   }
-  // The core reports no token counts for embeddings (see the report): usage stays 0.
-  replyJson(call, { object: 'list', data, model: parsed.model, usage: { prompt_tokens: 0, total_tokens: 0 } });
+  call.log.tokens = promptTokens;
+  replyJson(call, { object: 'list', data, model: parsed.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
+}
+
+/** For a backend whose Embedding reply has no counts: its tokenizer's, or 0 if it has none. */
+async function countTokens(core: Core, model: string, input: string, signal: AbortSignal): Promise<number> {
+  if (!input) return 0;
+  try {
+    return (await core.commands.tokenize(model, input, { signal, origin: 'api' })).length;
+  } catch (e) {
+    if (signal.aborted) throw e;
+    return 0;
+  }
 }

@@ -72,13 +72,23 @@ describe('OpenAI request parsing', () => {
     expect(refused(() => parseChat({ model: 'm', messages: user, response_format: { type: 'yaml' } })).param).toBe('response_format');
   });
 
-  it('chat: tools and tool_choice are kept (tool_choice "none" drops them); response_format is reported', () => {
+  it('chat: tools and tool_choice are kept (tool_choice "none" drops them); response_format becomes a grammar', () => {
     const tools = [{ type: 'function', function: { name: 'f', parameters: {} } }];
     expect(parseChat({ model: 'm', messages: user, tools, tool_choice: 'auto' }).request).toMatchObject({ tools, tool_choice: 'auto' });
     expect(parseChat({ model: 'm', messages: user, tools, tool_choice: 'none' }).request.tools).toBeUndefined();
     expect(parseChat({ model: 'm', messages: user, tools: [] }).request.tools).toBeUndefined();
     expect(parseChat({ model: 'm', messages: user, response_format: { type: 'text' } }).responseFormat).toBeNull();
-    expect(parseChat({ model: 'm', messages: user, response_format: { type: 'json_schema', json_schema: {} } }).responseFormat).toBe('json_schema');
+    expect(parseChat({ model: 'm', messages: user, response_format: { type: 'text' } }).request.grammar).toBeUndefined();
+    const noSchema = parseChat({ model: 'm', messages: user, response_format: { type: 'json_schema', json_schema: {} } });
+    expect(noSchema.responseFormat).toBe('json_schema');
+    expect(noSchema.request.grammar).toMatch(/^root ::= object\n/);
+    const withSchema = parseChat({ model: 'm', messages: user, response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'boolean' } } } });
+    expect(withSchema.request.grammar).toMatch(/^root ::= boolean\n/);
+    expect(parseChat({ model: 'm', messages: user, response_format: { type: 'json_object' } }).request.grammar).toMatch(/^root ::= object\n/);
+    const bad = refused(() => parseChat({ model: 'm', messages: user, response_format: { type: 'json_schema', json_schema: { schema: { type: 'text' } } } }));
+    expect(bad.param).toBe('response_format');
+    expect(bad.message).toContain('response_format.json_schema.schema.type');
+    expect(refused(() => parseChat({ model: 'm', messages: user, response_format: { type: 'json_schema' } })).param).toBe('response_format');
   });
 
   it('completions: one string prompt (or a list of one), echo; lists, token ids and suffix are refused', () => {

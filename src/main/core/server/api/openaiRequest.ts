@@ -5,6 +5,7 @@
  */
 import type { ChatRequest, CompletionRequest, Sampling } from '../../requests';
 import { InvalidParam } from './errors';
+import { SchemaError, jsonObjectGrammar, jsonSchemaGrammar } from './jsonGrammar';
 
 type Body = Record<string, unknown>;
 
@@ -13,8 +14,8 @@ export interface ParsedChat {
   stream: boolean;
   includeUsage: boolean;
   request: ChatRequest;
-  /** Non-text `response_format` asked for ('json_object' or 'json_schema'), else null. */
-  responseFormat: string | null;
+  /** Non-text `response_format` asked for (its grammar is in `request.grammar`), else null. */
+  responseFormat: 'json_object' | 'json_schema' | null;
 }
 
 export interface ParsedCompletion {
@@ -139,16 +140,36 @@ export function parseChat(b: Body): ParsedChat {
       if (present(b.tool_choice)) request.tool_choice = b.tool_choice;
     }
   }
-  let responseFormat: string | null = null;
-  const rf = b.response_format;
-  if (present(rf)) {
-    const type = typeof rf === 'object' && !Array.isArray(rf) ? (rf as Body).type : undefined;
-    if (type !== 'text' && type !== 'json_object' && type !== 'json_schema') {
-      throw new InvalidParam('response_format', '"response_format" must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", ...}.');
-    }
-    if (type !== 'text') responseFormat = type;
+  const format = responseFormat(b.response_format);
+  if (format) request.grammar = format.grammar;
+  return { model, ...streamFlags(b), request, responseFormat: format?.type ?? null };
+}
+
+/**
+ * `response_format` as a grammar the backend samples with (jsonGrammar.ts): json_object is any
+ * JSON object, json_schema values matching `json_schema.schema`. Text needs none.
+ */
+function responseFormat(rf: unknown): { type: 'json_object' | 'json_schema'; grammar: string } | null {
+  if (!present(rf)) return null;
+  const type = typeof rf === 'object' && !Array.isArray(rf) ? (rf as Body).type : undefined;
+  if (type === 'text') return null;
+  if (type === 'json_object') return { type, grammar: jsonObjectGrammar() };
+  if (type !== 'json_schema') {
+    throw new InvalidParam('response_format', '"response_format" must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}.');
   }
-  return { model, ...streamFlags(b), request, responseFormat };
+  const spec = (rf as Body).json_schema;
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new InvalidParam('response_format', '"response_format.json_schema" must be an object such as {"name": "answer", "schema": {...}}.');
+  }
+  const schema = (spec as Body).schema;
+  // No schema: any JSON object, as json_object.
+  if (!present(schema)) return { type, grammar: jsonObjectGrammar() };
+  try {
+    return { type, grammar: jsonSchemaGrammar(schema, 'response_format.json_schema.schema') };
+  } catch (e) {
+    if (e instanceof SchemaError) throw new InvalidParam('response_format', `The JSON schema in "response_format" cannot be used: ${e.message}.`);
+    throw e;
+  }
 }
 
 export function parseCompletion(b: Body): ParsedCompletion {
