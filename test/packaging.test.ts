@@ -4,14 +4,18 @@
  * checks what the package holds. Then runs the packaged backend the way the desktop app does
  * (L9: the app's binary as plain Node on app.asar.unpacked; plain `node` stands in for Electron's
  * node mode) through a real core, and quits through the desktop quit handler (U4, I4).
+ * Last, the built main bundle boots against a stand-in `electron` module (issue 4): the tray,
+ * the chat window, the global shortcut and close to tray, wired by main.ts to a real core.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MenuItemConstructorOptions } from 'electron';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IPC_EVENT, IPC_INVOKE } from '../src/shared/contract';
 import type { LoadoutBridge } from '../src/shared/contract';
 import { createCore, DEMO_MODEL } from '../src/main/core/createCore';
@@ -20,9 +24,17 @@ import { electronBackendCommand } from '../src/main/electron/backendCommand';
 import { FakeEmitter, fakeEvent } from '../src/main/electron/fakes';
 import { installQuitHandler } from '../src/main/electron/quit';
 import type { QuitApp } from '../src/main/electron/quit';
+import { createStandInElectron } from '../src/main/electron/standInElectron';
+import type { StandInElectron, StandInMenu } from '../src/main/electron/standInElectron';
 import { freePort, pidAlive } from './fixtures/backends';
 
 const root = resolve(__dirname, '..');
+// The built main bundle imports `electron`; here that is the stand-in the last test sets up.
+const electron = vi.hoisted(() => ({ current: null as unknown }));
+vi.mock('electron', () => {
+  if (!electron.current) throw new Error('the stand-in Electron is not set up');
+  return (electron.current as StandInElectron).module;
+});
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 // @electron/asar comes with electron-builder; its API is CommonJS.
 const asar = (await import('@electron/asar')) as unknown as {
@@ -111,6 +123,15 @@ describe('the packaged app (linux dir)', () => {
     const pkg = JSON.parse(asar.extractFile(join(resources, 'app.asar'), 'package.json').toString('utf8'));
     expect(pkg).toMatchObject({ name: 'loadout', productName: 'Loadout', main: 'out/main/index.js', type: 'module' });
     expect(pkg.devDependencies).toBeUndefined();
+  });
+
+  it('issue 4: the main bundle holds the tray, chat window and shortcut glue; its only image file is the shipped window icon', () => {
+    const code = asar.extractFile(join(resources, 'app.asar'), 'out/main/index.js').toString('utf8');
+    for (const text of ['Quit Loadout', 'chat-window-state.json', 'tray-hint-shown', 'The chat shortcut']) expect(code).toContain(text);
+    // The tray icon is drawn in code (trayIcon.ts), so no image path can go missing from the package.
+    const images = [...new Set([...code.matchAll(/["'`][^"'`]*\.(png|ico|icns)["'`]/g)].map((m) => m[0].slice(1, -1)))];
+    expect(images).toEqual(['256x256.png']);
+    expect(entries).toContain('/icons/256x256.png');
   });
 
   it('nothing from the checkout but the build: top level is out, proto, node_modules, icons, package.json', () => {
@@ -243,4 +264,106 @@ describe('the built backend runs without the checkout', () => {
       await core.dispose();
     }
   });
+});
+
+describe('the built main process against a stand-in Electron (issue 4)', () => {
+  it('tray, chat window, global shortcut and close to tray are wired to a real core; Quit from the tray stops the backend (U4)', async () => {
+    const data = join(tmp, 'glue-data');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'settings.json'), JSON.stringify({ api_port: 0, warm_standby: false, close_to_tray: true }));
+    const standIn = createStandInElectron(root);
+    electron.current = standIn;
+    const { state } = standIn;
+    const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+    const listenersBefore = new Map(signals.map((s) => [s, process.listeners(s)]));
+    const envBefore = process.env.LOADOUT_DATA_DIR;
+    process.env.LOADOUT_DATA_DIR = data;
+    const pageUrl = pathToFileURL(join(root, 'out/renderer/index.html')).href;
+    const menuLabels = (menu: StandInMenu | null) => (menu?.template ?? []).map((i) => i.label ?? i.role ?? i.type);
+    const click = (menu: StandInMenu | null, label: string) => {
+      const item = menu?.template.find((i) => i.label === label);
+      if (!item) throw new Error(`no "${label}" in ${JSON.stringify(menuLabels(menu))}`);
+      (item.click as () => void)();
+    };
+    const openChatItem = () => ((state.appMenu!.template.find((m) => m.label === '&File')!.submenu as MenuItemConstructorOptions[])[0]);
+    try {
+      await import(pathToFileURL(join(root, 'out/main/index.js')).href);
+      await state.until(() => state.windows[0]?.visible === true, 'the main window');
+      const main = state.windows[0];
+      expect(main.loaded).toEqual([pageUrl]);
+
+      // The tray lists the demo model written on first run; nothing is loaded yet.
+      expect(state.trays).toHaveLength(1);
+      const tray = state.trays[0];
+      expect(menuLabels(tray.menu)).toEqual([DEMO_MODEL, 'separator', 'Unload All', 'separator', 'Open Chat', 'Show Window', 'separator', 'Quit Loadout']);
+      expect(tray.toolTip).toBe('Loadout — nothing loaded');
+
+      // The chat shortcut is registered and shown in File > Open Chat; pressing it opens the chat window once.
+      expect([...state.globalShortcut.registered.keys()]).toEqual(['CommandOrControl+Shift+L']);
+      expect(openChatItem()).toMatchObject({ label: 'Open Chat', accelerator: 'CommandOrControl+Shift+L' });
+      state.globalShortcut.press('CommandOrControl+Shift+L');
+      await state.until(() => state.windows[1]?.visible === true, 'the chat window');
+      const chat = state.windows[1];
+      expect(chat.loaded).toEqual([`${pageUrl}?window=chat#/chat`]);
+      expect(chat.options).toMatchObject({
+        title: 'Loadout Chat',
+        webPreferences: { preload: join(root, 'out/preload/index.cjs'), sandbox: true, contextIsolation: true, nodeIntegration: false },
+      });
+      state.globalShortcut.press('CommandOrControl+Shift+L');
+      click(tray.menu, 'Open Chat');
+      expect(state.windows).toHaveLength(2);
+
+      // A click on the model in the tray loads it through the real loader and backend.
+      click(tray.menu, DEMO_MODEL);
+      await state.until(() => menuLabels(tray.menu)[0] === `${DEMO_MODEL} — ready`, 'the model to show as ready in the tray');
+      expect(tray.toolTip).toMatch(/^Loadout — 1 loaded · \d+(\.\d)? (MB|GB) in use$/);
+      // Both windows' pages got the model's events.
+      for (const w of [main, chat]) expect(w.sent.some(([channel, event]) => channel === IPC_EVENT && (event as { type: string }).type === 'model')).toBe(true);
+      const invoke = state.ipcHandlers.get(IPC_INVOKE)!;
+      const fromPage = { senderFrame: { url: pageUrl } };
+      const fromChat = { senderFrame: { url: chat.loaded[0] } };
+      const snap = (await invoke(fromChat, 'snapshot', [])) as { ok: true; value: { models: { name: string; pid: number | null }[] } };
+      const pid = snap.value.models.find((m) => m.name === DEMO_MODEL)!.pid!;
+      expect(pidAlive(pid)).toBe(true);
+
+      // Close to tray: closing hides the window and says so once; Show Window brings it back.
+      main.close();
+      expect({ destroyed: main.destroyed, visible: main.visible }).toEqual({ destroyed: false, visible: false });
+      expect(state.notifications).toEqual([expect.objectContaining({ title: 'Loadout is still running' })]);
+      expect(existsSync(join(data, 'tray-hint-shown'))).toBe(true);
+      click(tray.menu, 'Show Window');
+      expect(main.visible).toBe(true);
+      main.close();
+      expect(state.notifications).toHaveLength(1);
+      // Closing the chat window just closes it.
+      chat.close();
+      expect(chat.destroyed).toBe(true);
+
+      // A new shortcut in the settings replaces the old one, in the menu too; a bad one is told.
+      await invoke(fromPage, 'updateSettings', [{ chat_shortcut: 'Alt+Shift+K' }]);
+      expect([...state.globalShortcut.registered.keys()]).toEqual(['Alt+Shift+K']);
+      expect(openChatItem()).toMatchObject({ accelerator: 'Alt+Shift+K' });
+      await invoke(fromPage, 'updateSettings', [{ chat_shortcut: 'Ctrl+Shft+K' }]);
+      expect(state.globalShortcut.registered.size).toBe(0);
+      expect(openChatItem()).not.toHaveProperty('accelerator');
+      expect(state.notifications.at(-1)).toMatchObject({ title: 'The chat shortcut does not work' });
+
+      // Quit from the tray: the backend stops, the hidden window closes for real, the app quits.
+      click(tray.menu, 'Quit Loadout');
+      await state.until(() => state.quitted, 'the app to quit');
+      expect(pidAlive(pid)).toBe(false);
+      expect(tray.destroyed).toBe(true);
+      expect(state.windows.every((w) => w.destroyed)).toBe(true);
+      expect(state.errorBoxes).toEqual([]);
+    } finally {
+      if (!state.quitted) {
+        standIn.app.quit();
+        await state.until(() => state.quitted, 'the app to quit after a failure').catch(() => {});
+      }
+      if (envBefore === undefined) delete process.env.LOADOUT_DATA_DIR;
+      else process.env.LOADOUT_DATA_DIR = envBefore;
+      // main.ts routes termination signals to app.quit; give this worker its own back.
+      for (const s of signals) for (const l of process.listeners(s)) if (!listenersBefore.get(s)!.includes(l)) process.removeListener(s, l);
+    }
+  }, 60_000);
 });

@@ -36,7 +36,7 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   api_body_limit: { kind: 'int', default: 1048576, help: 'largest request body in bytes' },
   api_load_wait: { kind: 'number', default: 60, help: 'seconds an API request waits for a loading model' },
   warm_standby: { kind: 'bool', default: true, help: 'keep one built-in backend process started ahead of time, so loads skip its start-up (~100 MB)' },
-  close_to_tray: { kind: 'bool', default: false, help: 'closing the window keeps Loadout in the tray' },
+  close_to_tray: { kind: 'bool', default: false, help: 'closing the main window keeps Loadout running in the tray (desktop app; default on for macOS and Windows, off on Linux, where some desktops show no tray)' },
   chat_shortcut: { kind: 'string', default: 'CommandOrControl+Shift+L', help: 'global shortcut that opens the chat window' },
 };
 

@@ -2,15 +2,17 @@ import type { MenuItemConstructorOptions } from 'electron';
 import { describe, expect, it } from 'vitest';
 import { buildMenuTemplate } from './menu';
 
-function build(platform: NodeJS.Platform, dev: boolean) {
+function build(platform: NodeJS.Platform, dev: boolean, chatShortcut = 'CommandOrControl+Shift+L') {
   const calls: string[] = [];
   const template = buildMenuTemplate({
     platform,
     dev,
+    chatShortcut,
     actions: {
       openModelsFolder: () => calls.push('open'),
       chooseModelsFolder: () => calls.push('choose'),
       openDataFolder: () => calls.push('data'),
+      openChat: () => calls.push('chat'),
     },
   });
   return { template, calls };
@@ -39,13 +41,33 @@ describe('application menu', () => {
 
   it('File: open and choose the models folder, with shortcuts, call their actions', () => {
     const { template, calls } = build('win32', false);
-    const [open, choose] = items(byLabel(template, 'File'));
+    const [, , open, choose] = items(byLabel(template, 'File'));
     expect(open).toMatchObject({ label: 'Open Models Folder', accelerator: 'CommandOrControl+Shift+O' });
     expect(choose).toMatchObject({ label: 'Choose Models Folder...', accelerator: 'CommandOrControl+O' });
     click(open);
     click(choose);
     click(items(template.at(-1))[0]);
     expect(calls).toEqual(['open', 'choose', 'data']);
+  });
+
+  it('File starts with Open Chat, showing the chat shortcut from the settings', () => {
+    for (const platform of ['linux', 'darwin', 'win32'] as const) {
+      const { template, calls } = build(platform, false);
+      const file = items(byLabel(template, 'File'));
+      expect(roles(byLabel(template, 'File')).slice(0, 2)).toEqual(['Open Chat', 'separator']);
+      expect(file[0]).toMatchObject({ label: 'Open Chat', accelerator: 'CommandOrControl+Shift+L' });
+      click(file[0]);
+      expect(calls).toEqual(['chat']);
+    }
+  });
+
+  it('Open Chat leaves out a shortcut that is off, invalid, or one of the menu\'s own', () => {
+    for (const shortcut of ['', 'Ctrl+Shft+L', 'L', 'CmdOrCtrl+O', 'commandorcontrol+q']) {
+      const chat = items(byLabel(build('linux', false, shortcut).template, 'File'))[0];
+      expect(chat.label).toBe('Open Chat');
+      expect(chat).not.toHaveProperty('accelerator');
+    }
+    expect(items(byLabel(build('linux', false, ' Alt+Space ').template, 'File'))[0]).toMatchObject({ accelerator: 'Alt+Space' });
   });
 
   it('View: zoom and full screen always; reload and developer tools only in development', () => {

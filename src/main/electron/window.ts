@@ -14,12 +14,25 @@ export interface WindowBounds {
 export const DEFAULT_WINDOW_SIZE = { width: 1200, height: 800 } as const;
 export const MIN_WINDOW_SIZE = { width: 720, height: 480 } as const;
 
-export function mainWindowOptions(preload: string, bounds: WindowBounds | null, icon?: string): BrowserWindowConstructorOptions {
+/** The chat window: narrow and tall, like a messenger beside the editor it is used with. */
+export const CHAT_WINDOW_SIZE = { width: 520, height: 760 } as const;
+export const CHAT_MIN_WINDOW_SIZE = { width: 380, height: 420 } as const;
+
+export interface WindowSizes {
+  default: { width: number; height: number };
+  min: { width: number; height: number };
+}
+
+export const MAIN_WINDOW_SIZES: WindowSizes = { default: DEFAULT_WINDOW_SIZE, min: MIN_WINDOW_SIZE };
+export const CHAT_WINDOW_SIZES: WindowSizes = { default: CHAT_WINDOW_SIZE, min: CHAT_MIN_WINDOW_SIZE };
+
+/** Every window of ours gets the same locked-down web preferences, whatever it shows. */
+function secureWindowOptions(preload: string, bounds: WindowBounds | null, sizes: WindowSizes, title: string, icon?: string): BrowserWindowConstructorOptions {
   return {
-    ...(bounds ?? DEFAULT_WINDOW_SIZE),
-    minWidth: MIN_WINDOW_SIZE.width,
-    minHeight: MIN_WINDOW_SIZE.height,
-    title: 'Loadout',
+    ...(bounds ?? sizes.default),
+    minWidth: sizes.min.width,
+    minHeight: sizes.min.height,
+    title,
     ...(icon ? { icon } : {}),
     // Shown on 'ready-to-show', so the user never sees an empty white frame.
     show: false,
@@ -38,6 +51,14 @@ export function mainWindowOptions(preload: string, bounds: WindowBounds | null, 
       spellcheck: false,
     },
   };
+}
+
+export function mainWindowOptions(preload: string, bounds: WindowBounds | null, icon?: string): BrowserWindowConstructorOptions {
+  return secureWindowOptions(preload, bounds, MAIN_WINDOW_SIZES, 'Loadout', icon);
+}
+
+export function chatWindowOptions(preload: string, bounds: WindowBounds | null, icon?: string): BrowserWindowConstructorOptions {
+  return secureWindowOptions(preload, bounds, CHAT_WINDOW_SIZES, 'Loadout Chat', icon);
 }
 
 /**

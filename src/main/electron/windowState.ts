@@ -1,13 +1,14 @@
 /**
- * Remembers the main window's size, position and maximized state in `<userData>/window-state.json`.
+ * Remembers a window's size, position and maximized state: the main window's in
+ * `<userData>/window-state.json`, the chat window's in its own file (chatWindow.ts).
  * A saved position is used only if the window would still be reachable on today's displays (a
  * monitor may have been unplugged); a missing or corrupt file means the default size, centred.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserWindow, Rectangle, Screen } from 'electron';
-import { DEFAULT_WINDOW_SIZE, MIN_WINDOW_SIZE } from './window';
-import type { WindowBounds } from './window';
+import { MAIN_WINDOW_SIZES } from './window';
+import type { WindowBounds, WindowSizes } from './window';
 
 export interface WindowState {
   bounds: WindowBounds;
@@ -25,15 +26,15 @@ export function windowStatePath(userData: string): string {
   return join(userData, WINDOW_STATE_FILE);
 }
 
-/** The saved state fitted to the displays, or the default; never throws. */
-export function readWindowState(file: string, screen: ScreenLike): WindowState {
+/** The saved state fitted to the displays, or the default; never throws. `sizes`: the window's own (the chat window's are smaller). */
+export function readWindowState(file: string, screen: ScreenLike, sizes: WindowSizes = MAIN_WINDOW_SIZES): WindowState {
   let saved: unknown;
   try {
     saved = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
     saved = null;
   }
-  return fitToDisplays(parseWindowState(saved), screen.getAllDisplays().map((d) => d.workArea), screen.getPrimaryDisplay().workArea);
+  return fitToDisplays(parseWindowState(saved), screen.getAllDisplays().map((d) => d.workArea), screen.getPrimaryDisplay().workArea, sizes);
 }
 
 /** Whatever was in the file, as a state if it is one. */
@@ -55,8 +56,8 @@ export function parseWindowState(value: unknown): WindowState | null {
  * enough to drag it; otherwise the window is centred (no x/y) on the primary display. The size
  * never exceeds the display it lands on, nor goes below the window's minimum.
  */
-export function fitToDisplays(state: WindowState | null, workAreas: Rectangle[], primary: Rectangle): WindowState {
-  if (!state) return { bounds: { ...clampSize(DEFAULT_WINDOW_SIZE, primary) }, maximized: false };
+export function fitToDisplays(state: WindowState | null, workAreas: Rectangle[], primary: Rectangle, sizes: WindowSizes = MAIN_WINDOW_SIZES): WindowState {
+  if (!state) return { bounds: { ...clampSize(sizes.default, primary, sizes.min) }, maximized: false };
   const { x, y, width, height } = state.bounds;
   if (x !== undefined && y !== undefined) {
     const titleBar: Rectangle = { x, y, width, height: Math.min(height, GRAB.height) };
@@ -64,15 +65,15 @@ export function fitToDisplays(state: WindowState | null, workAreas: Rectangle[],
       const overlap = intersect(titleBar, area);
       return overlap !== null && overlap.width >= Math.min(GRAB.width, width) && overlap.height >= Math.min(GRAB.height, titleBar.height);
     });
-    if (home) return { bounds: { x, y, ...clampSize({ width, height }, home) }, maximized: state.maximized };
+    if (home) return { bounds: { x, y, ...clampSize({ width, height }, home, sizes.min) }, maximized: state.maximized };
   }
-  return { bounds: clampSize({ width, height }, primary), maximized: state.maximized };
+  return { bounds: clampSize({ width, height }, primary, sizes.min), maximized: state.maximized };
 }
 
-function clampSize(size: { width: number; height: number }, area: Rectangle): { width: number; height: number } {
+function clampSize(size: { width: number; height: number }, area: Rectangle, min: WindowSizes['min']): { width: number; height: number } {
   return {
-    width: Math.max(MIN_WINDOW_SIZE.width, Math.min(size.width, area.width)),
-    height: Math.max(MIN_WINDOW_SIZE.height, Math.min(size.height, area.height)),
+    width: Math.max(min.width, Math.min(size.width, area.width)),
+    height: Math.max(min.height, Math.min(size.height, area.height)),
   };
 }
 
