@@ -32,6 +32,17 @@ export interface AppOptions {
   remoteBackends?: Record<string, string>;
   /** Extra `npm run serve` flags (e.g. ['--max-active', '2']). */
   args?: string[];
+  /**
+   * Runs on this folder (its data/, models/ and bin/) instead of a fresh temp one, and leaves it
+   * in place on stop: a second start on the same folder is a restart of the app on the same data
+   * (the caller removes the folder; see tempRoot()).
+   */
+  root?: string;
+}
+
+/** A fresh temp folder for `AppOptions.root` (remove it with rmSync when done). */
+export function tempRoot(): string {
+  return mkdtempSync(join(os.tmpdir(), 'loadout-e2e-'));
 }
 
 export interface App {
@@ -69,7 +80,7 @@ function faultProgram(dir: string, name: string, stderrLine: string | null): str
 }
 
 export async function startApp(o: AppOptions = {}): Promise<App> {
-  const tmp = mkdtempSync(join(os.tmpdir(), 'loadout-e2e-'));
+  const tmp = o.root ?? tempRoot();
   const dataDir = join(tmp, 'data');
   const modelsDir = join(tmp, 'models');
   const binDir = join(tmp, 'bin');
@@ -145,7 +156,7 @@ export async function startApp(o: AppOptions = {}): Promise<App> {
         await exited;
         clearTimeout(timer);
       }
-      rmSync(tmp, { recursive: true, force: true });
+      if (!o.root) rmSync(tmp, { recursive: true, force: true });
     },
   };
 }

@@ -1,15 +1,19 @@
-/** The window: navigation, the connection state, the current view and the plan dialog. */
+/**
+ * The window: navigation, the connection state, the current view and the plan dialog. The chat
+ * window (`?window=chat`) is the chat alone: no navigation, no view keys.
+ */
 import { useEffect } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { ApiView } from './features/api/ApiView';
 import { ActivityView } from './features/activity/ActivityView';
+import { ChatView } from './features/chat/ChatView';
 import { GroupsView } from './features/groups/GroupsView';
 import { LogsView } from './features/logs/LogsView';
 import { LruView } from './features/lru/LruView';
 import { ModelsView } from './features/models/ModelsView';
 import { PlanDialog } from './features/models/PlanDialog';
 import { SettingsView } from './features/settings/SettingsView';
-import { VIEWS, navigate, routeHref, useRoute } from './router';
+import { VIEWS, isChatWindow, navigate, routeHref, useRoute } from './router';
 import { slotInfo } from './store/selectors';
 import { useStore } from './store/store';
 
@@ -56,7 +60,35 @@ function Summary() {
   );
 }
 
+/** The chat window: the chat and what the connection needs to say, nothing else. */
+function ChatWindow({ conversationId }: { conversationId: string | null }) {
+  const startError = useStore((s) => s.startError);
+  useEffect(() => {
+    document.title = 'Loadout chat';
+  }, []);
+  return (
+    <div className="app">
+      <ConnectionBanner />
+      <Notices />
+      <main id="main" tabIndex={-1}>
+        {startError ? (
+          <div className="banner error" role="alert">
+            {startError}
+          </div>
+        ) : (
+          <ChatView conversationId={conversationId} windowMode />
+        )}
+      </main>
+    </div>
+  );
+}
+
 export function App() {
+  const route = useRoute();
+  return isChatWindow() ? <ChatWindow conversationId={route.view === 'chat' ? route.model : null} /> : <MainWindow />;
+}
+
+function MainWindow() {
   const route = useRoute();
   const startError = useStore((s) => s.startError);
 
@@ -100,6 +132,8 @@ export function App() {
           </div>
         ) : route.view === 'models' ? (
           <ModelsView selected={route.model} />
+        ) : route.view === 'chat' ? (
+          <ChatView conversationId={route.model} />
         ) : route.view === 'lru' ? (
           <LruView />
         ) : route.view === 'groups' ? (

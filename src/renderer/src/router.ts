@@ -1,9 +1,13 @@
-/** Hash routes (`#/models/<name>`, `#/logs/<name>`...): bookmarkable, Back works, no server routes. */
+/**
+ * Hash routes (`#/models/<name>`, `#/logs/<name>`, `#/chat/<conversation id>`...): bookmarkable,
+ * Back works, no server routes. `?window=chat` in the page URL is the chat window: chat only.
+ */
 import { useSyncExternalStore } from 'react';
 
-export type View = 'models' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api';
+export type View = 'models' | 'chat' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api';
 export const VIEWS: { id: View; label: string; key: string }[] = [
   { id: 'models', label: 'Models', key: '1' },
+  { id: 'chat', label: 'Chat', key: '8' },
   { id: 'lru', label: 'LRU', key: '2' },
   { id: 'groups', label: 'Groups', key: '3' },
   { id: 'activity', label: 'Activity', key: '4' },
@@ -14,7 +18,7 @@ export const VIEWS: { id: View; label: string; key: string }[] = [
 
 export interface Route {
   view: View;
-  /** The model the route names (details, log, activity filter), if any. */
+  /** The model the route names (details, log, activity filter) or, for chat, the conversation id; if any. */
   model: string | null;
 }
 
@@ -41,4 +45,9 @@ function subscribe(cb: () => void): () => void {
 export function useRoute(): Route {
   const hash = useSyncExternalStore(subscribe, () => location.hash);
   return parseRoute(hash);
+}
+
+/** True in the chat window (`?window=chat`): the chat only, no navigation. */
+export function isChatWindow(): boolean {
+  return new URLSearchParams(location.search).get('window') === 'chat';
 }

@@ -1,8 +1,13 @@
 /**
- * The one subscription: core events and connection changes go into the store, and each (re)connect
- * reloads the snapshot, the journal, the API request log and the server status (events sent while the page was away are not replayed).
+ * The one subscription: core events and connection changes go into the stores (chat events into
+ * the chat's own, see features/chat/chatStore.ts), and each (re)connect reloads the snapshot, the
+ * journal, the API request log, the server status, the conversation list and the answers being
+ * generated (events sent while the page was away are not replayed).
  */
 import type { LoadoutClient } from '../api/client';
+import { resyncChat } from '../features/chat/actions';
+import { receiveChatEvent } from '../features/chat/chatStore';
+import { isChatEvent } from '../features/chat/chatState';
 import { useStore } from './store';
 
 let current: LoadoutClient | null = null;
@@ -34,10 +39,16 @@ export async function resync(client: LoadoutClient): Promise<void> {
 export function connectStore(client: LoadoutClient): () => void {
   current = client;
   const s = useStore.getState();
-  const offEvents = client.onEvent((event) => useStore.getState().receiveEvent(event));
+  const offEvents = client.onEvent((event) => {
+    if (isChatEvent(event)) receiveChatEvent(event);
+    else useStore.getState().receiveEvent(event);
+  });
   const offConnection = client.onConnection((c) => {
     useStore.getState().setConnection(c);
-    if (c.status === 'open') void resync(client);
+    if (c.status === 'open') {
+      void resync(client);
+      void resyncChat(client);
+    }
   });
   if (client.connection().status === 'no-token') s.setStartError('This page was opened without its access token. Open the exact URL Loadout printed when it started ("Open http://127.0.0.1:.../?token=...").');
   return () => {

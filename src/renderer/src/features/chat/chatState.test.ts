@@ -1,0 +1,156 @@
+/** The chat's fold of core events: every window that folds the same events shows the same conversations and answer. */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CHAT_PARAMS } from '../../../../shared/chat';
+import type { ChatMessage, ConversationSummary, Generation } from '../../../../shared/chat';
+import { applyChatEvent, applyConversation, applyConversationList, applyDeltas, applyGenerations, emptyChatData, isChatEvent } from './chatState';
+import type { ChatData } from './chatState';
+import { parseDraft } from './ParamsPanel';
+
+const summary = (id: string, updatedAt: string, o: Partial<ConversationSummary> = {}): ConversationSummary => ({
+  id,
+  title: `chat ${id}`,
+  model: 'tiny',
+  params: DEFAULT_CHAT_PARAMS,
+  createdAt: '2025-01-01T00:00:00.000Z',
+  updatedAt,
+  messageCount: 0,
+  ...o,
+});
+const msg = (id: string, role: ChatMessage['role'] = 'user', content = id): ChatMessage => ({ id, role, content, at: '2025-01-01T00:00:00.000Z' });
+const gen = (conversationId: string, messageId: string, o: Partial<Generation> = {}): Generation => ({
+  conversationId,
+  messageId,
+  model: 'tiny',
+  phase: 'generating',
+  text: '',
+  startedAt: '2025-01-01T00:00:00.000Z',
+  omitted: 0,
+  ...o,
+});
+
+function opened(): ChatData {
+  let s = applyConversationList(emptyChatData, [summary('a', '2025-01-02T00:00:00.000Z'), summary('b', '2025-01-03T00:00:00.000Z')]);
+  s = applyConversation(s, { ...summary('a', '2025-01-02T00:00:00.000Z'), messages: [msg('u1')] });
+  return s;
+}
+
+describe('chat state', () => {
+  it('the list is ordered most recent first; an update moves a conversation to the top; removal drops it everywhere', () => {
+    let s = opened();
+    expect(s.listReady).toBe(true);
+    expect(s.order).toEqual(['b', 'a']);
+    s = applyChatEvent(s, { type: 'conversation', conversation: summary('a', '2025-01-04T00:00:00.000Z', { title: 'renamed' }) });
+    expect(s.order).toEqual(['a', 'b']);
+    expect(s.summaries.a.title).toBe('renamed');
+    const before = s.order;
+    s = applyChatEvent(s, { type: 'conversation', conversation: summary('b', '2025-01-03T00:00:00.000Z', { title: 'same place' }) });
+    expect(s.order).toBe(before); // unchanged order keeps its identity: the list does not re-render
+    s = applyChatEvent(s, { type: 'conversation-removed', id: 'a' });
+    expect(s.order).toEqual(['b']);
+    expect(s.messages.a).toBeUndefined();
+  });
+
+  it('an answer: generation, deltas, end, then its message replaces it without a gap', () => {
+    let s = opened();
+    s = applyChatEvent(s, { type: 'chat-message', conversationId: 'a', message: msg('u2') });
+    s = applyChatEvent(s, { type: 'generation', conversationId: 'a', generation: gen('a', 'r1', { phase: 'loading' }) });
+    expect(s.generations.a.phase).toBe('loading');
+    s = applyDeltas(s, new Map([['a', { messageId: 'r1', text: 'Hel' }]]));
+    s = applyChatEvent(s, { type: 'chat-delta', conversationId: 'a', messageId: 'r1', text: 'lo' });
+    expect(s.generations.a).toMatchObject({ phase: 'generating', text: 'Hello' });
+    s = applyChatEvent(s, { type: 'generation', conversationId: 'a', generation: null });
+    // Still shown (ended) until the message lands, so the text never blinks out.
+    expect(s.generations.a).toMatchObject({ ended: true, text: 'Hello' });
+    s = applyDeltas(s, new Map([['a', { messageId: 'r1', text: ' late' }]]));
+    expect(s.generations.a.text).toBe('Hello');
+    s = applyChatEvent(s, { type: 'chat-message', conversationId: 'a', message: { ...msg('r1', 'assistant', 'Hello'), finish: 'stop' } });
+    expect(s.generations.a).toBeUndefined();
+    expect(s.messages.a.map((m) => m.id)).toEqual(['u1', 'u2', 'r1']);
+  });
+
+  it('a message seen twice (the reply and the event) is kept once; truncation drops the tail', () => {
+    let s = opened();
+    s = applyChatEvent(s, { type: 'chat-message', conversationId: 'a', message: msg('u2') });
+    s = applyChatEvent(s, { type: 'chat-message', conversationId: 'a', message: { ...msg('u2'), content: 'edited' } });
+    expect(s.messages.a.map((m) => m.content)).toEqual(['u1', 'edited']);
+    s = applyChatEvent(s, { type: 'chat-truncated', conversationId: 'a', keep: 1 });
+    expect(s.messages.a.map((m) => m.id)).toEqual(['u1']);
+    const same = applyChatEvent(s, { type: 'chat-truncated', conversationId: 'a', keep: 5 });
+    expect(same).toBe(s);
+  });
+
+  it('events for a conversation not fetched yet touch only its summary (the fetch returns them)', () => {
+    let s = opened();
+    s = applyChatEvent(s, { type: 'chat-message', conversationId: 'b', message: msg('x') });
+    expect(s.messages.b).toBeUndefined();
+    s = applyChatEvent(s, { type: 'generation', conversationId: 'b', generation: gen('b', 'r9') });
+    s = applyChatEvent(s, { type: 'generation', conversationId: 'b', generation: null });
+    expect(s.generations.b).toBeUndefined();
+  });
+
+  it('a window opening mid-answer: the generations reply carries the text so far, deltas for unknown answers are ignored', () => {
+    let s = opened();
+    s = applyDeltas(s, new Map([['a', { messageId: 'r1', text: 'lost?' }]]));
+    expect(s.generations.a).toBeUndefined();
+    s = applyGenerations(s, [gen('a', 'r1', { text: 'so far' })]);
+    s = applyDeltas(s, new Map([['a', { messageId: 'r1', text: ', and more' }]]));
+    expect(s.generations.a.text).toBe('so far, and more');
+    // A later generation event (a phase change) carries the whole text again.
+    s = applyChatEvent(s, { type: 'generation', conversationId: 'a', generation: gen('a', 'r1', { text: 'so far, and more!' }) });
+    expect(s.generations.a.text).toBe('so far, and more!');
+  });
+
+  it('a reconnect replaces the list and forgets fetched messages (they are fetched again)', () => {
+    const s = applyConversationList(opened(), [summary('c', '2025-02-01T00:00:00.000Z')]);
+    expect(s.order).toEqual(['c']);
+    expect(s.messages).toEqual({});
+  });
+
+  it('routes only chat events to the chat store', () => {
+    expect(isChatEvent({ type: 'chat-delta', conversationId: 'a', messageId: 'r', text: 'x' })).toBe(true);
+    expect(isChatEvent({ type: 'conversation-removed', id: 'a' })).toBe(true);
+    expect(isChatEvent({ type: 'removed', name: 'tiny' })).toBe(false);
+  });
+});
+
+describe('conversation settings form', () => {
+  const draft = { system_prompt: 'Be brief.', temperature: '', top_p: '0.9', max_tokens: '256', seed: '' };
+
+  it('empty fields are the model default (null); numbers are checked', () => {
+    expect(parseDraft(draft)).toEqual({ params: { system_prompt: 'Be brief.', temperature: null, top_p: 0.9, max_tokens: 256, seed: null } });
+    expect(parseDraft({ ...draft, top_p: '1.5' })).toMatchObject({ field: 'top_p', error: expect.stringContaining('between 0 and 1') });
+    expect(parseDraft({ ...draft, max_tokens: '2.5' })).toMatchObject({ field: 'max_tokens', error: expect.stringContaining('whole number') });
+    expect(parseDraft({ ...draft, max_tokens: '0' })).toMatchObject({ field: 'max_tokens', error: expect.stringContaining('at least 1') });
+    expect(parseDraft({ ...draft, seed: '-7' })).toMatchObject({ params: { seed: -7 } });
+  });
+});
+
+describe('deltas are coalesced per animation frame', () => {
+  it('many deltas, one store update at the next frame; a generation event supersedes what was buffered', async () => {
+    const frames: FrameRequestCallback[] = [];
+    const g = globalThis as { requestAnimationFrame?: (cb: FrameRequestCallback) => number };
+    const before = g.requestAnimationFrame;
+    g.requestAnimationFrame = (cb) => frames.push(cb);
+    try {
+      const { useChat, receiveChatEvent } = await import('./chatStore');
+      receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: '' }) });
+      let updates = 0;
+      const off = useChat.subscribe(() => updates++);
+      for (const text of ['a', 'b', 'c']) receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text });
+      expect(updates).toBe(0);
+      expect(frames).toHaveLength(1); // one frame requested for the three
+      frames.shift()!(0);
+      expect(updates).toBe(1);
+      expect(useChat.getState().generations.c.text).toBe('abc');
+
+      // Buffered, then a generation event whose text already has it: the buffer is dropped, not applied twice.
+      receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'd' });
+      receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: 'abcd' }) });
+      frames.shift()!(0);
+      expect(useChat.getState().generations.c.text).toBe('abcd');
+      off();
+    } finally {
+      g.requestAnimationFrame = before;
+    }
+  });
+});
