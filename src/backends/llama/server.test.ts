@@ -22,4 +22,15 @@ describe('stream coalescing', () => {
     expect(texts(sent).join('')).toBe('abcdé');
     expect(sent.at(-1)!.tokens).toBe(5);
   });
+
+  it('R5: a later piece is written from a timer, never inside the token callback (the write overlaps the next evaluation)', async () => {
+    const sent: Reply[] = [];
+    const w = new CoalescingWriter((r) => sent.push(r), 1);
+    w.push('a', { tokens: 1, promptTokens: 5 });
+    await new Promise((r) => setTimeout(r, 10));
+    w.push('b', { tokens: 2, promptTokens: 5 });
+    expect(texts(sent)).toEqual(['a']);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(texts(sent)).toEqual(['a', 'b']);
+  });
 });

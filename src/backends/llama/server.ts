@@ -38,7 +38,8 @@ function finalReply(g: Generation, text: string): Reply {
 
 /**
  * Streams text with at most one reply per COALESCE_MS: the first piece goes out at once (time to
- * first token is untouched), pieces produced faster than that ride together in the next reply.
+ * first token is untouched), later pieces from a timer, and pieces produced faster than that
+ * ride together in the next reply.
  * A tiny model makes a token every ~0.6 ms, and one reply per token costs both processes about
  * as much CPU as the token itself on a 2-core machine; a few ms of grouping is invisible in a UI.
  */
@@ -56,9 +57,15 @@ export class CoalescingWriter {
     this.text += text;
     this.counts = counts;
     if (this.timer) return;
-    const wait = this.lastWrite + this.windowMs - performance.now();
-    if (wait <= 0) this.flush();
-    else this.timer = setTimeout(() => this.flush(), wait);
+    if (this.lastWrite === -Infinity) {
+      this.flush();
+      return;
+    }
+    // Even when a write is due, it goes out from a timer: node-llama-cpp calls us between two
+    // evaluations, so a write done here would delay the next token; from a timer it overlaps
+    // the next evaluation (which node-llama-cpp dispatches from setImmediate, before timers).
+    const wait = Math.max(0, this.lastWrite + this.windowMs - performance.now());
+    this.timer = setTimeout(() => this.flush(), wait);
   }
 
   flush(): void {
