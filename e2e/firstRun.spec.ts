@@ -18,6 +18,8 @@ test('first run: the demo model and a welcome that says what to do; every view h
 
   await openView(page, 'LRU');
   await expect(page.getByText('Nothing is loaded')).toBeVisible();
+  // The warm standby backend (on by default) shows up once started: a process with no model, no slot.
+  await expect(page.getByTestId('standby')).toContainText(/llama-cpp backend process \(pid \d+/, { timeout: 20_000 });
   await openView(page, 'Groups');
   await expect(page.getByText('No groups yet')).toBeVisible();
   await openView(page, 'Activity');

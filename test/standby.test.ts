@@ -19,6 +19,9 @@ describe('warm standby backend', () => {
     await waitUntil(() => !pidAlive(second.pid) && t.core.commands.snapshot().standby === null, 'the standby to stop when turned off');
     await t.core.commands.updateSettings({ warm_standby: true });
     const third = await waitUntil(() => t.core.commands.snapshot().standby, 'a standby again', { timeoutMs: 15_000 });
+    // E1: every change reached the event stream (the GUI's LRU view shows the standby from it).
+    const shown = t.events.flatMap((e) => (e.type === 'standby' ? [e.standby?.pid ?? null] : []));
+    expect(shown).toEqual([first.pid, null, second.pid, null, third.pid]);
     await t.dispose();
     expect(pidAlive(third.pid)).toBe(false);
     expect(pidAlive(row.pid!)).toBe(false);

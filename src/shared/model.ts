@@ -200,4 +200,6 @@ export type CoreEvent =
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }
+  /** The warm standby backend process appeared, was adopted by a load, or went away. */
+  | { type: 'standby'; standby: Snapshot['standby'] }
   | ChatEvent;

@@ -134,7 +134,19 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     const journal = new Journal();
-    const localLauncher = new LocalHostLauncher({ logs, pids, clock });
+    let shownStandby = 'null';
+    const localLauncher: LocalHostLauncher = new LocalHostLauncher({
+      logs,
+      pids,
+      clock,
+      onStandbyChange: () => {
+        const standby = localLauncher.standbyInfo();
+        const key = JSON.stringify(standby);
+        if (key === shownStandby) return;
+        shownStandby = key;
+        events.emit({ type: 'standby', standby });
+      },
+    });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
     const loader = new Loader({

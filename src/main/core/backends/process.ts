@@ -22,6 +22,8 @@ export interface LocalHostLauncherOptions {
   createClient?: (address: string) => BackendClient;
   /** Picks the port for the next start (default: `freePort`); tests use it to hand out a taken one. */
   pickPort?: () => Promise<number>;
+  /** The standby process appeared, was adopted or went away (the GUI shows it). */
+  onStandbyChange?: () => void;
 }
 
 type ProgramBackend = Extract<ResolvedBackend, { kind: 'program' }>;
@@ -57,8 +59,10 @@ export class LocalHostLauncher implements HostLauncher {
   private readonly pickPort: () => Promise<number>;
   private readonly live = new Set<LocalHost>();
   private standby: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } | null = null;
+  private readonly standbyChanged: () => void;
 
   constructor(options: LocalHostLauncherOptions) {
+    this.standbyChanged = options.onStandbyChange ?? (() => {});
     this.logs = options.logs;
     this.pids = options.pids;
     this.clock = options.clock ?? systemClock;
@@ -74,6 +78,7 @@ export class LocalHostLauncher implements HostLauncher {
     const spare = this.standby?.key === standbyKey(backend) ? this.standby : null;
     if (spare) {
       this.standby = null;
+      this.standbyChanged();
       const host = await spare.host;
       if (host && !host.exitSeen) {
         host.adopt(spec.model);
@@ -107,8 +112,11 @@ export class LocalHostLauncher implements HostLauncher {
       (h) => {
         const host = h as LocalHost;
         entry.ready = host;
+        this.standbyChanged();
         void host.exited.then(() => {
-          if (this.standby === entry) this.standby = null;
+          if (this.standby !== entry) return;
+          this.standby = null;
+          this.standbyChanged();
         });
         return host;
       },
@@ -130,6 +138,7 @@ export class LocalHostLauncher implements HostLauncher {
   async dropStandby(): Promise<void> {
     const spare = this.standby;
     this.standby = null;
+    this.standbyChanged();
     const host = await spare?.host;
     await host?.stop(0);
   }

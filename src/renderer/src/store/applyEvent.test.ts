@@ -174,4 +174,13 @@ describe('selectors', () => {
     expect(filterNames(s.models, s.names, '', 'all')).toBe(s.names);
     expect(conflictsOf({ ...s.models, b: row('b', { groups: ['gpu-heavy', 'x'] }) }, { 'gpu-heavy': ['qwen-30b', 'b'], x: ['b'] }, 'b')).toEqual(['qwen-30b']);
   });
+
+  it('the warm standby process comes from the snapshot and follows its events', () => {
+    let s = applySnapshot(emptyCoreState, { models: [], lru: [], groups: {}, pending: [], settings: null as never, standby: { pid: 7, backend: 'llama-cpp' } });
+    expect(s.standby).toEqual({ pid: 7, backend: 'llama-cpp' });
+    s = applyEvent(s, { type: 'standby', standby: null });
+    expect(s.standby).toBeNull();
+    s = applyEvent(s, { type: 'standby', standby: { pid: 9, backend: 'llama-cpp' } });
+    expect(s.standby?.pid).toBe(9);
+  });
 });

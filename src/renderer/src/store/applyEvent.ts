@@ -30,6 +30,8 @@ export interface CoreState {
   server: ServerStatus | null;
   /** API requests, oldest first. */
   requests: RequestLogEntry[];
+  /** The warm standby backend process (started ahead of time, no model yet), if any. */
+  standby: Snapshot['standby'];
 }
 
 export const emptyCoreState: CoreState = {
@@ -44,6 +46,7 @@ export const emptyCoreState: CoreState = {
   logs: {},
   server: null,
   requests: [],
+  standby: null,
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -73,7 +76,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, standby: snap.standby ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -128,6 +131,8 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     }
     case 'server':
       return { ...state, server: event.status };
+    case 'standby':
+      return { ...state, standby: event.standby ?? null };
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };

@@ -36,6 +36,17 @@ function LruItem({ name, position, next }: { name: string; position: number; nex
   );
 }
 
+/** The backend process started ahead of time: it holds no slot, and the next load of a built-in model skips start-up. */
+function Standby() {
+  const standby = useStore((s) => s.standby);
+  if (!standby) return null;
+  return (
+    <p className="muted" data-testid="standby">
+      Ready ahead of time: a {standby.backend} backend process (pid {standby.pid}, no model, ~100 MB), so the next load skips start-up. It holds no slot. Turn it off with “warm standby” in <a href={routeHref('settings')}>Settings</a>.
+    </p>
+  );
+}
+
 export function LruView() {
   const lru = useStore((s) => s.lru);
   const slots = useStore(useShallow((s) => slotInfo(s.models, s.names, s.lru, s.settings)));
@@ -64,6 +75,7 @@ export function LruView() {
           Also holding a slot: {transient.join(', ')}
         </p>
       )}
+      <Standby />
       {lru.length === 0 ? (
         <EmptyState title="Nothing is loaded">
           <p>
