@@ -133,3 +133,39 @@ test('a second launch on the same data folder exits and leaves the first one run
   expect(await page.title()).toBe('Loadout');
   expect(await invoke(page, 'settings')).toMatchObject({ ok: true });
 });
+
+test('chat window: File > Open Chat opens one chat-only window that answers from the demo model and shares the conversation with the main window', async () => {
+  app = await electron.launch({ executablePath: binary!, args: launchArgs() });
+  const page = await app.firstWindow();
+  await expect(page).toHaveTitle('Loadout');
+  const opened = app.waitForEvent('window');
+  await app.evaluate(({ Menu }) => {
+    const find = (items: Electron.MenuItem[]): Electron.MenuItem | undefined =>
+      items.map((i) => (i.label === 'Open Chat' ? i : i.submenu ? find(i.submenu.items) : undefined)).find(Boolean);
+    find(Menu.getApplicationMenu()!.items)!.click();
+  });
+  const chat = await opened;
+  await expect(chat).toHaveURL(/window=chat/);
+  await expect(chat.getByRole('navigation', { name: 'Views' })).toHaveCount(0);
+
+  await chat.getByRole('button', { name: '+ New chat' }).first().click();
+  await chat.locator('.picker-button').click();
+  await chat.getByRole('listbox', { name: 'Models' }).getByRole('option', { name: /^demo\b/ }).click();
+  const box = chat.getByRole('textbox', { name: 'Message' });
+  await box.fill('Hello');
+  await box.press('Enter');
+  // The demo model has random weights: any answer with stats is a real one.
+  await expect(chat.locator('.msg-assistant:not(.msg-streaming)').last()).toContainText('tokens/s', { timeout: 60_000 });
+
+  // One chat window: opening it again focuses the same one.
+  await app.evaluate(({ Menu }) => {
+    const find = (items: Electron.MenuItem[]): Electron.MenuItem | undefined =>
+      items.map((i) => (i.label === 'Open Chat' ? i : i.submenu ? find(i.submenu.items) : undefined)).find(Boolean);
+    find(Menu.getApplicationMenu()!.items)!.click();
+  });
+  expect(app.windows()).toHaveLength(2);
+
+  // The main window's chat pane shows the same conversation (the core owns it).
+  await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Chat' }).click();
+  await expect(page.getByText('Hello').first()).toBeVisible();
+});
