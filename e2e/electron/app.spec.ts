@@ -134,16 +134,21 @@ test('a second launch on the same data folder exits and leaves the first one run
   expect(await invoke(page, 'settings')).toMatchObject({ ok: true });
 });
 
+/** Clicks File > Open Chat in the application menu, as a user would. */
+async function clickOpenChat(electronApp: ElectronApplication): Promise<void> {
+  await electronApp.evaluate(({ Menu }) => {
+    const find = (items: Electron.MenuItem[]): Electron.MenuItem | undefined =>
+      items.map((i) => (i.label === 'Open Chat' ? i : i.submenu ? find(i.submenu.items) : undefined)).find(Boolean);
+    find(Menu.getApplicationMenu()!.items)!.click();
+  });
+}
+
 test('chat window: File > Open Chat opens one chat-only window that answers from the demo model and shares the conversation with the main window', async () => {
   app = await electron.launch({ executablePath: binary!, args: launchArgs() });
   const page = await app.firstWindow();
   await expect(page).toHaveTitle('Loadout');
   const opened = app.waitForEvent('window');
-  await app.evaluate(({ Menu }) => {
-    const find = (items: Electron.MenuItem[]): Electron.MenuItem | undefined =>
-      items.map((i) => (i.label === 'Open Chat' ? i : i.submenu ? find(i.submenu.items) : undefined)).find(Boolean);
-    find(Menu.getApplicationMenu()!.items)!.click();
-  });
+  await clickOpenChat(app);
   const chat = await opened;
   await expect(chat).toHaveURL(/window=chat/);
   await expect(chat.getByRole('navigation', { name: 'Views' })).toHaveCount(0);
@@ -158,11 +163,7 @@ test('chat window: File > Open Chat opens one chat-only window that answers from
   await expect(chat.locator('.msg-assistant:not(.msg-streaming)').last()).toContainText('tokens/s', { timeout: 60_000 });
 
   // One chat window: opening it again focuses the same one.
-  await app.evaluate(({ Menu }) => {
-    const find = (items: Electron.MenuItem[]): Electron.MenuItem | undefined =>
-      items.map((i) => (i.label === 'Open Chat' ? i : i.submenu ? find(i.submenu.items) : undefined)).find(Boolean);
-    find(Menu.getApplicationMenu()!.items)!.click();
-  });
+  await clickOpenChat(app);
   expect(app.windows()).toHaveLength(2);
 
   // The main window's chat pane shows the same conversation (the core owns it).

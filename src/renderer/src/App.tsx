@@ -3,6 +3,7 @@
  * window (`?window=chat`) is the chat alone: no navigation, no view keys.
  */
 import { useEffect } from 'react';
+import type { ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { ApiView } from './features/api/ApiView';
 import { ActivityView } from './features/activity/ActivityView';
@@ -60,9 +61,19 @@ function Summary() {
   );
 }
 
+/** The view, or why the page could not start (then nothing else is worth showing). */
+function UnlessStartFailed({ children }: { children: ReactNode }) {
+  const startError = useStore((s) => s.startError);
+  if (!startError) return children;
+  return (
+    <div className="banner error" role="alert">
+      {startError}
+    </div>
+  );
+}
+
 /** The chat window: the chat and what the connection needs to say, nothing else. */
 function ChatWindow({ conversationId }: { conversationId: string | null }) {
-  const startError = useStore((s) => s.startError);
   useEffect(() => {
     document.title = 'Loadout chat';
   }, []);
@@ -71,13 +82,9 @@ function ChatWindow({ conversationId }: { conversationId: string | null }) {
       <ConnectionBanner />
       <Notices />
       <main id="main" tabIndex={-1}>
-        {startError ? (
-          <div className="banner error" role="alert">
-            {startError}
-          </div>
-        ) : (
+        <UnlessStartFailed>
           <ChatView conversationId={conversationId} windowMode />
-        )}
+        </UnlessStartFailed>
       </main>
     </div>
   );
@@ -90,7 +97,6 @@ export function App() {
 
 function MainWindow() {
   const route = useRoute();
-  const startError = useStore((s) => s.startError);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -126,27 +132,25 @@ function MainWindow() {
       <ConnectionBanner />
       <Notices />
       <main id="main" tabIndex={-1}>
-        {startError ? (
-          <div className="banner error" role="alert">
-            {startError}
-          </div>
-        ) : route.view === 'models' ? (
-          <ModelsView selected={route.model} />
-        ) : route.view === 'chat' ? (
-          <ChatView conversationId={route.model} />
-        ) : route.view === 'lru' ? (
-          <LruView />
-        ) : route.view === 'groups' ? (
-          <GroupsView />
-        ) : route.view === 'activity' ? (
-          <ActivityView model={route.model} />
-        ) : route.view === 'logs' ? (
-          <LogsView model={route.model} />
-        ) : route.view === 'api' ? (
-          <ApiView />
-        ) : (
-          <SettingsView />
-        )}
+        <UnlessStartFailed>
+          {route.view === 'models' ? (
+            <ModelsView selected={route.model} />
+          ) : route.view === 'chat' ? (
+            <ChatView conversationId={route.model} />
+          ) : route.view === 'lru' ? (
+            <LruView />
+          ) : route.view === 'groups' ? (
+            <GroupsView />
+          ) : route.view === 'activity' ? (
+            <ActivityView model={route.model} />
+          ) : route.view === 'logs' ? (
+            <LogsView model={route.model} />
+          ) : route.view === 'api' ? (
+            <ApiView />
+          ) : (
+            <SettingsView />
+          )}
+        </UnlessStartFailed>
       </main>
       <PlanDialog />
     </div>
