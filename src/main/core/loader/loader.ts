@@ -121,6 +121,7 @@ const PROGRESS_POLL_MS = 250;
 
 export class Loader {
   private readonly runtimes = new Map<string, Runtime>();
+  private lastUseTime = 0;
   private readonly changeWaiters = new Set<() => void>();
   private readonly threadBudget: ThreadBudget;
   private disposed = false;
@@ -288,7 +289,7 @@ export class Loader {
     }
     const now = this.o.clock.now();
     rt.loadedAt = now;
-    rt.lastUsed = now;
+    rt.lastUsed = this.useTime();
     rt.loadKey = entry.loadKey;
     rt.progress = 1;
     rt.cooldown = { failures: 0, until: 0 };
@@ -555,7 +556,7 @@ export class Loader {
       released = true;
       rt.requests.delete(record);
       rt.active--;
-      rt.lastUsed = this.o.clock.now();
+      rt.lastUsed = this.useTime();
       const next = rt.queue.shift();
       if (next) {
         rt.active++;
@@ -582,7 +583,7 @@ export class Loader {
         throw new LoadoutError('unloaded', `${name} was unloaded before this request could start. Try again.`);
       }
       rt.requests.add(record);
-      rt.lastUsed = this.o.clock.now();
+      rt.lastUsed = this.useTime();
       if (rt.state === 'ready') this.set(rt, 'busy');
       else this.changed(rt);
       return { rt, host, record, release };
@@ -962,8 +963,17 @@ export class Loader {
   }
 
   private touch(rt: Runtime): void {
-    rt.lastUsed = this.o.clock.now();
+    rt.lastUsed = this.useTime();
     this.changed(rt);
+  }
+
+  /**
+   * The clock's time, but strictly later than the previous use: two uses in the same millisecond
+   * (a cache hit right after a load) must still order the LRU list by which came last.
+   */
+  private useTime(): number {
+    this.lastUseTime = Math.max(this.o.clock.now(), this.lastUseTime + 1);
+    return this.lastUseTime;
   }
 
   private set(rt: Runtime, state: ModelState): void {
