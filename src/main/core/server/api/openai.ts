@@ -4,7 +4,6 @@
  * The client's disconnect aborts the call's signal, which cancels the backend's generation (R3).
  */
 import { randomBytes } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import { LoadoutError } from '../../../../shared/errors';
 import type { ModelRow } from '../../../../shared/model';
 import type { Core } from '../../createCore';
@@ -15,6 +14,7 @@ import { bodyObject, replyJson } from './call';
 import { InvalidParam, errorReply } from './errors';
 import { ensureLoaded } from './onDemand';
 import { parseChat, parseCompletion, parseEmbeddings } from './openaiRequest';
+import { SseStream } from './sse';
 
 /** Names of Loadout's built-in backend (registry aliases included). */
 const BUILTIN_NAMES = new Set(['llama-cpp', 'llama', 'llama.cpp']);
@@ -292,36 +292,41 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
     return c;
   };
   const piece = pieceEncoder(chunk([shape.choice(TEXT_SLOT, false)]));
+  const out = new SseStream(res, piece);
   try {
     if (!first.done) tally.add(first.value);
     call.log.tokens = tally.completion;
     // The first token goes out at once, with the assistant's role.
     const firstCalls = !first.done && first.value.toolCalls && shape === CHAT ? tally.addCalls(first.value.toolCalls) : undefined;
-    await flush(res, sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true, firstCalls)])));
+    let wait = out.send(sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true, firstCalls)])));
+    if (wait) await wait;
     if (!first.done) {
       for (let next = await it.next(); !next.done; next = await it.next()) {
         const c = next.value;
         tally.add(c);
         call.log.tokens = tally.completion;
-        if (c.toolCalls && shape === CHAT) await flush(res, sse(chunk([shape.choice(c.text, false, tally.addCalls(c.toolCalls))])));
-        else if (c.text) await flush(res, piece(c.text));
+        if (c.toolCalls && shape === CHAT) wait = out.send(sse(chunk([shape.choice(c.text, false, tally.addCalls(c.toolCalls))])));
+        else if (c.text) wait = out.sendText(c.text);
+        else continue;
+        if (wait) await wait;
       }
     }
-    let out = sse(chunk([shape.finalChoice(tally.finishReason(g.maxTokens, g.json))]));
-    if (g.includeUsage) out += sse({ ...chunk([]), usage: tally.usage() });
-    out += 'data: [DONE]\n\n';
+    let last = sse(chunk([shape.finalChoice(tally.finishReason(g.maxTokens, g.json))]));
+    if (g.includeUsage) last += sse({ ...chunk([]), usage: tally.usage() });
+    last += 'data: [DONE]\n\n';
     call.log.tokens = tally.completion;
-    res.end(out);
+    out.end(last);
   } catch (e) {
     call.log.tokens = tally.completion;
     if (call.signal.aborted || res.destroyed) {
+      out.close();
       call.log.error = 'the client disconnected; generation cancelled';
       return;
     }
     // Mid-stream errors travel as an SSE error event (OpenAI's clients raise it), then we close.
     const reply = errorReply(e, 'v1');
     call.log.error = `${reply.data.code}: ${reply.data.message}`;
-    res.end(sse(reply.body));
+    out.end(sse(reply.body));
   } finally {
     await it.return?.(undefined);
   }
@@ -344,23 +349,6 @@ function pieceEncoder(template: unknown): (text: string) => string {
 
 function sse(data: unknown): string {
   return `data: ${JSON.stringify(data)}\n\n`;
-}
-
-/**
- * Writes, and waits only when the socket is backed up (or the client has gone). Node corks the
- * socket until the next tick on its own, so pieces that arrive together leave in one write.
- */
-function flush(res: ServerResponse, text: string): Promise<void> | void {
-  if (res.write(text) || res.destroyed) return;
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 // ------------------------------------------------------------------------------- embeddings
