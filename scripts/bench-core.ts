@@ -647,6 +647,8 @@ async function catalogSection(root: string, modelsDir: string): Promise<void> {
   }
 }
 
+const MEMORY_RUNS = 3;
+
 interface MemResult {
   pid: number;
   models: number;
@@ -668,10 +670,15 @@ async function memorySection(root: string, modelsDir: string, memBundle: string 
   for (const v of variants) {
     const figure = `Memory: headless core RSS, ${v.label}`;
     try {
-      const r = await memChild(v.args, join(root, `data-${v.id}`), modelsDir, CATALOG_MODELS);
-      say(`  ${v.label}: RSS ${mb(r.rss)} after GC (${mb(r.rssBeforeGc)} before), heap ${mb(r.heapUsed)}, ${r.models} models, core up in ${r.readyMs.toFixed(0)} ms`);
-      details[v.id] = r;
-      addFigure({ id: v.id, figure, measured: mb(r.rss), value: r.rss, goal: '<= 100 MB', ratio: null, met: r.rss <= 100 * 1024 * 1024, official: v.official });
+      // A few fresh processes: one RSS reading moves by a few MB with the allocator's luck; the
+      // figure is judged on the worst of them.
+      const runs: MemResult[] = [];
+      for (let i = 0; i < MEMORY_RUNS; i++) runs.push(await memChild(v.args, join(root, `data-${v.id}-${i}`), modelsDir, CATALOG_MODELS));
+      const rss = summarize(runs.map((r) => r.rss));
+      const r = runs[0];
+      say(`  ${v.label}: RSS after GC ${mb(rss.median)} median of ${rss.n} (${mb(rss.min)} - ${mb(rss.max)}), heap ${mb(r.heapUsed)}, ${r.models} models, core up in ${r.readyMs.toFixed(0)} ms`);
+      details[v.id] = runs;
+      addFigure({ id: v.id, figure, measured: `${mb(rss.max)} worst of ${rss.n}`, value: rss.max, goal: '<= 100 MB', ratio: null, met: rss.max <= 100 * 1024 * 1024, official: v.official });
     } catch (e) {
       notMeasured(v.id, figure, '<= 100 MB', e);
     }

@@ -120,6 +120,24 @@ describe('C5: reading GGUF metadata', () => {
     expect(header.metadata.get('after')?.value).toBe('still read');
   });
 
+  it('C5: skips the items of arrays under a key prefix (the vocabulary), short or long, and per-layer arrays stay', async () => {
+    const p = file('vocab.gguf');
+    await writeGguf(p, {
+      metadata: [
+        kv('tokenizer.ggml.tokens', T.ARRAY, ggufArray(T.STRING, ['a', 'b', 'c'])),
+        kv('tokenizer.ggml.scores', T.ARRAY, ggufArray(T.FLOAT32, [0, 1, 2])),
+        kv('llama.attention.head_count', T.ARRAY, ggufArray(T.UINT32, [4, 8])),
+        kv('tokenizer.chat_template', T.STRING, '{{ messages }}'),
+      ],
+      tensors: [],
+    });
+    const header = await readGgufHeader(p, { skipArraysUnder: 'tokenizer.ggml.' });
+    expect(header.metadata.get('tokenizer.ggml.tokens')?.value).toEqual({ itemType: T.STRING, length: 3, items: null });
+    expect(header.metadata.get('tokenizer.ggml.scores')?.value).toEqual({ itemType: T.FLOAT32, length: 3, items: null });
+    expect(header.metadata.get('llama.attention.head_count')?.value).toEqual({ itemType: T.UINT32, length: 2, items: [4, 8] });
+    expect(header.metadata.get('tokenizer.chat_template')?.value).toBe('{{ messages }}');
+  });
+
   it('C5: names the quantization from general.file_type, else from the dominant tensor type', async () => {
     const withType = file('q4km.gguf');
     await writeGguf(withType, {

@@ -51,7 +51,12 @@ export interface GgufHeader {
 export interface ReadGgufOptions {
   /** Arrays longer than this keep only their length (`items: null`). Default 1024. */
   maxArrayItems?: number;
+  /** Arrays under keys with this prefix keep only their length, whatever it is. */
+  skipArraysUnder?: string;
 }
+
+type ArrayLimit = { maxArrayItems: number };
+const SKIP_ITEMS: ArrayLimit = { maxArrayItems: -1 };
 
 const FIRST_CHUNK_BYTES = 64 * 1024;
 const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -236,7 +241,7 @@ async function skipStrings(r: Reader, count: number, what: string): Promise<void
   }
 }
 
-async function readValue(r: Reader, type: number, what: string, opts: Required<ReadGgufOptions>, depth: number): Promise<GgufValue> {
+async function readValue(r: Reader, type: number, what: string, opts: ArrayLimit, depth: number): Promise<GgufValue> {
   if (type === GgufValueType.STRING) return readString(r, what);
   if (type === GgufValueType.ARRAY) return readArray(r, what, opts, depth + 1);
   const size = FIXED_SIZE[type];
@@ -257,7 +262,7 @@ async function readValue(r: Reader, type: number, what: string, opts: Required<R
   }
 }
 
-async function readArray(r: Reader, what: string, opts: Required<ReadGgufOptions>, depth: number): Promise<GgufArray> {
+async function readArray(r: Reader, what: string, opts: ArrayLimit, depth: number): Promise<GgufArray> {
   if (depth > MAX_ARRAY_DEPTH) throw new GgufError(`${r.label} is corrupt: ${what} nests arrays more than ${MAX_ARRAY_DEPTH} deep.`);
   await r.need(4, what);
   const itemType = r.u32() as GgufArray['itemType'];
@@ -277,8 +282,7 @@ async function readArray(r: Reader, what: string, opts: Required<ReadGgufOptions
   } else if (itemType === GgufValueType.STRING) {
     await skipStrings(r, length, what);
   } else {
-    const skipOpts = { maxArrayItems: -1 };
-    for (let i = 0; i < length; i++) await readArray(r, what, skipOpts, depth + 1);
+    for (let i = 0; i < length; i++) await readArray(r, what, SKIP_ITEMS, depth + 1);
   }
   return { itemType, length, items: null };
 }
@@ -289,7 +293,8 @@ function typeName(type: number): string {
 
 /** Header, metadata and tensor infos of a GGUF file. */
 export async function readGgufHeader(file: string, options: ReadGgufOptions = {}): Promise<GgufHeader> {
-  const opts: Required<ReadGgufOptions> = { maxArrayItems: options.maxArrayItems ?? 1024 };
+  const opts: ArrayLimit = { maxArrayItems: options.maxArrayItems ?? 1024 };
+  const skipPrefix = options.skipArraysUnder;
   const label = path.basename(file);
   const fh = await open(file, 'r');
   try {
@@ -319,7 +324,7 @@ export async function readGgufHeader(file: string, options: ReadGgufOptions = {}
       const key = await readString(r, `metadata key #${i + 1}`);
       await r.need(4, `the type of ${key}`);
       const type = r.u32() as GgufKv['type'];
-      const value = await readValue(r, type, key, opts, 0);
+      const value = await readValue(r, type, key, skipPrefix !== undefined && key.startsWith(skipPrefix) ? SKIP_ITEMS : opts, 0);
       metadata.set(key, { key, type, value });
     }
 
@@ -417,7 +422,9 @@ export function ggufInfoFromHeader(header: GgufHeader): GgufInfo {
 
 /** Reads a model file's GGUF metadata (C5). Throws GgufError for files that are not valid GGUF. */
 export async function readGgufInfo(file: string): Promise<GgufInfo> {
-  return ggufInfoFromHeader(await readGgufHeader(file));
+  // The vocabulary (tokens, scores, merges) is most of a small model's header and none of its
+  // info: decoding it for every file of a big models folder was most of the scan's garbage.
+  return ggufInfoFromHeader(await readGgufHeader(file, { skipArraysUnder: 'tokenizer.ggml.' }));
 }
 
 /**
