@@ -1,4 +1,5 @@
 /** The warm standby built-in backend: started ahead of time, adopted by the next load, shown. */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { disposeAll, pidAlive, startTestCore, waitUntil } from './harness';
 
@@ -25,5 +26,31 @@ describe('warm standby backend', () => {
     await t.dispose();
     expect(pidAlive(third.pid)).toBe(false);
     expect(pidAlive(row.pid!)).toBe(false);
+  });
+
+  // Linux only: the environment of another process is read from /proc.
+  it.skipIf(process.platform !== 'linux')('a one-slot model runs on a backend with one libuv worker; a parallel model starts its own backend with the default pool', async () => {
+    const t = await startTestCore({
+      ggufs: { tiny: 1, 'wide-weights': 2 },
+      configs: { 'wide.yaml': 'name: wide\nparameters:\n  model: wide-weights.gguf\noptions:\n  - parallel:2\n' },
+      settings: { warm_standby: true },
+    });
+    const poolOf = (pid: number): string | null => {
+      const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      return vars.find((v) => v.startsWith('UV_THREADPOOL_SIZE='))?.split('=')[1] ?? null;
+    };
+    const standby = await waitUntil(() => t.core.commands.snapshot().standby, 'a standby backend', { timeoutMs: 15_000 });
+    expect(poolOf(standby.pid)).toBe('1');
+    const wide = await t.core.commands.load('wide');
+    expect(wide.pid).not.toBe(standby.pid);
+    expect(poolOf(wide.pid!)).toBe(process.env.UV_THREADPOOL_SIZE ?? null);
+    const tiny = await t.core.commands.load('tiny');
+    expect(tiny.pid).toBe(standby.pid);
+    // Both answer: the pool size changes speed, never results.
+    for (const name of ['tiny', 'wide']) {
+      let text = '';
+      for await (const chunk of t.core.commands.complete(name, { prompt: 'Once upon a time', max_tokens: 8, temperature: 0 })) text += chunk.text;
+      expect(text.length).toBeGreaterThan(0);
+    }
   });
 });

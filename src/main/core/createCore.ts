@@ -10,10 +10,10 @@ import { acquireInstanceLock } from './backends/instanceLock';
 import { LogStore } from './backends/logs';
 import { PidRegistry } from './backends/pidRegistry';
 import { LocalHostLauncher } from './backends/process';
-import { BackendRegistry } from './backends/registry';
+import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
-import type { BuiltinCommand } from './backends/builtin';
+import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
 import type { ChatCommands } from './chats/chatService';
@@ -197,8 +197,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return;
       }
       if (!loader.isQuiet()) return;
-      const builtin = registry.resolve('llama-cpp');
-      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000);
+      const builtin = registry.resolve(BUILTIN_BACKEND);
+      // Started as a one-slot model needs it (the default); a model with more slots starts its own.
+      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
     }
 
     const entryOf = (name: string): CatalogEntry => {

@@ -31,8 +31,9 @@ type ProgramBackend = Extract<ResolvedBackend, { kind: 'program' }>;
 /** Log name of a standby process until a model adopts it. */
 export const STANDBY_LOG = '(standby)';
 
-function standbyKey(b: ProgramBackend): string {
-  return [b.name, b.command, ...b.args, JSON.stringify(b.env ?? {})].join('\0');
+/** A standby process serves a load only if it was started exactly as that load would start one. */
+function standbyKey(b: ProgramBackend, env: Record<string, string> | undefined): string {
+  return [b.name, b.command, ...b.args, JSON.stringify(b.env ?? {}), JSON.stringify(env ?? {})].join('\0');
 }
 
 /** How long an exit waits for the last output still in the pipes (the crash message is often there). */
@@ -75,7 +76,7 @@ export class LocalHostLauncher implements HostLauncher {
     if (backend.kind !== 'program') {
       throw new LoadoutError('invalid', `backend ${backend.name} is a remote host (${backend.address}), not a program to start`);
     }
-    const spare = this.standby?.key === standbyKey(backend) ? this.standby : null;
+    const spare = this.standby?.key === standbyKey(backend, spec.env) ? this.standby : null;
     if (spare) {
       this.standby = null;
       this.standbyChanged();
@@ -105,10 +106,10 @@ export class LocalHostLauncher implements HostLauncher {
    * load of that backend skips process start-up. It is a live backend process without a model:
    * I3's one exception, shown in the snapshot (`standby`).
    */
-  warm(backend: ProgramBackend, startTimeoutMs: number): void {
+  warm(backend: ProgramBackend, startTimeoutMs: number, env?: Record<string, string>): void {
     if (this.standby) return;
-    const entry: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } = { key: standbyKey(backend), host: Promise.resolve(null), ready: null };
-    entry.host = this.start({ model: STANDBY_LOG, backend, startTimeoutMs }).then(
+    const entry: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } = { key: standbyKey(backend, env), host: Promise.resolve(null), ready: null };
+    entry.host = this.start({ model: STANDBY_LOG, backend, env, startTimeoutMs }).then(
       (h) => {
         const host = h as LocalHost;
         entry.ready = host;

@@ -18,6 +18,8 @@ import type {
   UnloadReason,
 } from '../../../shared/model';
 import { isOccupying, isResident } from '../../../shared/model';
+import { builtinBackendEnv } from '../backends/builtin';
+import { BUILTIN_BACKEND } from '../backends/registry';
 import type { ExitInfo, HostLauncher, ModelHost, ResolvedBackend } from '../backends/types';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
@@ -253,7 +255,8 @@ export class Loader {
   private async startOn(rt: Runtime, entry: CatalogEntry, backend: ResolvedBackend, signal: AbortSignal): Promise<ModelRow> {
     const s = this.o.settings();
     const launcher = backend.kind === 'remote' ? this.o.launchers.remote : this.o.launchers.local;
-    const host = await launcher.start({ model: rt.name, backend, startTimeoutMs: s.start_timeout * 1000, signal });
+    const env = backend.kind === 'program' && backend.name === BUILTIN_BACKEND ? builtinBackendEnv(parallelOf(entry.config)) : undefined;
+    const host = await launcher.start({ model: rt.name, backend, env, startTimeoutMs: s.start_timeout * 1000, signal });
     if (signal.aborted) {
       await host.stop(0);
       throw signal.reason;
