@@ -81,6 +81,8 @@ describe('unload and supervision', () => {
     const failed = await t.waitState('a', 'failed');
     expect(Date.now() - killedAt).toBeLessThan(1000);
     expect(failed.failure).toMatchObject({ code: 'backend_crashed', signal: 'SIGKILL' });
+    // The last stderr line is quoted as context, never run on as if it were the cause.
+    expect(failed.failure?.message).toMatch(/^a's backend exited unexpectedly \([^)]*SIGKILL[^)]*\)\.( Its last output line: ".*")?$/);
     const r = await answer;
     expect(r.error?.code).toBe('backend_crashed');
     expect(r.text).toContain('tok3');

@@ -64,7 +64,8 @@ export function usage(): string {
   for (const key of SETTING_KEYS) {
     const f = SETTINGS_SCHEMA[key];
     const flag = `--${key.replace(/_/g, '-')}${f.alias ? `, --${f.alias}` : ''}`;
-    lines.push(`  ${flag.padEnd(34)} ${f.help} (default ${JSON.stringify(f.default) || '""'})`);
+    const shownDefault = f.help.includes('(default') ? '' : ` (default ${JSON.stringify(f.default) || '""'})`;
+    lines.push(`  ${flag.padEnd(34)} ${f.help}${shownDefault}`);
   }
   return lines.join('\n');
 }

@@ -167,8 +167,8 @@ console.log('loaded');
 });
 
 describe('make-model CLI', () => {
-  it('writes the file and prints its path and size', () => {
-    const out = path.join(dir, 'cli.gguf');
+  it('writes the file and prints its path and size, making its folder if needed', () => {
+    const out = path.join(dir, 'new-folder', 'cli.gguf');
     const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'makeModelCli.ts'), '--out', out, '--seed', '5', '--name', 'CLI model'], {
       cwd: repoRoot,
       encoding: 'utf8',

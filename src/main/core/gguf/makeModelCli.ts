@@ -2,6 +2,8 @@
  * `npm run make-model -- --out <file.gguf> [--seed N] [--preset tiny|small] [--name X]`
  * Writes a random-weights GGUF (see makeModel.ts) and prints its path and size.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeModel, type MakeModelOptions, type ModelPreset } from './makeModel';
 
@@ -70,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
+    // Like `mkdir -p`: the README's first command writes into a models/ folder a clone lacks.
+    mkdirSync(dirname(args.out), { recursive: true });
     const { path, sizeBytes } = await makeModel(args.out, args.options);
     console.log(`${path} ${sizeBytes} bytes (${formatSize(sizeBytes)})`);
     return 0;

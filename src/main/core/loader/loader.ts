@@ -488,7 +488,9 @@ export class Loader {
     if (rt.host !== host) return; // a stale instance: never touch the current one (U1)
     if (rt.state === 'stopping' || rt.state === 'starting' || rt.state === 'loading') return;
     rt.host = null;
-    const err = new LoadoutError('backend_crashed', `${rt.name}'s backend exited unexpectedly (${exitText(info)})${info.stderr ? `: ${info.stderr}` : ''}`);
+    // The last stderr line is context, not necessarily the cause (after a kill it is whatever
+    // the backend printed last), so it is quoted as such.
+    const err = new LoadoutError('backend_crashed', `${rt.name}'s backend exited unexpectedly (${exitText(info)}).${info.stderr ? ` Its last output line: "${info.stderr}"` : ''}`);
     this.abortRequests(rt, err);
     this.rejectQueue(rt, err);
     this.record({ model: rt.name, reason: 'crashed', sentence: unloadSentence('crashed', rt.name, { text: `its backend exited unexpectedly (${exitText(info)})` }), by: null });

@@ -6,6 +6,7 @@ import { useStore } from '../../store/store';
 import { EmptyState } from '../../ui/EmptyState';
 import { copyText } from '../../ui/clipboard';
 import { formatClock } from '../../ui/format';
+import { isProblemLine } from './problemLine';
 
 function LogLines({ model }: { model: string }) {
   const lines = useStore((s) => s.logs[model]);
@@ -76,7 +77,7 @@ function LogLines({ model }: { model: string }) {
           }}
         >
           {(lines ?? []).map((l, i) => (
-            <div key={i} className={`log-line ${l.stream}`}>
+            <div key={i} className={`log-line ${l.stream}${l.stream === 'stderr' && isProblemLine(l.text) ? ' problem' : ''}`}>
               <span className="log-time">{formatClock(l.at)}</span> {l.text}
             </div>
           ))}

@@ -48,6 +48,11 @@ function SettingsForm({ settings }: { settings: Settings }) {
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const [saving, setSaving] = useState(false);
   const changed = SETTING_KEYS.filter((k) => draft[k] !== base[k]);
+  // An edited field's old error no longer describes what it holds.
+  const edit = (k: Key, value: Draft[Key]) => {
+    setDraft({ ...draft, [k]: value });
+    if (errors[k]) setErrors({ ...errors, [k]: undefined });
+  };
 
   // Saved elsewhere (another window, the API, a flag): follow unless the user is editing.
   const incoming = JSON.stringify(draftOf(settings));
@@ -105,7 +110,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
               <div key={k} className={`setting${err ? ' invalid' : ''}${value !== base[k] ? ' changed' : ''}`}>
                 {field.kind === 'bool' ? (
                   <label className="check" htmlFor={id}>
-                    <input id={id} name={k} type="checkbox" checked={value === true} onChange={(e) => setDraft({ ...draft, [k]: e.target.checked })} />
+                    <input id={id} name={k} type="checkbox" checked={value === true} onChange={(e) => edit(k, e.target.checked)} />
                     <span>{label(k)}</span>
                   </label>
                 ) : (
@@ -121,7 +126,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
                     readOnly={!!readOnly}
                     aria-invalid={!!err}
                     aria-describedby={`${id}-help`}
-                    onChange={(e) => setDraft({ ...draft, [k]: e.target.value })}
+                    onChange={(e) => edit(k, e.target.value)}
                   />
                 )}
                 <small id={`${id}-help`}>
@@ -132,7 +137,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
                 </small>
                 {err && (
                   <small className="error" role="alert">
-                    {err}
+                    {err.startsWith(k) ? `${label(k)}${err.slice(k.length)}` : err}
                   </small>
                 )}
               </div>
