@@ -108,6 +108,8 @@ test.describe('fault-backend models', () => {
         'crashy.yaml': faultModel('crashy', { options: ['fault_token_ms:20', 'fault_stream_crash_after:6'] }),
         'echo.yaml': faultModel('echo', { options: ['fault_echo_request:1'] }),
         'steady.yaml': faultModel('steady', { options: ['fault_tokens:8'] }),
+        // Listed last in the model picker, where it can't be picked: End must stop on steady.
+        'zz-broken.yaml': 'name: zz-broken\nbackend: fault\nconcurrency_groups: [unclosed\n',
       },
     },
   });
@@ -191,7 +193,12 @@ test.describe('fault-backend models', () => {
     await page.locator('.picker-button').focus();
     await page.keyboard.press('ArrowDown');
     await expect(page.getByRole('listbox', { name: 'Models' })).toBeVisible();
+    // The broken model is in the list but the keys pass it by: End and ArrowDown stop on steady.
+    await expect(page.getByRole('option', { name: /^zz-broken/ })).toHaveAttribute('aria-disabled', 'true');
     await page.keyboard.press('End');
+    await expect(page.getByRole('option', { name: /^steady/ })).toBeFocused();
+    await page.keyboard.press('ArrowDown');
+    await expect(page.getByRole('option', { name: /^steady/ })).toBeFocused();
     await page.keyboard.press('Enter');
     await expect(page.locator('.picker-button .picker-name')).toHaveText('steady');
     await expect(page.getByRole('listbox', { name: 'Models' })).toHaveCount(0);
@@ -253,6 +260,69 @@ test.describe('fault-backend models', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
     await expect(item).toHaveCount(0);
     await expect(page.locator('.conv-item')).toHaveCount(1);
+  });
+
+  test('settings typed but not saved are saved by the send, so the answer uses what the panel shows; a wrong field stops the send', async ({ page, app }) => {
+    const id = await newChat(page, 'steady');
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const panel = page.getByRole('form', { name: 'Conversation settings' });
+    const maxTokens = panel.getByLabel('Max tokens');
+    const box = page.getByRole('textbox', { name: 'Message' });
+
+    // A value that can't be saved: nothing is sent, the panel says why, the message stays in the composer.
+    await maxTokens.fill('0');
+    await sendText(page, 'Count to three.');
+    await expect(panel.getByRole('alert')).toContainText('Max tokens must be at least 1');
+    await expect(maxTokens).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByTestId('chat-error')).toContainText('Not sent');
+    await expect(box).toHaveValue('Count to three.');
+    await expect(page.locator('.msg-user')).toHaveCount(0);
+
+    // 3, not saved either (Save settings never clicked): the send saves it, then the answer stops at 3 tokens (steady gives 8 by default).
+    await maxTokens.fill('3');
+    await box.press('Enter');
+    const answer = lastAnswer(page);
+    await expect(answer).toHaveAttribute('data-finish', /stop|length/);
+    await expect(answer.getByTestId('stats')).toContainText('steady · 3 tokens');
+    await expect(box).toHaveValue('');
+    await expect(page.getByTestId('chat-error')).toHaveCount(0);
+    // The panel still shows 3, now saved, and the conversation file keeps it.
+    await expect(maxTokens).toHaveValue('3');
+    await expect(panel.getByRole('button', { name: 'Save settings' })).toBeDisabled();
+    const stored = await app.call('conversation', id);
+    expect(stored.ok && stored.value.params.max_tokens).toBe(3);
+  });
+
+  test("'+ New chat' opens the conversation with nothing in it yet instead of adding another empty one", async ({ page, app }) => {
+    await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Chat' }).click();
+    const newButton = page.getByRole('button', { name: '+ New chat' }).first();
+    const items = page.locator('.conv-item');
+    // Two quick clicks (the second before the first one's reply), then another: one empty conversation.
+    await newButton.dblclick();
+    await expect(page).toHaveURL(/#\/chat\/[a-z0-9-]+$/);
+    const empty = page.url();
+    await newButton.click();
+    await expect(items).toHaveCount(1);
+    expect(page.url()).toBe(empty);
+
+    // Once something is sent in it, '+ New chat' starts another, with the same model.
+    await pickModel(page, 'steady');
+    await sendText(page, 'first words');
+    await expect(lastAnswer(page)).toHaveAttribute('data-finish', /stop|length/);
+    await newButton.click();
+    await expect(items).toHaveCount(2);
+    await expect(page).not.toHaveURL(empty);
+    const second = page.url();
+    await expect(page.locator('.picker-button .picker-name')).toHaveText('steady');
+
+    // From the first conversation, '+ New chat' goes back to the empty one; nothing was deleted.
+    await page.locator('.conv-item .conv-link', { hasText: 'first words' }).click();
+    await expect(page).toHaveURL(empty);
+    await newButton.click();
+    await expect(page).toHaveURL(second);
+    await expect(items).toHaveCount(2);
+    const list = await app.call('conversations');
+    expect(list.ok && list.value.map((c) => c.messageCount).sort()).toEqual([0, 2]);
   });
 });
 

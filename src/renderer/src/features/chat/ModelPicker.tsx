@@ -1,7 +1,7 @@
 /**
  * The conversation's model: a button that opens a list of the catalog's models, each with its
  * state (loaded, loading with progress, failed...), so the user sees what a send will cost.
- * Keyboard: arrows move, Enter picks, Escape closes.
+ * Keyboard: arrows move (over the models that can't be picked), Enter picks, Escape closes.
  */
 import { useEffect, useId, useRef, useState } from 'react';
 import type { KeyboardEvent } from 'react';
@@ -10,6 +10,7 @@ import { problemOf } from '../../store/selectors';
 import { useStore } from '../../store/store';
 import { StateBadge } from '../../ui/StateBadge';
 import { pickModel } from './actions';
+import { moveFocus } from './listKeys';
 
 function Option({ name, selected, onPick }: { name: string; selected: boolean; onPick: (name: string) => void }) {
   const row = useStore((s) => s.models[name]);
@@ -40,12 +41,13 @@ export function ModelPicker({ conversationId, model }: { conversationId: string;
   const id = useId();
 
   const options = () => [...(list.current?.querySelectorAll<HTMLElement>('[role="option"]') ?? [])];
+  const disabled = (all: HTMLElement[]) => all.map((o) => o.getAttribute('aria-disabled') === 'true');
 
   useEffect(() => {
     if (!open) return;
-    // Focus the current model (or the first) when the list opens.
+    // Focus the current model (or the first that can be picked) when the list opens.
     const all = options();
-    (all.find((o) => o.getAttribute('aria-selected') === 'true') ?? all[0])?.focus();
+    (all.find((o) => o.getAttribute('aria-selected') === 'true') ?? all[moveFocus(disabled(all), -1, 'Home') ?? 0])?.focus();
     const onDown = (e: MouseEvent) => {
       if (!list.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node)) setOpen(false);
     };
@@ -65,15 +67,11 @@ export function ModelPicker({ conversationId, model }: { conversationId: string;
   const onKey = (e: KeyboardEvent<HTMLUListElement>) => {
     const all = options();
     const at = all.indexOf(document.activeElement as HTMLElement);
-    const move = (i: number) => {
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp' || e.key === 'Home' || e.key === 'End') {
       e.preventDefault();
-      all[Math.max(0, Math.min(all.length - 1, i))]?.focus();
-    };
-    if (e.key === 'ArrowDown') move(at + 1);
-    else if (e.key === 'ArrowUp') move(at - 1);
-    else if (e.key === 'Home') move(0);
-    else if (e.key === 'End') move(all.length - 1);
-    else if (e.key === 'Escape') {
+      const to = moveFocus(disabled(all), at, e.key);
+      if (to !== null) all[to].focus();
+    } else if (e.key === 'Escape') {
       e.preventDefault();
       close();
     } else if ((e.key === 'Enter' || e.key === ' ') && at >= 0) {

@@ -1,80 +1,27 @@
 /**
  * The conversation's settings: system prompt and sampling. An empty field means the model's own
- * default (its config, C2), and says so. Saved with updateConversation.
+ * default (its config, C2), and says so. Saved with updateConversation, by its Save button or by
+ * the next send: what the panel shows is what the answer uses. Closing it drops unsaved changes.
  */
-import { useEffect, useState } from 'react';
+import { useEffect } from 'react';
 import type { ChatParams } from '../../../../shared/chat';
-import { saveParams } from './actions';
-
-type Field = 'temperature' | 'top_p' | 'max_tokens' | 'seed';
-
-interface Draft {
-  system_prompt: string;
-  temperature: string;
-  top_p: string;
-  max_tokens: string;
-  seed: string;
-}
-
-const toDraft = (p: ChatParams): Draft => ({
-  system_prompt: p.system_prompt,
-  temperature: p.temperature === null ? '' : String(p.temperature),
-  top_p: p.top_p === null ? '' : String(p.top_p),
-  max_tokens: p.max_tokens === null ? '' : String(p.max_tokens),
-  seed: p.seed === null ? '' : String(p.seed),
-});
-
-const FIELDS: { key: Field; label: string; hint: string; step: string; min?: number; max?: number; integer: boolean }[] = [
-  { key: 'temperature', label: 'Temperature', hint: '0 = always the likeliest word; higher = more varied (up to 2)', step: '0.05', min: 0, max: 2, integer: false },
-  { key: 'top_p', label: 'Top-p', hint: 'Sample from the likeliest words that add up to this share (0-1)', step: '0.05', min: 0, max: 1, integer: false },
-  { key: 'max_tokens', label: 'Max tokens', hint: 'Longest answer, in tokens', step: '1', min: 1, integer: true },
-  { key: 'seed', label: 'Seed', hint: 'The same seed and settings give the same answer', step: '1', integer: true },
-];
-
-/** The params a draft stands for, or the first field's error. Exported for tests. */
-export function parseDraft(d: Draft): { params: ChatParams } | { error: string; field: Field } {
-  const params: ChatParams = { system_prompt: d.system_prompt, temperature: null, top_p: null, max_tokens: null, seed: null };
-  for (const f of FIELDS) {
-    const raw = d[f.key].trim();
-    if (raw === '') continue;
-    const v = Number(raw);
-    if (!Number.isFinite(v) || (f.integer && !Number.isInteger(v))) return { error: `${f.label} must be ${f.integer ? 'a whole number' : 'a number'}, or empty for the model's default.`, field: f.key };
-    if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) {
-      return { error: `${f.label} must be ${f.max !== undefined ? `between ${f.min} and ${f.max}` : `at least ${f.min}`}, or empty for the model's default.`, field: f.key };
-    }
-    params[f.key] = v;
-  }
-  return { params };
-}
+import { saveParamsEdit } from './actions';
+import { useChat } from './chatStore';
+import { FIELDS, NO_EDIT, toDraft } from './paramsDraft';
+import type { Draft } from './paramsDraft';
 
 export function ParamsPanel({ conversationId, params, onClose }: { conversationId: string; params: ChatParams; onClose: () => void }) {
-  const [draft, setDraft] = useState<Draft>(() => toDraft(params));
-  const [dirty, setDirty] = useState(false);
-  const [status, setStatus] = useState<{ error: string | null; field?: Field; saved: boolean }>({ error: null, saved: false });
+  const edit = useChat((s) => s.paramsEdits[conversationId]) ?? NO_EDIT;
+  // Unchanged fields show the saved settings, also when they change elsewhere (the other window).
+  const draft = edit.draft ?? toDraft(params);
+  const dirty = edit.draft !== null;
 
-  // Changed elsewhere (the other window): shown unless the user is editing here.
-  useEffect(() => {
-    if (!dirty) setDraft(toDraft(params));
-  }, [params, dirty]);
+  useEffect(() => () => useChat.getState().setParamsEdit(conversationId, null), [conversationId]);
 
   const set = (key: keyof Draft, value: string) => {
-    setDraft((d) => ({ ...d, [key]: value }));
-    setDirty(true);
-    setStatus({ error: null, saved: false });
-  };
-
-  const save = async () => {
-    const parsed = parseDraft(draft);
-    if ('error' in parsed) {
-      setStatus({ error: parsed.error, field: parsed.field, saved: false });
-      return;
-    }
-    const error = await saveParams(conversationId, parsed.params);
-    if (error) setStatus({ error, saved: false });
-    else {
-      setDirty(false);
-      setStatus({ error: null, saved: true });
-    }
+    const s = useChat.getState();
+    const current = s.paramsEdits[conversationId]?.draft ?? toDraft(s.summaries[conversationId]?.params ?? params);
+    s.setParamsEdit(conversationId, { draft: { ...current, [key]: value }, error: null, saved: false });
   };
 
   return (
@@ -83,7 +30,7 @@ export function ParamsPanel({ conversationId, params, onClose }: { conversationI
       aria-label="Conversation settings"
       onSubmit={(e) => {
         e.preventDefault();
-        void save();
+        void saveParamsEdit(conversationId);
       }}
       onKeyDown={(e) => {
         if (e.key === 'Escape') {
@@ -109,7 +56,7 @@ export function ParamsPanel({ conversationId, params, onClose }: { conversationI
               max={f.max}
               value={draft[f.key]}
               placeholder="model default"
-              aria-invalid={status.field === f.key ? true : undefined}
+              aria-invalid={edit.field === f.key ? true : undefined}
               onChange={(e) => set(f.key, e.target.value)}
             />
             <small>{f.hint}</small>
@@ -123,12 +70,12 @@ export function ParamsPanel({ conversationId, params, onClose }: { conversationI
         <button type="button" onClick={onClose}>
           Close
         </button>
-        {status.error && (
+        {edit.error && (
           <span className="error" role="alert">
-            {status.error}
+            {edit.error}
           </span>
         )}
-        {status.saved && !dirty && (
+        {edit.saved && !dirty && (
           <span className="ok" role="status">
             Saved.
           </span>

@@ -3,14 +3,16 @@
  * conversation's error line, or a notice) in the core's words. The core owns conversations and
  * generation; the results come back as events, which chatState.ts folds.
  */
-import type { ChatExportFormat, ChatParams, ChatSearchHit, ConversationPatch, ConversationSummary } from '../../../../shared/chat';
+import type { ChatExportFormat, ChatSearchHit, ConversationPatch, ConversationSummary } from '../../../../shared/chat';
 import type { Outcome } from '../../../../shared/contract';
 import type { Plan } from '../../../../shared/model';
 import type { LoadoutClient } from '../../api/client';
 import { navigate, routeHref } from '../../router';
 import { api } from '../../store/connect';
 import { useStore } from '../../store/store';
+import { emptyConversation } from './chatState';
 import { useChat } from './chatStore';
+import { unsavedParams } from './paramsDraft';
 
 const chat = () => useChat.getState();
 const notify = (text: string) => useStore.getState().notify(text);
@@ -40,7 +42,26 @@ export async function fetchConversation(id: string): Promise<void> {
   }
 }
 
-export async function newConversation(init: ConversationPatch = {}): Promise<ConversationSummary | null> {
+/** The '+ New chat' in progress: a second click before the first one's reply opens the same conversation. */
+let starting: Promise<ConversationSummary | null> | null = null;
+
+/**
+ * Opens a conversation to write in: the empty one if there is one (so unsent '+ New chat's do not
+ * pile up in the list), else a new one. `init.model` is the model a new one starts with; an empty
+ * one without a model gets it too, one with a model keeps the model the user picked.
+ */
+export function newConversation(init: ConversationPatch = {}): Promise<ConversationSummary | null> {
+  starting ??= startConversation(init).finally(() => (starting = null));
+  return starting;
+}
+
+async function startConversation(init: ConversationPatch): Promise<ConversationSummary | null> {
+  const empty = emptyConversation(chat());
+  if (empty) {
+    navigate('chat', empty.id);
+    if (empty.model === null && init.model) await pickModel(empty.id, init.model);
+    return chat().summaries[empty.id] ?? empty;
+  }
   const r = await api().invoke('createConversation', init);
   if (!r.ok) {
     notify(`Could not start a conversation: ${r.error.message}`);
@@ -70,8 +91,30 @@ export async function pickModel(id: string, model: string): Promise<void> {
   chat().setError(id, error ? `Could not switch the model: ${error}` : null);
 }
 
-export function saveParams(id: string, params: ChatParams): Promise<string | null> {
-  return updateConversation(id, { params });
+/**
+ * Saves the settings panel's unsaved changes, if any (its Save button, and every send first, so an
+ * answer always uses what the panel shows). Returns null when nothing is left unsaved, else why;
+ * the panel shows why too.
+ */
+export async function saveParamsEdit(id: string): Promise<string | null> {
+  const edit = chat().paramsEdits[id];
+  const summary = chat().summaries[id];
+  if (!edit?.draft || !summary) return null;
+  const draft = edit.draft;
+  const todo = unsavedParams(edit, summary.params);
+  if (todo && 'error' in todo) {
+    chat().setParamsEdit(id, { draft, error: todo.error, field: todo.field, saved: false });
+    return todo.error;
+  }
+  const error = todo ? await updateConversation(id, { params: todo.params }) : null;
+  const now = chat().paramsEdits[id];
+  // Closed meanwhile: no panel to update.
+  if (now) {
+    if (error) chat().setParamsEdit(id, { draft: now.draft, error, saved: false });
+    // Fields typed while it saved stay unsaved.
+    else chat().setParamsEdit(id, now.draft === draft ? { draft: null, error: null, saved: true } : now);
+  }
+  return error;
 }
 
 export async function removeConversation(id: string): Promise<void> {
@@ -140,6 +183,13 @@ export async function send(id: string, text: string): Promise<boolean> {
   chat().setError(id, null);
   chat().setSending(id, true);
   try {
+    // The settings on screen are the ones the answer uses: unsaved changes are saved first, and
+    // a field that can't be saved stops the send (the text stays in the composer).
+    const unsaved = await saveParamsEdit(id);
+    if (unsaved) {
+      chat().setError(id, `Not sent: the settings above could not be saved. ${unsaved}`);
+      return false;
+    }
     const row = useStore.getState().models[model];
     if (!row || row.state === 'unloaded' || row.state === 'failed' || row.state === 'stopping') {
       const plan = await api().invoke('plan', model);

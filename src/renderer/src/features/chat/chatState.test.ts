@@ -2,9 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHAT_PARAMS } from '../../../../shared/chat';
 import type { ChatMessage, ConversationSummary, Generation } from '../../../../shared/chat';
-import { applyChatEvent, applyConversation, applyConversationList, applyDeltas, applyGenerations, emptyChatData, isChatEvent } from './chatState';
+import { applyChatEvent, applyConversation, applyConversationList, applyDeltas, applyGenerations, emptyChatData, emptyConversation, isChatEvent } from './chatState';
 import type { ChatData } from './chatState';
-import { parseDraft } from './ParamsPanel';
+import { moveFocus } from './listKeys';
+import { parseDraft, toDraft, unsavedParams } from './paramsDraft';
 
 const summary = (id: string, updatedAt: string, o: Partial<ConversationSummary> = {}): ConversationSummary => ({
   id,
@@ -106,6 +107,22 @@ describe('chat state', () => {
     expect(s.messages).toEqual({});
   });
 
+  it("'+ New chat' finds the most recent conversation with nothing in it, if any (not one whose first message or answer is on its way)", () => {
+    let s = applyConversationList(emptyChatData, [
+      summary('full', '2025-01-05T00:00:00.000Z', { messageCount: 2 }),
+      summary('old-empty', '2025-01-02T00:00:00.000Z'),
+      summary('new-empty', '2025-01-03T00:00:00.000Z'),
+    ]);
+    expect(emptyConversation(s)?.id).toBe('new-empty');
+    // Its first message is in, the count not yet: not empty any more.
+    s = applyConversation(s, { ...summary('new-empty', '2025-01-03T00:00:00.000Z'), messages: [] });
+    s = applyChatEvent(s, { type: 'chat-message', conversationId: 'new-empty', message: msg('u1') });
+    expect(emptyConversation(s)?.id).toBe('old-empty');
+    s = applyChatEvent(s, { type: 'generation', conversationId: 'old-empty', generation: gen('old-empty', 'r1') });
+    expect(emptyConversation(s)).toBeNull();
+    expect(emptyConversation(applyConversationList(emptyChatData, [summary('full', '2025-01-05T00:00:00.000Z', { messageCount: 1 })]))).toBeNull();
+  });
+
   it('routes only chat events to the chat store', () => {
     expect(isChatEvent({ type: 'chat-delta', conversationId: 'a', messageId: 'r', text: 'x' })).toBe(true);
     expect(isChatEvent({ type: 'conversation-removed', id: 'a' })).toBe(true);
@@ -122,6 +139,17 @@ describe('conversation settings form', () => {
     expect(parseDraft({ ...draft, max_tokens: '2.5' })).toMatchObject({ field: 'max_tokens', error: expect.stringContaining('whole number') });
     expect(parseDraft({ ...draft, max_tokens: '0' })).toMatchObject({ field: 'max_tokens', error: expect.stringContaining('at least 1') });
     expect(parseDraft({ ...draft, seed: '-7' })).toMatchObject({ params: { seed: -7 } });
+  });
+
+  it('a send saves what the panel shows first: nothing when it shows the saved settings, the typed ones, or not at all when a field is wrong', () => {
+    const saved = { ...DEFAULT_CHAT_PARAMS, temperature: 0.5 };
+    const edit = (d: Partial<typeof draft>) => ({ draft: { ...toDraft(saved), ...d }, error: null, saved: false });
+    expect(unsavedParams(undefined, saved)).toBeNull(); // panel closed
+    expect(unsavedParams({ draft: null, error: null, saved: true }, saved)).toBeNull(); // open, nothing changed
+    expect(unsavedParams(edit({ max_tokens: '5' }), saved)).toEqual({ params: { ...saved, max_tokens: 5 } });
+    expect(unsavedParams(edit({ max_tokens: '5 ' }), { ...saved, max_tokens: 5 })).toBeNull(); // typed back to what is saved
+    expect(unsavedParams(edit({ temperature: '' }), saved)).toEqual({ params: { ...saved, temperature: null } }); // cleared = model default
+    expect(unsavedParams(edit({ max_tokens: '0' }), saved)).toMatchObject({ field: 'max_tokens', error: expect.stringContaining('at least 1') });
   });
 });
 
@@ -152,5 +180,24 @@ describe('deltas are coalesced per animation frame', () => {
     } finally {
       g.requestAnimationFrame = before;
     }
+  });
+});
+
+describe('model picker keys', () => {
+  // 0 ok, 1 broken, 2 ok, 3 broken
+  const disabled = [false, true, false, true];
+
+  it('arrows, Home and End skip the models that cannot be picked; at an end the focus stays', () => {
+    expect(moveFocus(disabled, 0, 'ArrowDown')).toBe(2);
+    expect(moveFocus(disabled, 2, 'ArrowDown')).toBeNull();
+    expect(moveFocus(disabled, 2, 'ArrowUp')).toBe(0);
+    expect(moveFocus(disabled, 0, 'ArrowUp')).toBeNull();
+    expect(moveFocus(disabled, 1, 'ArrowUp')).toBe(0); // from a broken current model
+    expect(moveFocus(disabled, 3, 'Home')).toBe(0);
+    expect(moveFocus(disabled, 0, 'End')).toBe(2);
+    expect(moveFocus([true, false], -1, 'ArrowDown')).toBe(1); // nothing focused yet
+    expect(moveFocus([true, false], -1, 'ArrowUp')).toBe(1);
+    expect(moveFocus([true, true], -1, 'Home')).toBeNull();
+    expect(moveFocus(disabled, 0, 'Enter')).toBeNull();
   });
 });

@@ -132,3 +132,16 @@ export function applyChatEvent(state: ChatData, event: ChatEvent): ChatData {
       return applyDeltas(state, new Map([[event.conversationId, { messageId: event.messageId, text: event.text }]]));
   }
 }
+
+/**
+ * The most recent conversation with nothing in it yet (no message, no answer under way), or null:
+ * '+ New chat' opens it instead of adding another empty one to the list.
+ */
+export function emptyConversation(state: ChatData): ConversationSummary | null {
+  for (const id of state.order) {
+    const s = state.summaries[id];
+    // The count comes with the core's events; the messages and generations cover a send whose event is still on its way.
+    if (s.messageCount === 0 && !state.messages[id]?.length && !state.generations[id]) return s;
+  }
+  return null;
+}

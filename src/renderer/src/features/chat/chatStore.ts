@@ -8,6 +8,7 @@ import type { ChatEvent, ChatMessage, Conversation, ConversationSummary, Generat
 import type { Plan } from '../../../../shared/model';
 import { applyChatEvent, applyConversation, applyConversationList, applyDeltas, applyGenerations, emptyChatData } from './chatState';
 import type { ChatData, DeltaBatch } from './chatState';
+import type { ParamsEdit } from './paramsDraft';
 
 /** Sending to a model that is not loaded would unload others: the user confirms first. */
 export interface SendConfirm {
@@ -29,6 +30,8 @@ export interface ChatUi {
   confirm: SendConfirm | null;
   /** A search hit to scroll to (seq changes on every jump, even to the same message). */
   jump: { conversationId: string; messageId: string; seq: number } | null;
+  /** The settings panels open, by conversation: here so that a send saves what the panel shows first. */
+  paramsEdits: Record<string, ParamsEdit>;
 }
 
 export interface ChatStore extends ChatData, ChatUi {
@@ -44,6 +47,8 @@ export interface ChatStore extends ChatData, ChatUi {
   setConfirm(c: SendConfirm | null): void;
   jumpTo(conversationId: string, messageId: string): void;
   clearJump(): void;
+  /** null when the panel closes (its unsaved changes are dropped with it). */
+  setParamsEdit(id: string, edit: ParamsEdit | null): void;
 }
 
 function put<T>(record: Record<string, T>, key: string, value: T | null): Record<string, T> {
@@ -66,6 +71,7 @@ export const useChat = create<ChatStore>()((set) => ({
   errors: {},
   confirm: null,
   jump: null,
+  paramsEdits: {},
   receive: (event) => {
     if (event.type === 'generation') dropDeltas(event.conversationId);
     set((s) => applyChatEvent(s, event));
@@ -84,6 +90,7 @@ export const useChat = create<ChatStore>()((set) => ({
   setConfirm: (confirm) => set({ confirm }),
   jumpTo: (conversationId, messageId) => set({ jump: { conversationId, messageId, seq: ++jumps } }),
   clearJump: () => set({ jump: null }),
+  setParamsEdit: (id, edit) => set((s) => ({ paramsEdits: put(s.paramsEdits, id, edit) })),
 }));
 
 // ---- deltas, coalesced per animation frame
