@@ -161,6 +161,14 @@ export async function startApp(o: AppOptions = {}): Promise<App> {
   };
 }
 
+/**
+ * Starts the app again as a user restarts it: the same command on the same data dir and the same
+ * port. `app` must have been started with `root` (so its folder outlives its stop) and stopped.
+ */
+export function restartApp(app: App, o: Omit<AppOptions, 'root'> = {}): Promise<App> {
+  return startApp({ ...o, root: dirname(app.dataDir), args: [...(o.args ?? []), '--port', new URL(app.origin).port] });
+}
+
 export const screenshotDir = join(root, 'test-results', 'screenshots');
 
 /** Keeps a screenshot of the page as a test artifact (test-results/screenshots/<name>.png). */

@@ -22,6 +22,15 @@ function ConnectionBanner() {
   const c = useStore((s) => s.connection);
   if (c.status === 'open' || c.status === 'no-token') return null;
   if (c.status === 'connecting') return <div className="banner info" role="status">Connecting to Loadout…</div>;
+  // Loadout runs but refuses this page's token (it was started with a new one): retrying is futile.
+  if (c.status === 'token-refused') {
+    return (
+      <div className="banner error" role="alert" data-testid="link-out-of-date">
+        This link is out of date: Loadout is running but no longer accepts this page&apos;s access token. Open the URL Loadout printed when it
+        started (<code>Open http://127.0.0.1:…/?token=…</code>) and bookmark that one.
+      </div>
+    );
+  }
   return (
     <div className="banner warn" role="alert" data-testid="disconnected">
       Disconnected from Loadout - reconnecting{c.retryInSeconds ? ` (next try in ${c.retryInSeconds} s)` : ''}… If it was stopped, start it again with{' '}

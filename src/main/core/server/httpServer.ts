@@ -4,13 +4,13 @@
  * the API (`/v1`, `/api`), then the web UI (`/` and its assets). WebSocket upgrades go to the
  * UI's bridge (`/ws`). Each part owns its own rules (token, API key, Origin).
  */
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Settings } from '../../../shared/model';
 import type { Core } from '../createCore';
 import { createApiHandler } from './api';
+import { newServerToken, serverToken } from './serverToken';
 import { createUiHandler } from './ui';
 import { attachWsBridge } from './wsBridge';
 
@@ -18,6 +18,7 @@ export interface HttpServerHandle {
   /** The page URL with its token: `http://127.0.0.1:<port>/?token=<token>`. */
   url: string;
   port: number;
+  /** With the web UI, the same on every start on one data dir (kept in `<dataDir>/server-token`). */
   token: string;
   /** The address listened on: '127.0.0.1', or '0.0.0.0' for the LAN. */
   readonly host: string;
@@ -60,7 +61,9 @@ export function isLoopbackHost(hostHeader: string | undefined): boolean {
 }
 
 export async function startHttpServer(core: Core, opts: { port: number; host?: string; ui?: boolean }): Promise<HttpServerHandle> {
-  const token = randomBytes(24).toString('base64url');
+  // The token guards only the web page: with the page it is kept in the data dir, so a restart
+  // keeps open pages and bookmarks working; without it (the desktop app) nothing is saved.
+  const token = opts.ui === false ? newServerToken() : serverToken(core.dataDir);
   let origin = '';
   const ctx: ServerContext = { core, token, pageOrigin: () => origin, settings: () => core.commands.settings() };
   const parts: ServerParts[] = [createApiHandler(ctx)];

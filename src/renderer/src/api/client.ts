@@ -1,8 +1,9 @@
 /**
  * THE one client of the contract in the page. In the desktop window it wraps the preload's
  * `window.loadout`; in a browser (headless serve) it speaks src/shared/wire.ts over a WebSocket
- * to `/ws?token=<token from the page URL>`, reconnecting with backoff. Generic over `Commands`,
- * so a command's name, arguments and result are checked against the contract.
+ * to `/ws?token=<token from the page URL>`, reconnecting with backoff until the server refuses the
+ * token (the link is out of date). Generic over `Commands`, so a command's name, arguments and
+ * result are checked against the contract.
  */
 import type { CommandName, Commands, LoadoutBridge, Outcome } from '../../../shared/contract';
 import type { ErrorData } from '../../../shared/errors';
@@ -15,7 +16,8 @@ declare global {
   }
 }
 
-export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'no-token';
+/** `token-refused`: the server is up but no longer takes this page's token; it never will, so no more tries. */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'no-token' | 'token-refused';
 
 export interface Connection {
   status: ConnectionStatus;
@@ -57,7 +59,19 @@ export interface SocketClientOptions {
   WebSocketImpl?: typeof WebSocket;
   /** A call made while disconnected waits this long for the connection, then fails. */
   queueTimeoutMs?: number;
+  /**
+   * Whether the server refuses the page's token (true only on a clear "no", e.g. HTTP 401).
+   * Asked after a connect attempt fails: a browser cannot see the status of a refused upgrade, so
+   * "Loadout is down" and "this link is out of date" look alike from the WebSocket. Without it
+   * the client retries for ever.
+   */
+  tokenRefused?: () => Promise<boolean>;
 }
+
+const outOfDate = (): { ok: false; error: ErrorData } => ({
+  ok: false,
+  error: { code: 'unauthorized', message: 'This link is out of date: Loadout no longer accepts its access token. Open the URL Loadout printed when it started ("Open http://127.0.0.1:.../?token=...").' },
+});
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 
@@ -82,10 +96,21 @@ export function socketClient(options: SocketClientOptions): LoadoutClient {
     for (const l of connectionListeners) l(c);
   };
 
+  /** The token is refused: fail what waits, stop trying. */
+  function giveUp(): void {
+    setConnection({ status: 'token-refused', drops: connection.drops, retryInSeconds: null });
+    for (const q of queued.splice(0)) {
+      clearTimeout(q.timer);
+      q.done(outOfDate());
+    }
+  }
+
   function connect(): void {
     const ws = new WS(options.url);
+    let opened = false;
     socket = ws;
     ws.onopen = () => {
+      opened = true;
       attempt = 0;
       setConnection({ status: 'open', drops: connection.drops, retryInSeconds: null });
       for (const q of queued.splice(0)) {
@@ -120,7 +145,23 @@ export function socketClient(options: SocketClientOptions): LoadoutClient {
       attempt += 1;
       const wasOpen = connection.status === 'open';
       setConnection({ status: 'reconnecting', drops: connection.drops + (wasOpen ? 1 : 0), retryInSeconds: Math.ceil(delay / 1000) });
-      retryTimer = setTimeout(connect, delay);
+      // A socket that was open just dropped (the server stopped): nothing to ask. An attempt that
+      // never opened may have been refused: ask once per attempt (cheap: one tiny request, and
+      // while Loadout is down it fails at once).
+      if (opened || !options.tokenRefused) {
+        retryTimer = setTimeout(connect, delay);
+        return;
+      }
+      void options.tokenRefused().then(
+        (refused) => {
+          if (disposed) return;
+          if (refused) giveUp();
+          else retryTimer = setTimeout(connect, delay);
+        },
+        () => {
+          if (!disposed) retryTimer = setTimeout(connect, delay);
+        },
+      );
     };
   }
 
@@ -132,6 +173,10 @@ export function socketClient(options: SocketClientOptions): LoadoutClient {
       const frame = JSON.stringify({ id, name, args });
       return new Promise((resolve) => {
         const done = resolve as (o: Outcome<unknown>) => void;
+        if (connection.status === 'token-refused') {
+          done(outOfDate());
+          return;
+        }
         if (socket && socket.readyState === WS.OPEN) {
           inFlight.set(id, done);
           socket.send(frame);
@@ -184,5 +229,9 @@ export function createClient(): LoadoutClient {
   const token = new URLSearchParams(location.search).get('token');
   if (!token) return noTokenClient();
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return socketClient({ url: `${proto}//${location.host}/ws?token=${encodeURIComponent(token)}` });
+  // The page itself is served only with the right token: a 401 for it means the token is out of
+  // date (Loadout was started again with a new one). A HEAD answers with headers only.
+  const page = `${location.origin}/?token=${encodeURIComponent(token)}`;
+  const tokenRefused = async () => (await fetch(page, { method: 'HEAD', cache: 'no-store', signal: AbortSignal.timeout(5000) })).status === 401;
+  return socketClient({ url: `${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`, tokenRefused });
 }
