@@ -145,6 +145,9 @@ test.describe('pinning and the cap', () => {
     await openView(page, 'Settings');
     await page.getByLabel('Max active models').fill('-3');
     await page.getByRole('button', { name: 'Save 1 change' }).click();
-    await expect(page.locator('.setting.invalid')).toContainText('max_active_models must be a whole number');
+    await expect(page.locator('.setting.invalid')).toContainText('Max active models must be a whole number');
+    // The error describes the old value: editing the field clears it.
+    await page.getByLabel('Max active models').fill('2');
+    await expect(page.locator('.setting.invalid')).toHaveCount(0);
   });
 });
