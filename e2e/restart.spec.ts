@@ -43,15 +43,20 @@ async function start(o: Parameters<typeof startApp>[0] = {}, previous?: App): Pr
   return app;
 }
 
-test('a restart on the same data dir and port: the open page reconnects by itself, without a reload, and its URL still works', async ({ page }) => {
-  const errors = watchErrors(page, []);
+/** Opens the page on a first run, marks the document (to tell a reload), stops Loadout. */
+async function openThenStop(page: Page): Promise<App> {
   const first = await start();
   await page.goto(first.url);
   await expect(row(page, 'demo')).toBeVisible();
   await markDocument(page);
-
   await first.stop();
   await expect(page.getByTestId('disconnected')).toContainText('reconnecting');
+  return first;
+}
+
+test('a restart on the same data dir and port: the open page reconnects by itself, without a reload, and its URL still works', async ({ page }) => {
+  const errors = watchErrors(page, []);
+  const first = await openThenStop(page);
   // A model added while Loadout was stopped shows only if the page resyncs with the new run.
   const second = await start({ configs: { 'later.yaml': faultModel('later') } }, first);
   expect(second.url).toBe(first.url);
@@ -70,13 +75,7 @@ test('a restart on the same data dir and port: the open page reconnects by itsel
 test('the token file deleted between the runs: the open page says its link is out of date, and the new URL works', async ({ page }) => {
   // The page's token check gets its 401, which Chromium logs.
   const errors = watchErrors(page, [/status of 401/]);
-  const first = await start();
-  await page.goto(first.url);
-  await expect(row(page, 'demo')).toBeVisible();
-  await markDocument(page);
-
-  await first.stop();
-  await expect(page.getByTestId('disconnected')).toContainText('reconnecting');
+  const first = await openThenStop(page);
   rmSync(join(first.dataDir, SERVER_TOKEN_FILE));
   const second = await start({}, first);
   expect(second.token).not.toBe(first.token);
