@@ -4,11 +4,12 @@
  * platform, e.g. `close_to_tray`); like the schema's, they are never written to the file.
  * Changes from the GUI/API are validated, applied at once and saved.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LoadoutError } from '../../shared/errors';
 import type { Settings } from '../../shared/model';
 import { defaultSettings, mergeSettings } from '../../shared/settings';
+import { writeFileAtomicSync } from './fsx/writeFileAtomic';
 
 export class SettingsStore {
   private saved: Partial<Settings> = {};
@@ -76,9 +77,6 @@ export class SettingsStore {
   }
 
   private save(): void {
-    mkdirSync(this.dataDir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.saved, null, 2)}\n`);
-    renameSync(tmp, this.file);
+    writeFileAtomicSync(this.file, `${JSON.stringify(this.saved, null, 2)}\n`);
   }
 }

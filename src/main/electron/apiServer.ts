@@ -4,6 +4,7 @@
  * server status. A port in use never stops the app: the status says so and how to fix it.
  */
 import type { ServerStatus, Settings } from '../../shared/model';
+import { SerialQueue } from '../core/fsx/serialQueue';
 
 export interface RunningServer {
   port: number;
@@ -43,24 +44,20 @@ export function startErrorMessage(port: number, e: unknown): string {
 export class ApiServerController {
   private server: RunningServer | null = null;
   private current: ListenKey | null = null;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private disposed = false;
 
   constructor(private readonly deps: ApiServerDeps) {}
 
   /** Brings the server in line with `settings`; calls are serialised, never throws. */
   apply(settings: Settings): Promise<void> {
-    const run = this.queue.then(() => this.reconcile(settings));
-    this.queue = run.catch(() => {});
-    return this.queue;
+    return this.queue.run(() => this.reconcile(settings)).catch(() => {});
   }
 
   /** Closes the server for good (on quit). */
   dispose(): Promise<void> {
     this.disposed = true;
-    const run = this.queue.then(() => this.close());
-    this.queue = run.catch(() => {});
-    return this.queue;
+    return this.queue.run(() => this.close()).catch(() => {});
   }
 
   private async reconcile(settings: Settings): Promise<void> {

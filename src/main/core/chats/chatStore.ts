@@ -9,11 +9,12 @@
  * on demand and a few recent ones are cached.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CHAT_PARAMS } from '../../../shared/chat';
 import type { ChatMessage, ChatParams, Conversation, ConversationSummary } from '../../../shared/chat';
 import { LoadoutError } from '../../../shared/errors';
+import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
 import { ID_PATTERN, checkId } from './params';
 
 export type ChatRecord =
@@ -389,19 +390,12 @@ export class ChatStore {
     const s = entry.summary;
     const meta: ChatRecord = { type: 'meta', v: 1, id, title: s.title, model: s.model, params: s.params, createdAt: entry.createdAt, updatedAt: s.updatedAt };
     const text = [meta, ...messages.map((message): ChatRecord => ({ type: 'message', message }))].map((r) => `${JSON.stringify(r)}\n`).join('');
-    const tmp = `${entry.file}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, text);
-      renameSync(tmp, entry.file);
+      writeFileAtomicSync(entry.file, text);
       entry.size = Buffer.byteLength(text);
       entry.deadLines = 0;
     } catch {
       // The appended file is still complete; compaction is only tidying.
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // not there
-      }
     }
   }
 }
