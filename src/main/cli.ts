@@ -128,6 +128,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     process.exit(1);
   }
+  // Never serve with weaker security than the user saved (an api_key that could not be read).
+  const problem = core.commands.settingsProblem();
+  if (problem) {
+    process.stderr.write(`loadout: not starting: ${problem}\n`);
+    await core.dispose();
+    process.exit(2);
+  }
   let server: HttpServerHandle;
   const settings = core.commands.settings();
   try {

@@ -64,6 +64,8 @@ export interface CoreCommands extends ChatCommands {
   pin(name: string, pinned: boolean): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
   settings(): Settings;
+  /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
+  settingsProblem(): string | null;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
   journal(model?: string): JournalEntry[];
   logs(name: string): LogLine[];
@@ -107,6 +109,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   try {
     const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
     notices.push(...settingsStore.warnings);
+    if (settingsStore.problem) notices.push(settingsStore.problem);
     const settings = () => settingsStore.get();
 
     const pids = new PidRegistry({ dataDir });
@@ -231,7 +234,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo() }),
+      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
       row: (name) => {
         entryOf(name);
         return loader.rowOf(name);
@@ -258,11 +261,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return loader.rowOf(name);
       },
       settings,
+      settingsProblem: () => settingsStore.problem,
       updateSettings: async (patch) => {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next });
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
         loader.enforcePolicy();
         return next;
       },

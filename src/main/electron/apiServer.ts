@@ -15,6 +15,8 @@ export interface ApiServerDeps {
   /** Starts the HTTP server (the core's `startHttpServer` with `ui: false`). */
   start(opts: { port: number; host: string }): Promise<RunningServer>;
   setStatus(status: ServerStatus): void;
+  /** Why the API must stay off (the settings file could not be read, so its api_key is unknown), or null. */
+  blockedBy?: () => string | null;
 }
 
 type ListenKey = { enabled: boolean; port: number; host: string };
@@ -64,6 +66,12 @@ export class ApiServerController {
     if (this.disposed) return;
     const { key, warning } = listenKey(settings);
     const apiKeySet = settings.api_key !== '';
+    const blocked = this.deps.blockedBy?.() ?? null;
+    if (blocked) {
+      await this.close();
+      this.deps.setStatus({ listening: false, url: null, host: key.host, port: null, error: `The local API is off: ${blocked}`, apiKeySet });
+      return;
+    }
     const c = this.current;
     const unchanged = c !== null && c.enabled === key.enabled && c.port === key.port && c.host === key.host;
     // A server that failed to start is retried on the next settings change, whatever it is.

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parseDocument, isMap } from 'yaml';
 import { LoadoutError } from '../../../shared/errors';
 import type { GgufInfo } from '../../../shared/model';
+import { MAX_DURATION_S } from '../../../shared/settings';
 import { systemClock, type Clock } from '../clock';
 import { SerialQueue } from '../fsx/serialQueue';
 import { storageError } from '../fsx/storageError';
@@ -724,7 +725,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 // ---- patch validation ----
 
 const PATCH_KEYS = new Set(['pinned', 'concurrency_groups', 'ttl', 'context_size', 'parallel', 'disabled']);
-const MAX_TTL = 10 * 365 * 24 * 3600;
+const MAX_TTL = MAX_DURATION_S;
 const MAX_CONTEXT = 1 << 24;
 const MAX_PARALLEL = 256;
 
