@@ -1,6 +1,6 @@
 /** The settings schema's kinds: what a user may type, and the clear error when they may not (Trust 2, 14; clarifications 10). */
 import { describe, expect, it } from 'vitest';
-import { MAX_DURATION_S, SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting, mergeSettings, defaultSettings, parseSize } from './settings';
+import { MAX_DURATION_S, SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting, mergeSettings, defaultSettings, parseSize } from '../../shared/settings';
 
 const ok = (key: Parameters<typeof coerceSetting>[0], value: unknown) => {
   const r = coerceSetting(key, value);
