@@ -98,7 +98,7 @@ export class PidRegistry {
 
   private write(entries: PidEntry[]): void {
     try {
-      writeFileAtomicSync(this.path, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`);
+      writeFileAtomicSync(this.path, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`, { durable: false });
     } catch {
       // The data dir may be read-only or full; supervision goes on without the safety net.
     }

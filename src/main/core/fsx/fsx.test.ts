@@ -40,6 +40,14 @@ describe('writeFileAtomicSync', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('durable: false skips the flushes (state a power cut makes moot), still atomic', () => {
+    const file = join(dir, 'pids.json');
+    const fs = fullDiskFs(1e9);
+    writeFileAtomicSync(file, 'x', { fs, durable: false });
+    expect(fs.calls).toEqual(['write', 'rename']);
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
   it('creates the folder and honours the mode', () => {
     const file = join(dir, 'sub', 'secret');
     writeFileAtomicSync(file, 'x', { mode: 0o600 });
