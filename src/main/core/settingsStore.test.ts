@@ -118,6 +118,13 @@ describe('Trust 1: a settings file that cannot be read is kept, reported and nev
     expect(() => store.update(JSON.parse('{"__proto__": {"api_key": "x"}}'))).toThrow('unknown setting "__proto__"');
     expect(store.get().api_key).toBe('');
   });
+
+  it('a patch that is not an object is refused saying what to send', () => {
+    const store = new SettingsStore(dir);
+    for (const bad of [null, 'idle_timeout=5', [1], 7]) {
+      expect(() => store.update(bad as unknown as Record<string, unknown>)).toThrow(expect.objectContaining({ code: 'invalid', message: expect.stringContaining('send an object of settings') }));
+    }
+  });
 });
 
 describe('Trust 3: a failed settings write changes nothing', () => {

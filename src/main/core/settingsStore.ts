@@ -117,6 +117,10 @@ export class SettingsStore {
    * then nothing changed, in memory or on disk.
    */
   update(patch: Record<string, unknown>): Settings {
+    // It may come from a WebSocket or an HTTP body: anything at all.
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+      throw new LoadoutError('invalid', 'Settings not saved: send an object of settings, like {"idle_timeout": 600}.');
+    }
     if (Object.hasOwn(patch, 'data_dir') && patch.data_dir !== this.dataDir) {
       throw new LoadoutError('invalid', 'data_dir cannot change while Loadout runs; start it with --data <folder> instead.');
     }
