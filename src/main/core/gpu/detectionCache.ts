@@ -25,7 +25,7 @@ export interface GpuDetection {
   deviceNames: string[];
   totalBytes: number;
   unified: boolean;
-  /** node-llama-cpp's reason when it fell back to the CPU (V1), else null. */
+  /** node-llama-cpp's reason when it fell back to the CPU, else null. */
   fallbackReason: string | null;
   detectedAt: number;
 }
