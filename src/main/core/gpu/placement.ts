@@ -3,10 +3,10 @@
  * explicit count to the backend (clarification 4), so what the plan says is what loads.
  * Pure: the devices and the VRAM freed by planned unloads come in as data.
  */
+import type { GpuSetting } from '../../../shared/model';
 import { vramForLayers, ramForLayers, type GpuType, type ModelEstimate } from './estimate';
 
-export type GpuSetting = 'auto' | 'cpu' | GpuType;
-export const GPU_SETTINGS: readonly GpuSetting[] = ['auto', 'cpu', 'metal', 'cuda', 'vulkan'];
+export type { GpuSetting };
 
 /**
  * One GPU backend type as node-llama-cpp reports it: VRAM summed over its devices, with their
