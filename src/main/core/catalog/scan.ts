@@ -1,0 +1,130 @@
+/**
+ * One scan of the models folder (C1, C2, C4): walk it, parse the configs, pair them with their
+ * model files, give every model one name, and build the rows. Nothing in the folder can make a
+ * scan fail: every problem becomes one model's `error`.
+ */
+import path from 'node:path';
+import type { ScanCaches } from './caches';
+import { toEntry, type Draft } from './entry';
+import { describeFile, resolveModel, resolveTemplates, type Resolved, type ScanContext } from './modelFiles';
+import { emptyConfig } from './parseConfig';
+import { CONFIG_RE, GGUF_RE, SPLIT_RE } from './paths';
+import type { CatalogEntry, ModelConfig } from './types';
+import { walkModelsDir } from './walkModelsDir';
+
+/** Cold header reads in flight at once: enough to hide latency, few enough not to exhaust fds. */
+const READ_CONCURRENCY = 8;
+
+export interface ScanResult {
+  entries: Map<string, CatalogEntry>;
+  /** Models whose YAML cannot be parsed, with why: they cannot be edited from the GUI. */
+  unreadable: Map<string, string>;
+  /** Every folder visited, the root first: the set to watch. */
+  dirs: string[];
+}
+
+/** Scans `dir`; null when `cancelled` says the result is no longer wanted. */
+export async function scanModelsDir(
+  dir: string,
+  caches: ScanCaches,
+  log: (msg: string) => void,
+  cancelled: () => boolean,
+): Promise<ScanResult | null> {
+  const walk = await walkModelsDir(dir, (n) => CONFIG_RE.test(n) || GGUF_RE.test(n));
+  for (const p of walk.problems) log(`catalog: ${p}`);
+  if (cancelled()) return null;
+  const ggufs = walk.files.filter((f) => GGUF_RE.test(f.path));
+  const configs = walk.files.filter((f) => CONFIG_RE.test(f.path));
+  const ctx: ScanContext = { dir, caches, byPath: new Map(ggufs.map((f) => [f.path, f])) };
+  caches.beginScan();
+  const claimed = new Set<string>();
+
+  // Parse configs (cached) and resolve their model files.
+  const parsed = await mapLimit(configs, READ_CONCURRENCY, async (f) => {
+    const p = await caches.config(f, dir);
+    if (p === null) return null;
+    const config = await resolveTemplates(ctx, p.config);
+    const resolved = p.unreadable ? ({ kind: 'none' } as Resolved) : await resolveModel(ctx, config, f);
+    return { f, p, config, resolved };
+  });
+
+  const taken = new Set<string>();
+  const drafts: Draft[] = [];
+  const unreadable = new Map<string, string>();
+  const rows = parsed.filter((r): r is NonNullable<typeof r> => r !== null);
+  const firstByName = new Map<string, string>();
+  // Readable configs claim names first, in path order; a broken file never takes a good one's name.
+  for (const { f, p, config, resolved } of rows.filter((r) => r.p.unreadable === null)) {
+    if (resolved.kind === 'file') for (const c of resolved.file.claims) claimed.add(c);
+    const wanted = config.name;
+    const problems = [...p.problems];
+    let name = wanted;
+    if (taken.has(wanted)) {
+      name = uniqueName(taken, `${wanted} (${f.rel})`);
+      problems.unshift(`duplicate name ${wanted}: also defined in ${firstByName.get(wanted)}. Rename one of them.`);
+    } else {
+      firstByName.set(wanted, f.rel);
+    }
+    taken.add(name);
+    drafts.push({ name, config: named(config, name), configPath: f.path, problems, resolved });
+  }
+  for (const { f, p, config } of rows.filter((r) => r.p.unreadable !== null)) {
+    const name = taken.has(config.name) ? uniqueName(taken, `${config.name} (${f.rel})`) : config.name;
+    taken.add(name);
+    unreadable.set(name, p.unreadable as string);
+    drafts.push({ name, config: named(config, name), configPath: f.path, problems: p.problems, resolved: { kind: 'none' } });
+  }
+
+  // GGUFs no config uses become models of their own (C1).
+  const bare = ggufs.filter((g) => !claimed.has(g.path) && !(g.id !== '' && claimed.has(g.id)) && isModelFileName(g.path));
+  const bareFiles = await mapLimit(bare, READ_CONCURRENCY, (g) => describeFile(ctx, g.path, g));
+  bare.forEach((g, i) => {
+    const file = bareFiles[i];
+    if (file === null) return;
+    // A multimodal projector is not a model, whatever its name (C1).
+    if (file.gguf?.architecture === 'clip') return;
+    const rel = g.rel;
+    const stem = (SPLIT_RE.exec(path.basename(rel))?.[1] ?? path.basename(rel)).replace(GGUF_RE, '');
+    const name = taken.has(stem) ? uniqueName(taken, `${stem} (${rel})`) : stem;
+    taken.add(name);
+    const config: ModelConfig = { ...emptyConfig(name), backend: 'llama-cpp', parameters: { model: rel } };
+    drafts.push({ name, config, configPath: null, problems: [], resolved: { kind: 'file', file } });
+  });
+
+  if (cancelled()) return null;
+  const entries = new Map<string, CatalogEntry>();
+  for (const d of drafts) entries.set(d.name, toEntry(d));
+  caches.prune(configs);
+  return { entries, unreadable, dirs: walk.dirs };
+}
+
+/** The config under its catalog name (shared, not copied, when that is its own name: a few KB x 1,000 models). */
+function named(config: ModelConfig, name: string): ModelConfig {
+  return config.name === name ? config : { ...config, name };
+}
+
+function uniqueName(taken: Set<string>, candidate: string): string {
+  let name = candidate;
+  for (let n = 2; taken.has(name); n++) name = `${candidate} ${n}`;
+  return name;
+}
+
+function isModelFileName(file: string): boolean {
+  const base = path.basename(file);
+  if (/mmproj/i.test(base)) return false; // multimodal projectors (C1)
+  const split = SPLIT_RE.exec(base);
+  return !split || Number(split[2]) === 1; // later parts belong to the first
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
