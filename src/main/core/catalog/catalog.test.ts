@@ -405,6 +405,35 @@ describe('bad configs never stop the scan (C4)', () => {
     expect(list[1].error).toMatch(/^duplicate name twin: also defined in a\.yaml/);
   });
 
+
+  it('C4: a new config never takes a name a model already has, even when its path sorts first; a restart goes by path', async () => {
+    const dir = modelsDir();
+    put(dir, { 'm.gguf': 'A', 'z/owner.yaml': 'name: twin\nparameters:\n  model: m.gguf\n' });
+    const c = catalog(dir);
+    const before = (await c.scan())[0];
+    expect(before.name).toBe('twin');
+    put(dir, { 'a-newcomer.yaml': 'name: twin\nparameters:\n  model: m.gguf\ncontext_size: 99\n' });
+    const list = await c.scan();
+    expect(list.map((e) => [e.name, e.status, path.relative(dir, e.configPath ?? '')])).toEqual([
+      ['twin', 'ok', 'z/owner.yaml'],
+      ['twin (a-newcomer.yaml)', 'error', 'a-newcomer.yaml'],
+    ]);
+    // The owner's row is the same object: no change is emitted for it, so nothing says "reload to apply".
+    expect(c.get('twin')).toBe(before);
+    expect(c.get('twin (a-newcomer.yaml)')?.error).toMatch(/^duplicate name twin: also defined in z\/owner\.yaml\. Rename/);
+
+    // A bare GGUF that has a name keeps it too.
+    put(dir, { 'solo.gguf': 'B' });
+    await c.scan();
+    put(dir, { 'b.yaml': 'name: solo\nbackend: remote-box\n' });
+    const after = byName(await c.scan());
+    expect(after.solo.configPath).toBeNull();
+    expect(after['solo (b.yaml)'].error).toMatch(/^duplicate name solo: also the name of solo\.gguf/);
+
+    // At a cold start nobody holds a name yet: the first by path keeps it, every time.
+    const restarted = await catalog(dir).scan();
+    expect(restarted.filter((e) => e.name === 'twin').map((e) => path.relative(dir, e.configPath ?? ''))).toEqual(['a-newcomer.yaml']);
+  });
   it('C4: a missing model file is an error naming the path; a URI is not_downloaded instead', async () => {
     const dir = modelsDir();
     put(dir, {

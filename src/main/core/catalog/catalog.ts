@@ -128,7 +128,12 @@ export class Catalog {
   }
 
   private async rescan(): Promise<CatalogEntry[]> {
-    const result = await scanModelsDir(this.dir, this.caches, this.log, () => this.disposed);
+    const owners = new Map<string, string>();
+    for (const e of this.entries.values()) {
+      const owner = e.configPath ?? e.file;
+      if (owner !== null) owners.set(e.name, owner);
+    }
+    const result = await scanModelsDir(this.dir, this.caches, this.log, () => this.disposed, owners);
     if (result === null) return this.sorted;
     this.unreadable = result.unreadable;
     this.commit(result.entries);

@@ -29,6 +29,8 @@ export async function scanModelsDir(
   caches: ScanCaches,
   log: (msg: string) => void,
   cancelled: () => boolean,
+  /** Who held each name after the last scan (name -> config path, or GGUF path for a bare one). */
+  owners: ReadonlyMap<string, string> = new Map(),
 ): Promise<ScanResult | null> {
   const walk = await walkModelsDir(dir, (n) => CONFIG_RE.test(n) || GGUF_RE.test(n));
   for (const p of walk.problems) log(`catalog: ${p}`);
@@ -48,31 +50,35 @@ export async function scanModelsDir(
     return { f, p, config, resolved };
   });
 
-  const taken = new Set<string>();
-  const drafts: Draft[] = [];
-  const unreadable = new Map<string, string>();
   const rows = parsed.filter((r): r is NonNullable<typeof r> => r !== null);
-  const firstByName = new Map<string, string>();
-  // Readable configs claim names first, in path order; a broken file never takes a good one's name.
+  const unreadable = new Map<string, string>();
+  const candidates: Candidate[] = [];
+  // Readable configs come first, in path order; a broken file never takes a good one's name.
   for (const { f, p, config, resolved } of rows.filter((r) => r.p.unreadable === null)) {
     if (resolved.kind === 'file') for (const c of resolved.file.claims) claimed.add(c);
-    const wanted = config.name;
-    const problems = [...p.problems];
-    let name = wanted;
-    if (taken.has(wanted)) {
-      name = uniqueName(taken, `${wanted} (${f.rel})`);
-      problems.unshift(`duplicate name ${wanted}: also defined in ${firstByName.get(wanted)}. Rename one of them.`);
-    } else {
-      firstByName.set(wanted, f.rel);
-    }
-    taken.add(name);
-    drafts.push({ name, config: named(config, name), configPath: f.path, problems, resolved });
+    candidates.push({
+      wanted: config.name,
+      owner: f.path,
+      rel: f.rel,
+      draft: (name, ownedBy) => ({
+        name,
+        config: named(config, name),
+        configPath: f.path,
+        problems: ownedBy === null ? [...p.problems] : [`duplicate name ${config.name}: ${ownedBy}. Rename one of them.`, ...p.problems],
+        resolved,
+      }),
+    });
   }
   for (const { f, p, config } of rows.filter((r) => r.p.unreadable !== null)) {
-    const name = taken.has(config.name) ? uniqueName(taken, `${config.name} (${f.rel})`) : config.name;
-    taken.add(name);
-    unreadable.set(name, p.unreadable as string);
-    drafts.push({ name, config: named(config, name), configPath: f.path, problems: p.problems, resolved: { kind: 'none' } });
+    candidates.push({
+      wanted: config.name,
+      owner: f.path,
+      rel: f.rel,
+      draft: (name) => {
+        unreadable.set(name, p.unreadable as string);
+        return { name, config: named(config, name), configPath: f.path, problems: p.problems, resolved: { kind: 'none' } };
+      },
+    });
   }
 
   // GGUFs no config uses become models of their own (C1).
@@ -85,17 +91,64 @@ export async function scanModelsDir(
     if (file.gguf?.architecture === 'clip') return;
     const rel = g.rel;
     const stem = (SPLIT_RE.exec(path.basename(rel))?.[1] ?? path.basename(rel)).replace(GGUF_RE, '');
-    const name = taken.has(stem) ? uniqueName(taken, `${stem} (${rel})`) : stem;
-    taken.add(name);
-    const config: ModelConfig = { ...emptyConfig(name), backend: 'llama-cpp', parameters: { model: rel } };
-    drafts.push({ name, config, configPath: null, problems: [], resolved: { kind: 'file', file } });
+    candidates.push({
+      wanted: stem,
+      owner: g.path,
+      rel,
+      bare: true,
+      draft: (name) => {
+        const config: ModelConfig = { ...emptyConfig(name), backend: 'llama-cpp', parameters: { model: rel } };
+        return { name, config, configPath: null, problems: [], resolved: { kind: 'file', file } };
+      },
+    });
   });
+
+  const drafts = assignNames(candidates, owners);
 
   if (cancelled()) return null;
   const entries = new Map<string, CatalogEntry>();
   for (const d of drafts) entries.set(d.name, toEntry(d));
   caches.prune(configs);
   return { entries, unreadable, dirs: walk.dirs };
+}
+
+/** A model that wants a name: a config file (by its `name`) or a bare GGUF (by its file stem). */
+interface Candidate {
+  wanted: string;
+  /** The config's path, or the bare GGUF's: what holds a name from one scan to the next. */
+  owner: string;
+  rel: string;
+  bare?: boolean;
+  /** Its draft under `name`; `ownedBy` says who has the wanted name when it did not get it. */
+  draft: (name: string, ownedBy: string | null) => Draft;
+}
+
+/**
+ * One name per model (C4, Trust 11). Whoever held a name in the last scan keeps it, so a new file
+ * never takes the name of a model that has it (a running one above all); the rest go in order:
+ * readable configs by path, then unreadable ones, then bare GGUFs. Every other config that wants
+ * a taken name is an error row under "name (file)"; a bare GGUF just gets the longer name.
+ */
+function assignNames(candidates: Candidate[], owners: ReadonlyMap<string, string>): Draft[] {
+  const holds = (c: Candidate): boolean => owners.get(c.wanted) === c.owner;
+  const ordered = [...candidates.filter(holds), ...candidates.filter((c) => !holds(c))];
+  const taken = new Map<string, Candidate>();
+  const names = new Set<string>();
+  const drafts: Draft[] = [];
+  for (const c of ordered) {
+    const holder = taken.get(c.wanted);
+    if (holder === undefined && !names.has(c.wanted)) {
+      taken.set(c.wanted, c);
+      names.add(c.wanted);
+      drafts.push(c.draft(c.wanted, null));
+      continue;
+    }
+    const name = uniqueName(names, `${c.wanted} (${c.rel})`);
+    names.add(name);
+    const ownedBy = holder === undefined ? `also a model's name` : holder.bare ? `also the name of ${holder.rel} (a model file without a config)` : `also defined in ${holder.rel}`;
+    drafts.push(c.draft(name, c.bare ? null : ownedBy));
+  }
+  return drafts;
 }
 
 /** The config under its catalog name (shared, not copied, when that is its own name: a few KB x 1,000 models). */
