@@ -88,7 +88,7 @@ describe('catalog scan (C1)', () => {
     expect(alpha.sizeBytes).toBe(fs.statSync(tinyB).size);
     // C5: header metadata read without loading.
     expect(alpha.gguf).toMatchObject({ architecture: 'llama', name: 'Tiny B', contextLength: 2048, blockCount: 2 });
-    expect(alpha.gguf?.chatTemplate).toBeTruthy();
+    expect(alpha.gguf?.chatTemplateBytes).toBeGreaterThan(0);
   });
 
   it('C1: a GGUF named by a config is listed once, under the config name (relative to the models dir or the YAML folder, or absolute)', async () => {
