@@ -6,7 +6,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { GgufInfo } from '../../../shared/model';
 import { GgufError, readGgufInfo } from '../gguf/readGguf';
-import { emptyConfig, parseModelConfig, type ParsedConfig } from './parseConfig';
+import { emptyConfig, MAX_CONFIG_BYTES, parseModelConfig, type ParsedConfig } from './parseConfig';
 import { CONFIG_RE, GGUF_RE, toRel } from './paths';
 import { fileId, statKey, type FoundFile } from './walkModelsDir';
 
@@ -38,7 +38,14 @@ export class ScanCaches {
     const stem = path.basename(f.path).replace(CONFIG_RE, '');
     let parsed: ParsedConfig;
     try {
-      parsed = parseModelConfig(await fs.readFile(f.path, 'utf8'), label, stem);
+      const text = f.size > MAX_CONFIG_BYTES ? null : await readAtMost(f.path, MAX_CONFIG_BYTES);
+      if (text === null) {
+        const size = f.size > MAX_CONFIG_BYTES ? formatSize(f.size) : `over ${formatSize(MAX_CONFIG_BYTES)}`;
+        const message = `${label} is ${size}, more than the ${formatSize(MAX_CONFIG_BYTES)} a model config may be, so it was not read. Trim it, or move it out of the models folder.`;
+        parsed = { name: null, config: emptyConfig(stem), problems: [message], unreadable: message };
+      } else {
+        parsed = parseModelConfig(text, label, stem);
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // removed since the walk
       const message = `${label} cannot be read: ${(e as Error).message}`;
@@ -62,7 +69,9 @@ export class ScanCaches {
     const hit = this.templates.get(file);
     if (hit && hit.key === key) return hit.text;
     try {
-      const text = await fs.readFile(file, 'utf8');
+      // A template file is the same kind of text as a config, and as bounded.
+      const text = await readAtMost(file, MAX_CONFIG_BYTES);
+      if (text === null) return null;
       this.templates.set(file, { key, text });
       return text;
     } catch {
@@ -97,6 +106,30 @@ export class ScanCaches {
     for (const k of this.headers.keys()) if (!this.usedHeaders.has(k)) this.headers.delete(k);
     for (const k of this.templates.keys()) if (!this.usedTemplates.has(k)) this.templates.delete(k);
   }
+}
+
+/** The file's text, or null when it is longer than `max` bytes (no more than that is ever read). */
+export async function readAtMost(file: string, max: number): Promise<string | null> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, max + 1 - total));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, total);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > max) return null;
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
 }
 
 async function startsWithGguf(file: string): Promise<boolean> {

@@ -687,3 +687,74 @@ describe('live catalog (C6)', () => {
     expect(c.get('ignored')).toBeUndefined();
   });
 });
+
+describe('hostile files cost little and break nothing else (Trust 12)', () => {
+  /** Scans `dir` once, timed: every hostile file must be refused quickly. */
+  async function timedScan(dir: string): Promise<Record<string, CatalogEntry>> {
+    const t0 = performance.now();
+    const list = await catalog(dir).scan();
+    expect(performance.now() - t0).toBeLessThan(3000);
+    return byName(list);
+  }
+
+  it('Trust 12: YAML alias bombs and configs nested thousands deep are error rows, refused before they expand', async () => {
+    const dir = modelsDir();
+    let laughs = 'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
+    for (let i = 1; i < 30; i++) laughs += `l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(',')}]\n`;
+    put(dir, {
+      'm.gguf': 'A',
+      'good.yaml': 'name: good\nparameters:\n  model: m.gguf\n',
+      'laughs.yaml': `name: laughs\nparameters:\n  model: m.gguf\n${laughs}`,
+      // Deep block nesting once made the yaml parser's stack overflow abort the whole process.
+      'deep.yaml': Array.from({ length: 1200 }, (_, i) => `${' '.repeat(i)}- `).join('\n'),
+      'brackets.yaml': `name: brackets\nx: ${'['.repeat(100_000)}\n`,
+      // Aliases within reason are still fine YAML.
+      'anchors.yaml': 'name: anchors\nparameters:\n  model: m.gguf\nbase: &b [1, 2]\nagain: *b\n',
+    });
+    const rows = await timedScan(dir);
+    expect(rows.good.status).toBe('ok');
+    expect(rows.anchors.status).toBe('ok');
+    expect(rows.laughs.error).toMatch(/laughs\.yaml is refused: its aliases \(\*name\) expand to more than 100 copies/);
+    expect(rows.deep.error).toMatch(/deep\.yaml is refused: line \d+ is indented more than 256 columns/);
+    expect(rows.brackets.error).toMatch(/brackets\.yaml is refused: line 2 nests brackets more than 100 deep/);
+    // Refused files cannot be edited from the GUI either.
+    await expect(catalogs[0].updateConfig('laughs', { pinned: true })).rejects.toMatchObject({ code: 'invalid' });
+  });
+
+  it('Trust 12: a config over 1 MB is an error row naming its size, and is never read', async () => {
+    const dir = modelsDir();
+    put(dir, { 'm.gguf': 'A', 'small.yaml': 'name: small\nparameters:\n  model: m.gguf\n' });
+    const huge = path.join(dir, 'huge.yaml');
+    fs.writeFileSync(huge, 'name: huge\n');
+    fs.truncateSync(huge, 50 * 1024 * 1024); // sparse: 50 MB to read, nothing on disk
+    fs.chmodSync(huge, 0o200); // write-only: any read would fail with a different message
+    const rows = await timedScan(dir);
+    expect(rows.small.status).toBe('ok');
+    expect(rows.huge.status).toBe('error');
+    expect(rows.huge.error).toBe('huge.yaml is 50.0 MB, more than the 1.0 MB a model config may be, so it was not read. Trim it, or move it out of the models folder.');
+  });
+
+  it('Trust 12: a GGUF whose header claims billions of entries is an error on that model only, found at once', async () => {
+    const dir = modelsDir();
+    put(dir, { 'fine.gguf': 'A' });
+    const b = Buffer.alloc(24);
+    b.write('GGUF', 0, 'latin1');
+    b.writeUInt32LE(3, 4);
+    b.writeBigUInt64LE(2n ** 31n, 8);
+    const p = path.join(dir, 'absurd.gguf');
+    fs.writeFileSync(p, b);
+    fs.truncateSync(p, 100 * 2 ** 30); // a sparse 100 GB "model"
+    const rows = await timedScan(dir);
+    expect(rows.fine.status).toBe('ok');
+    expect(rows.absurd.error).toMatch(/absurd\.gguf is corrupt: the tensor count at byte 8 claims 2147483648 entries/);
+  });
+
+  it('Trust 12: a 15 MB chat template in a GGUF stays in the file: the row carries its size only', async () => {
+    const dir = modelsDir();
+    const template = `{# ${'x'.repeat(15 * 1024 * 1024)} #}{{ messages }}`;
+    await makeModel(path.join(dir, 'wordy.gguf'), { preset: 'tiny', seed: 1, chatTemplate: template });
+    const rows = await timedScan(dir);
+    expect(rows.wordy.gguf?.chatTemplateBytes).toBe(Buffer.byteLength(template));
+    expect(JSON.stringify(rows.wordy).length).toBeLessThan(2000);
+  });
+});

@@ -5,24 +5,27 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
-import { isMap, parseDocument } from 'yaml';
+import { isMap } from 'yaml';
 import { LoadoutError } from '../../../shared/errors';
+import { readAtMost } from './caches';
 import { editConfigText, newConfigText, type ConfigPatch } from './editConfig';
+import { MAX_CONFIG_BYTES, parseConfigDocument } from './parseConfig';
 import { GGUF_RE, SPLIT_RE, toRel } from './paths';
 import type { CatalogEntry } from './types';
 
 export async function patchConfigFile(configPath: string, patch: ConfigPatch): Promise<void> {
   // Write through a symlinked YAML to its target instead of replacing the link with a file.
   const real = await fs.realpath(configPath).catch(() => configPath);
-  let text: string;
+  let text: string | null;
   let stat: Stats;
   try {
-    [text, stat] = await Promise.all([fs.readFile(real, 'utf8'), fs.stat(real)]);
+    stat = await fs.stat(real);
+    text = await readAtMost(real, MAX_CONFIG_BYTES);
   } catch (e) {
     throw new LoadoutError('not_found', `Cannot read ${configPath}: ${(e as Error).message}`);
   }
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0 || !isMap(doc.contents)) {
+  const doc = text === null ? null : parseConfigDocument(text);
+  if (text === null || doc === null || typeof doc === 'string' || doc.errors.length > 0 || !isMap(doc.contents)) {
     throw new LoadoutError('invalid', `${configPath} changed on disk and is no longer a valid model config; fix it first.`);
   }
   const next = editConfigText(text, patch);
