@@ -7,6 +7,7 @@ import { FakeClock } from '../clock';
 import { makeModel } from '../gguf/makeModel';
 import { Catalog, parallelOf, parseOptions } from './catalog';
 import type { CatalogChange, CatalogEntry } from './types';
+import { walkModelsDir, WALK_LIMITS } from './walkModelsDir';
 
 // Real generated GGUFs, made once and copied into each test's folder.
 let seedDir: string;
@@ -756,5 +757,52 @@ describe('hostile files cost little and break nothing else (Trust 12)', () => {
     const rows = await timedScan(dir);
     expect(rows.wordy.gguf?.chatTemplateBytes).toBe(Buffer.byteLength(template));
     expect(JSON.stringify(rows.wordy).length).toBeLessThan(2000);
+  });
+});
+
+describe('symlinks and big trees: the scan is bounded and says so (Trust 13)', () => {
+  it('Trust 13: a link to a big folder tree is followed up to the folder bound; the own models are found first, the log says what was left out, once', async () => {
+    const dir = modelsDir();
+    const big = modelsDir(); // elsewhere, as another disk's folder would be
+    put(dir, { 'own.gguf': 'A', 'sub/nested.gguf': 'B' });
+    put(big, { 'linked-model.gguf': 'A' });
+    for (let a = 0; a < 8; a++) for (let b = 0; b < 10; b++) fs.mkdirSync(path.join(big, `d${a}`, `e${b}`), { recursive: true });
+    fs.symlinkSync(big, path.join(dir, 'aaa-everything')); // sorts before the user's own folders
+    fs.symlinkSync(dir, path.join(dir, 'sub', 'loop')); // and a loop back to the root
+    const logs: string[] = [];
+    // The bound scaled down (1,000 by default) so that the tree is quick to make.
+    const limits = { ...WALK_LIMITS, maxFolders: 50 };
+    const c = new Catalog({ modelsDir: dir, logger: (m) => logs.push(m), walkLimits: limits });
+    catalogs.push(c);
+    await c.start();
+    // Breadth first: the folder's own models and the linked folder's top level are in.
+    expect(c.list().map((e) => e.name)).toEqual(['linked-model', 'nested', 'own']);
+    expect(c.scanLimits).toEqual([expect.stringMatching(/^stopped at 50 folders \(each one is watched\): \d+ more, from .* on, were not scanned$/)]);
+    await c.scan();
+    const said = logs.filter((l) => l.includes('stopped at 50 folders'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/Is a link pointing at a big folder tree\?/);
+    // What is watched is what was walked: never more than the bound.
+    const watched = (c as unknown as { watcher: { watchers: Map<string, unknown> } }).watcher.watchers;
+    expect(watched.size).toBe(limits.maxFolders);
+  });
+
+  it('Trust 13: links to files and folders elsewhere are followed; depth and entry counts are bounded and reported', async () => {
+    const dir = modelsDir();
+    const other = modelsDir();
+    put(other, { 'far/away.gguf': 'A' });
+    fs.symlinkSync(path.join(other, 'far', 'away.gguf'), path.join(dir, 'file-link.gguf'));
+    fs.symlinkSync(path.join(other, 'far'), path.join(dir, 'folder-link'));
+    fs.symlinkSync(path.join(other, 'far'), path.join(dir, 'same-folder-again'));
+    const deep = Array.from({ length: 18 }, (_, i) => `l${i}`).join('/');
+    put(dir, { [`${deep}/too-deep.gguf`]: 'B', 'l0/l1/shallow.gguf': 'B' });
+    const names = (await catalog(dir).scan()).map((e) => e.name);
+    // One folder reached by two links is walked once; its model keeps the first path's name.
+    expect(names).toEqual(['away', 'file-link', 'shallow']);
+
+    const walk = await walkModelsDir(dir, (n) => n.endsWith('.gguf'), { ...WALK_LIMITS, maxEntries: 5 });
+    expect(walk.limits.some((l) => /^stopped after 5 entries/.test(l))).toBe(true);
+    const full = await walkModelsDir(dir, (n) => n.endsWith('.gguf'));
+    expect(full.limits).toEqual([expect.stringMatching(/^folders more than 16 levels deep were not scanned \(the first: .*l16\)$/)]);
   });
 });

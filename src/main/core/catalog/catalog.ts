@@ -14,6 +14,7 @@ import type { ConfigPatch } from './editConfig';
 import { scanModelsDir } from './scan';
 import type { CatalogChange, CatalogEntry } from './types';
 import { FolderWatcher } from './watch';
+import { WALK_LIMITS, type WalkLimits } from './walkModelsDir';
 
 export { parseOptions, parallelOf } from './options';
 export { loadKey } from './entry';
@@ -25,6 +26,8 @@ export interface CatalogOptions {
   /** Quiet time after the last file event before a rescan (default 150 ms). */
   debounceMs?: number;
   logger?: (msg: string) => void;
+  /** Bounds of the folder walk (default WALK_LIMITS; tests make them small). */
+  walkLimits?: WalkLimits;
 }
 
 type Listener = (changes: CatalogChange[]) => void;
@@ -32,6 +35,7 @@ type Listener = (changes: CatalogChange[]) => void;
 export class Catalog {
   private dir: string;
   private readonly log: (msg: string) => void;
+  private readonly walkLimits: WalkLimits;
 
   private entries = new Map<string, CatalogEntry>();
   private sorted: CatalogEntry[] = [];
@@ -41,6 +45,7 @@ export class Catalog {
 
   private readonly listeners = new Set<Listener>();
   private readonly watcher: FolderWatcher;
+  private limits: string[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private watching = false;
   private disposed = false;
@@ -48,6 +53,7 @@ export class Catalog {
   constructor(options: CatalogOptions) {
     this.dir = path.resolve(options.modelsDir);
     this.log = options.logger ?? (() => {});
+    this.walkLimits = options.walkLimits ?? WALK_LIMITS;
     this.watcher = new FolderWatcher(options.clock ?? systemClock, options.debounceMs ?? 150, this.log, () => {
       this.scan().catch((e: Error) => this.log(`catalog: rescan failed: ${e.message}`));
     });
@@ -60,6 +66,11 @@ export class Catalog {
   /** Every model, sorted by name. */
   list(): CatalogEntry[] {
     return this.sorted;
+  }
+
+  /** The bounds the last scan hit (Trust 13): what of the models folder is not listed, and why. */
+  get scanLimits(): readonly string[] {
+    return this.limits;
   }
 
   get(name: string): CatalogEntry | undefined {
@@ -133,9 +144,15 @@ export class Catalog {
       const owner = e.configPath ?? e.file;
       if (owner !== null) owners.set(e.name, owner);
     }
-    const result = await scanModelsDir(this.dir, this.caches, this.log, () => this.disposed, owners);
+    const result = await scanModelsDir(this.dir, this.caches, this.log, () => this.disposed, owners, this.walkLimits);
     if (result === null) return this.sorted;
     this.unreadable = result.unreadable;
+    // Said once when it starts or changes, not at every rescan of a folder that stays too big.
+    if (result.limits.join('\n') !== this.limits.join('\n')) {
+      for (const l of result.limits) this.log(`catalog: models folder ${this.dir}: ${l}. Is a link pointing at a big folder tree?`);
+      if (result.limits.length === 0 && this.limits.length > 0) this.log(`catalog: models folder ${this.dir} is scanned whole again.`);
+    }
+    this.limits = result.limits;
     this.commit(result.entries);
     if (this.watching && !this.disposed) this.watcher.sync(result.dirs);
     return this.sorted;

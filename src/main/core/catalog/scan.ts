@@ -10,7 +10,7 @@ import { describeFile, resolveModel, resolveTemplates, type Resolved, type ScanC
 import { emptyConfig } from './parseConfig';
 import { CONFIG_RE, GGUF_RE, SPLIT_RE } from './paths';
 import type { CatalogEntry, ModelConfig } from './types';
-import { walkModelsDir } from './walkModelsDir';
+import { WALK_LIMITS, walkModelsDir, type WalkLimits } from './walkModelsDir';
 
 /** Cold header reads in flight at once: enough to hide latency, few enough not to exhaust fds. */
 const READ_CONCURRENCY = 8;
@@ -21,6 +21,8 @@ export interface ScanResult {
   unreadable: Map<string, string>;
   /** Every folder visited, the root first: the set to watch. */
   dirs: string[];
+  /** Bounds the walk hit: what was left out of the catalog, and why. */
+  limits: string[];
 }
 
 /** Scans `dir`; null when `cancelled` says the result is no longer wanted. */
@@ -31,8 +33,9 @@ export async function scanModelsDir(
   cancelled: () => boolean,
   /** Who held each name after the last scan (name -> config path, or GGUF path for a bare one). */
   owners: ReadonlyMap<string, string> = new Map(),
+  limits: WalkLimits = WALK_LIMITS,
 ): Promise<ScanResult | null> {
-  const walk = await walkModelsDir(dir, (n) => CONFIG_RE.test(n) || GGUF_RE.test(n));
+  const walk = await walkModelsDir(dir, (n) => CONFIG_RE.test(n) || GGUF_RE.test(n), limits);
   for (const p of walk.problems) log(`catalog: ${p}`);
   if (cancelled()) return null;
   const ggufs = walk.files.filter((f) => GGUF_RE.test(f.path));
@@ -109,7 +112,7 @@ export async function scanModelsDir(
   const entries = new Map<string, CatalogEntry>();
   for (const d of drafts) entries.set(d.name, toEntry(d));
   caches.prune(configs);
-  return { entries, unreadable, dirs: walk.dirs };
+  return { entries, unreadable, dirs: walk.dirs, limits: walk.limits };
 }
 
 /** A model that wants a name: a config file (by its `name`) or a bare GGUF (by its file stem). */
