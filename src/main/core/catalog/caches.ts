@@ -55,8 +55,8 @@ export class ScanCaches {
     return parsed;
   }
 
-  /** The text of a `.tmpl` file, or null when there is none. */
-  async template(file: string): Promise<string | null> {
+  /** The text of a `.tmpl` file, `tooBig` when it is over the config size cap, or null when there is none. */
+  async template(file: string): Promise<string | 'tooBig' | null> {
     let s: Stats;
     try {
       s = await fs.stat(file);
@@ -66,12 +66,13 @@ export class ScanCaches {
     }
     this.usedTemplates.add(file);
     const key = statKey({ size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, id: fileId(s) });
+    // A template file is the same kind of text as a config, and as bounded.
+    if (s.size > MAX_CONFIG_BYTES) return 'tooBig';
     const hit = this.templates.get(file);
     if (hit && hit.key === key) return hit.text;
     try {
-      // A template file is the same kind of text as a config, and as bounded.
       const text = await readAtMost(file, MAX_CONFIG_BYTES);
-      if (text === null) return null;
+      if (text === null) return 'tooBig';
       this.templates.set(file, { key, text });
       return text;
     } catch {

@@ -733,6 +733,13 @@ describe('hostile files cost little and break nothing else (Trust 12)', () => {
     expect(rows.small.status).toBe('ok');
     expect(rows.huge.status).toBe('error');
     expect(rows.huge.error).toBe('huge.yaml is 50.0 MB, more than the 1.0 MB a model config may be, so it was not read. Trim it, or move it out of the models folder.');
+
+    // A template file named by a config is bounded the same way.
+    put(dir, { 'templated.yaml': 'name: templated\nparameters:\n  model: m.gguf\ntemplate:\n  chat: big\n' });
+    fs.writeFileSync(path.join(dir, 'big.tmpl'), '{{.Input}}');
+    fs.truncateSync(path.join(dir, 'big.tmpl'), 5 * 1024 * 1024);
+    const again = await timedScan(dir);
+    expect(again.templated.error).toMatch(/template\.chat names big\.tmpl, which is over 1 MB and was not read/);
   });
 
   it('Trust 12: a GGUF whose header claims billions of entries is an error on that model only, found at once', async () => {

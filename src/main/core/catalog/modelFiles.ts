@@ -43,7 +43,7 @@ export interface ScanContext {
  * LocalAI compatibility: a template value that names a `<value>.tmpl` file in the models folder
  * means that file's content (older configs say `chat: chatml` and ship chatml.tmpl).
  */
-export async function resolveTemplates(ctx: ScanContext, config: ModelConfig): Promise<ModelConfig> {
+export async function resolveTemplates(ctx: ScanContext, config: ModelConfig, problems: string[]): Promise<ModelConfig> {
   const t = config.template;
   if (!t) return config;
   let out: ModelConfig | null = null;
@@ -53,6 +53,10 @@ export async function resolveTemplates(ctx: ScanContext, config: ModelConfig): P
     const file = path.join(ctx.dir, `${v}.tmpl`);
     const text = await ctx.caches.template(file);
     if (text === null) continue;
+    if (text === 'tooBig') {
+      problems.push(`template.${key} names ${v}.tmpl, which is over 1 MB and was not read; a template is a few KB.`);
+      continue;
+    }
     out ??= { ...config, template: { ...t } };
     (out.template as NonNullable<ModelConfig['template']>)[key] = text;
   }

@@ -48,9 +48,10 @@ export async function scanModelsDir(
   const parsed = await mapLimit(configs, READ_CONCURRENCY, async (f) => {
     const p = await caches.config(f, dir);
     if (p === null) return null;
-    const config = await resolveTemplates(ctx, p.config);
+    const templateProblems: string[] = [];
+    const config = await resolveTemplates(ctx, p.config, templateProblems);
     const resolved = p.unreadable ? ({ kind: 'none' } as Resolved) : await resolveModel(ctx, config, f);
-    return { f, p, config, resolved };
+    return { f, p: templateProblems.length > 0 ? { ...p, problems: [...p.problems, ...templateProblems] } : p, config, resolved };
   });
 
   const rows = parsed.filter((r): r is NonNullable<typeof r> => r !== null);
