@@ -144,7 +144,14 @@ export class Catalog {
       const owner = e.configPath ?? e.file;
       if (owner !== null) owners.set(e.name, owner);
     }
-    const result = await scanModelsDir(this.dir, this.caches, this.log, () => this.disposed, owners, this.walkLimits);
+    const result = await scanModelsDir({
+      dir: this.dir,
+      caches: this.caches,
+      log: this.log,
+      cancelled: () => this.disposed,
+      owners,
+      limits: this.walkLimits,
+    });
     if (result === null) return this.sorted;
     this.unreadable = result.unreadable;
     // Said once when it starts or changes, not at every rescan of a folder that stays too big.

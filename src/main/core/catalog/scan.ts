@@ -10,7 +10,7 @@ import { describeFile, resolveModel, resolveTemplates, type Resolved, type ScanC
 import { emptyConfig } from './parseConfig';
 import { CONFIG_RE, GGUF_RE, SPLIT_RE } from './paths';
 import type { CatalogEntry, ModelConfig } from './types';
-import { WALK_LIMITS, walkModelsDir, type WalkLimits } from './walkModelsDir';
+import { walkModelsDir, type WalkLimits } from './walkModelsDir';
 
 /** Cold header reads in flight at once: enough to hide latency, few enough not to exhaust fds. */
 const READ_CONCURRENCY = 8;
@@ -25,16 +25,19 @@ export interface ScanResult {
   limits: string[];
 }
 
-/** Scans `dir`; null when `cancelled` says the result is no longer wanted. */
-export async function scanModelsDir(
-  dir: string,
-  caches: ScanCaches,
-  log: (msg: string) => void,
-  cancelled: () => boolean,
+export interface ScanInput {
+  dir: string;
+  caches: ScanCaches;
+  log: (msg: string) => void;
+  /** True when the result is no longer wanted (the catalog was disposed). */
+  cancelled: () => boolean;
   /** Who held each name after the last scan (name -> config path, or GGUF path for a bare one). */
-  owners: ReadonlyMap<string, string> = new Map(),
-  limits: WalkLimits = WALK_LIMITS,
-): Promise<ScanResult | null> {
+  owners: ReadonlyMap<string, string>;
+  limits: WalkLimits;
+}
+
+/** Scans the models folder; null when the result is no longer wanted. */
+export async function scanModelsDir({ dir, caches, log, cancelled, owners, limits }: ScanInput): Promise<ScanResult | null> {
   const walk = await walkModelsDir(dir, (n) => CONFIG_RE.test(n) || GGUF_RE.test(n), limits);
   for (const p of walk.problems) log(`catalog: ${p}`);
   if (cancelled()) return null;
