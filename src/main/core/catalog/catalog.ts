@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LoadoutError } from '../../../shared/errors';
 import { systemClock, type Clock } from '../clock';
+import { SerialQueue } from '../fsx/serialQueue';
 import { ScanCaches } from './caches';
 import { createConfigFor, patchConfigFile, validatePatch } from './edit';
 import type { ConfigPatch } from './editConfig';
@@ -46,7 +47,7 @@ export class Catalog {
   private readonly listeners = new Set<Listener>();
   private readonly watcher: FolderWatcher;
   private limits: string[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private watching = false;
   private disposed = false;
 
@@ -200,9 +201,7 @@ export class Catalog {
 
   /** Scans and edits run one at a time, in order. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(fn);
   }
 }
 

@@ -2,11 +2,13 @@
  * GUI edits of a model's config (C6), written to its YAML with comments, key order and unknown
  * keys kept; a bare GGUF gets a new YAML next to it. What may be edited is checked here first.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { isMap } from 'yaml';
 import { LoadoutError } from '../../../shared/errors';
+import { MAX_DURATION_S } from '../../../shared/settings';
+import { storageError } from '../fsx/storageError';
+import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { readAtMost } from './caches';
 import { editConfigText, newConfigText, type ConfigPatch } from './editConfig';
 import { MAX_CONFIG_BYTES, parseConfigDocument } from './parseConfig';
@@ -55,20 +57,17 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-/** Write to a hidden temp file in the same folder, then rename: readers never see half a file. */
+/** Readers (the watcher, LocalAI) never see half a file. */
 async function writeAtomic(file: string, text: string, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await fs.writeFile(tmp, text, { mode, flag: 'wx' });
-    await fs.rename(tmp, file);
+    await writeFileAtomic(file, text, { mode });
   } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw new LoadoutError('invalid', `Cannot save ${file}: ${(e as Error).message}. Check that the models folder is writable.`);
+    throw storageError(e, `Cannot save ${file}`, 'the models folder');
   }
 }
 
 const PATCH_KEYS = new Set(['pinned', 'concurrency_groups', 'ttl', 'context_size', 'parallel', 'disabled']);
-const MAX_TTL = 10 * 365 * 24 * 3600;
+const MAX_TTL = MAX_DURATION_S;
 const MAX_CONTEXT = 1 << 24;
 const MAX_PARALLEL = 256;
 
