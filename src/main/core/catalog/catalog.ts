@@ -47,6 +47,7 @@ export class Catalog {
   private readonly listeners = new Set<Listener>();
   private readonly watcher: FolderWatcher;
   private limits: string[] = [];
+  private problems: string[] = [];
   private readonly queue = new SerialQueue();
   private watching = false;
   private disposed = false;
@@ -148,14 +149,15 @@ export class Catalog {
     const result = await scanModelsDir({
       dir: this.dir,
       caches: this.caches,
-      log: this.log,
       cancelled: () => this.disposed,
       owners,
       limits: this.walkLimits,
     });
     if (result === null) return this.sorted;
     this.unreadable = result.unreadable;
-    // Said once when it starts or changes, not at every rescan of a folder that stays too big.
+    // Said once when it starts or changes, not at every rescan of a folder that stays the same.
+    for (const p of result.problems) if (!this.problems.includes(p)) this.log(`catalog: ${p}`);
+    this.problems = result.problems;
     if (result.limits.join('\n') !== this.limits.join('\n')) {
       for (const l of result.limits) this.log(`catalog: models folder ${this.dir}: ${l}. Is a link pointing at a big folder tree?`);
       if (result.limits.length === 0 && this.limits.length > 0) this.log(`catalog: models folder ${this.dir} is scanned whole again.`);

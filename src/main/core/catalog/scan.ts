@@ -23,12 +23,13 @@ export interface ScanResult {
   dirs: string[];
   /** Bounds the walk hit: what was left out of the catalog, and why. */
   limits: string[];
+  /** Folders that could not be read. */
+  problems: string[];
 }
 
 export interface ScanInput {
   dir: string;
   caches: ScanCaches;
-  log: (msg: string) => void;
   /** True when the result is no longer wanted (the catalog was disposed). */
   cancelled: () => boolean;
   /** Who held each name after the last scan (name -> config path, or GGUF path for a bare one). */
@@ -37,9 +38,8 @@ export interface ScanInput {
 }
 
 /** Scans the models folder; null when the result is no longer wanted. */
-export async function scanModelsDir({ dir, caches, log, cancelled, owners, limits }: ScanInput): Promise<ScanResult | null> {
+export async function scanModelsDir({ dir, caches, cancelled, owners, limits }: ScanInput): Promise<ScanResult | null> {
   const walk = await walkModelsDir(dir, (n) => CONFIG_RE.test(n) || GGUF_RE.test(n), limits);
-  for (const p of walk.problems) log(`catalog: ${p}`);
   if (cancelled()) return null;
   const ggufs = walk.files.filter((f) => GGUF_RE.test(f.path));
   const configs = walk.files.filter((f) => CONFIG_RE.test(f.path));
@@ -116,7 +116,7 @@ export async function scanModelsDir({ dir, caches, log, cancelled, owners, limit
   const entries = new Map<string, CatalogEntry>();
   for (const d of drafts) entries.set(d.name, toEntry(d));
   caches.prune(configs);
-  return { entries, unreadable, dirs: walk.dirs, limits: walk.limits };
+  return { entries, unreadable, dirs: walk.dirs, limits: walk.limits, problems: walk.problems };
 }
 
 /** A model that wants a name: a config file (by its `name`) or a bare GGUF (by its file stem). */
