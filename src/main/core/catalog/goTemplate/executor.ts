@@ -1,7 +1,7 @@
 /** Executor: walks the syntax tree over the data, with depth and output bounds. */
 import { FUNCS, LAZY } from './functions';
 import { TemplateError, positionAt } from './position';
-import { type Command, type Node, type Operand, type Pipe } from './syntax';
+import type { Command, Node, Operand, Pipe } from './syntax';
 import { FuncError, fmtV, goType, isObject, isStruct, truth } from './values';
 
 type Signal = 'break' | 'continue' | undefined;

@@ -1,5 +1,5 @@
 /** Syntax tree of a parsed template. */
-import { type Tok } from './lexer';
+import type { Tok } from './lexer';
 
 export type Operand =
   | { t: 'field'; pos: number; names: string[] } // .A.B on dot
