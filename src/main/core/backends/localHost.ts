@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Clock } from '../clock';
 import type { BackendClient } from '../grpc/types';
 import type { LogStore } from './logs';
-import { childPids, readRssBytes, signalGroup } from './procInfo';
+import { ProcessRss, signalGroup } from './procInfo';
 import type { ExitInfo, ModelHost } from './types';
 
 /** How long an exit waits for the last output still in the pipes (the crash message is often there). */
@@ -58,6 +58,7 @@ export class LocalHost implements ModelHost {
   private termSent = false;
   private killTimer: unknown = null;
   private killAt = Infinity;
+  private readonly rss: ProcessRss | null;
 
   constructor(init: LocalHostInit) {
     const { child, logs, model } = init;
@@ -67,6 +68,7 @@ export class LocalHost implements ModelHost {
     this.model = model;
     this.logs = logs;
     this.clock = init.clock;
+    this.rss = child.pid === undefined ? null : new ProcessRss(child.pid, { now: () => init.clock.now() });
 
     child.stdin?.on('error', () => {}); // EPIPE once the process is gone
     child.stdout?.setEncoding('utf8').on('data', (text: string) => logs.append(this.model, 'stdout', text));
@@ -128,24 +130,8 @@ export class LocalHost implements ModelHost {
   }
 
   rssBytes(): number | null {
-    if (this.exitSeen || this.child.pid === undefined) return null;
-    const own = readRssBytes(this.child.pid);
-    if (own === null) return null;
-    // Add what the backend started itself (a wrapper's real server, workers), a few levels deep.
-    let total = own;
-    const seen = new Set([this.child.pid]);
-    let frontier = childPids(this.child.pid);
-    for (let depth = 0; depth < 4 && frontier.length; depth++) {
-      const next: number[] = [];
-      for (const pid of frontier) {
-        if (seen.has(pid)) continue;
-        seen.add(pid);
-        total += readRssBytes(pid) ?? 0;
-        next.push(...childPids(pid));
-      }
-      frontier = next;
-    }
-    return total;
+    if (this.exitSeen || this.rss === null) return null;
+    return this.rss.read();
   }
 
   stop(graceMs: number): Promise<ExitInfo> {
