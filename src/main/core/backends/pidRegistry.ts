@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { systemClock, type Clock } from '../clock';
 import { writeFileAtomic } from './files';
 import { pidAlive, processStartTime, readCmdline, signalGroup } from './procInfo';
 
@@ -22,6 +23,7 @@ export interface PidRegistryOptions {
   dataDir: string;
   /** The owning app's pid (default: this process). */
   ownerPid?: number;
+  clock?: Clock;
 }
 
 /** How long `reapOrphans` waits for killed processes to disappear before going on. */
@@ -31,8 +33,10 @@ export class PidRegistry {
   readonly path: string;
   private readonly owner: number;
   private readonly ownerStart: string | null;
+  private readonly clock: Clock;
 
   constructor(options: PidRegistryOptions) {
+    this.clock = options.clock ?? systemClock;
     this.path = join(options.dataDir, 'backends.json');
     this.owner = options.ownerPid ?? process.pid;
     this.ownerStart = processStartTime(this.owner);
@@ -76,7 +80,7 @@ export class PidRegistry {
       if (signalGroup(entry.pid, 'SIGKILL')) killed.push(entry.pid);
     }
     this.write(keep);
-    await waitGone(killed, REAP_WAIT_MS);
+    await waitGone(killed, REAP_WAIT_MS, this.clock);
     return { killed };
   }
 
@@ -145,9 +149,9 @@ export function commandMatches(actual: string[], recorded: string[]): boolean {
 }
 
 /** Polls until the pids are gone (no exit event exists for processes that are not our children). */
-async function waitGone(pids: number[], budgetMs: number): Promise<void> {
-  const deadline = Date.now() + budgetMs;
-  while (pids.some(pidAlive) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
+async function waitGone(pids: number[], budgetMs: number, clock: Clock): Promise<void> {
+  const deadline = clock.now() + budgetMs;
+  while (pids.some(pidAlive) && clock.now() < deadline) {
+    await new Promise((r) => clock.setTimeout(() => r(undefined), 20));
   }
 }
