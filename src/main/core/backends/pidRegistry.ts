@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { systemClock, type Clock } from '../clock';
 import { writeFileAtomic } from './files';
 import { pidAlive, processStartTime, readCmdline, signalGroup } from './procInfo';
 
@@ -23,7 +22,6 @@ export interface PidRegistryOptions {
   dataDir: string;
   /** The owning app's pid (default: this process). */
   ownerPid?: number;
-  clock?: Clock;
 }
 
 /** How long `reapOrphans` waits for killed processes to disappear before going on. */
@@ -33,10 +31,8 @@ export class PidRegistry {
   readonly path: string;
   private readonly owner: number;
   private readonly ownerStart: string | null;
-  private readonly clock: Clock;
 
   constructor(options: PidRegistryOptions) {
-    this.clock = options.clock ?? systemClock;
     this.path = join(options.dataDir, 'backends.json');
     this.owner = options.ownerPid ?? process.pid;
     this.ownerStart = processStartTime(this.owner);
@@ -80,7 +76,7 @@ export class PidRegistry {
       if (signalGroup(entry.pid, 'SIGKILL')) killed.push(entry.pid);
     }
     this.write(keep);
-    await waitGone(killed, REAP_WAIT_MS, this.clock);
+    await waitGone(killed, REAP_WAIT_MS);
     return { killed };
   }
 
@@ -148,10 +144,14 @@ export function commandMatches(actual: string[], recorded: string[]): boolean {
   return false;
 }
 
-/** Polls until the pids are gone (no exit event exists for processes that are not our children). */
-async function waitGone(pids: number[], budgetMs: number, clock: Clock): Promise<void> {
-  const deadline = clock.now() + budgetMs;
-  while (pids.some(pidAlive) && clock.now() < deadline) {
-    await new Promise((r) => clock.setTimeout(() => r(undefined), 20));
+/**
+ * Polls until the pids are gone (no exit event exists for processes that are not our children).
+ * Real timers on purpose: this runs at start-up, before anything else holds the event loop open,
+ * and the Clock's timers are unref'd, so `serve` could exit in the middle of the wait.
+ */
+async function waitGone(pids: number[], budgetMs: number): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  while (pids.some(pidAlive) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
