@@ -54,9 +54,18 @@ export class LocalHostLauncher implements HostLauncher {
     }
     const spare = await this.standby.take(backend, spec.env);
     if (spare) {
-      spare.adopt(spec.model);
-      this.logs.append(spec.model, 'loadout', `using the warm standby backend ${backend.name} (pid ${spare.pid}, started ahead of time)`);
-      return spare;
+      if (await answersHealth(spare, spec.signal)) {
+        spare.adopt(spec.model);
+        this.logs.append(spec.model, 'loadout', `using the warm standby backend ${backend.name} (pid ${spare.pid}, started ahead of time)`);
+        return spare;
+      }
+      // Frozen (SIGSTOP, a debugger) or wedged: a load on it would hang until load_timeout.
+      this.logs.append(
+        spec.model,
+        'loadout',
+        `the warm standby backend ${backend.name} (pid ${spare.pid}) did not answer Health within ${formatMs(STANDBY_HEALTH_MS)}; it was stopped and a fresh backend is started`,
+      );
+      void spare.stop(0);
     }
     return this.startFresh(spec, backend);
   }
@@ -187,6 +196,19 @@ export class LocalHostLauncher implements HostLauncher {
         },
       );
     });
+  }
+}
+
+/** How long a standby gets to answer Health before a load adopts it; an idle backend answers in ms. */
+export const STANDBY_HEALTH_MS = 2000;
+
+async function answersHealth(host: LocalHost, signal: AbortSignal | undefined): Promise<boolean> {
+  if (host.exitSeen) return false;
+  try {
+    const reply = await host.client.health({ timeoutMs: STANDBY_HEALTH_MS, signal });
+    return Buffer.from(reply.message).toString() === 'OK' && !host.exitSeen;
+  } catch {
+    return false;
   }
 }
 

@@ -264,6 +264,9 @@ export class Loader {
     rt.host = host;
     rt.remoteCheckedAt = this.o.clock.now();
     void host.exited.then((info) => this.onHostExit(rt, host, info));
+    // W2: the load's stall clock starts now, so a backend that never reports progress (frozen, or
+    // a LocalAI backend that cannot) is stuck after stall_timeout, as a silent request is.
+    rt.progressSeenAt = this.o.clock.now();
     this.set(rt, 'loading');
 
     const sizeGiB = (entry.sizeBytes ?? 0) / 1024 ** 3;
