@@ -12,6 +12,7 @@ import type { BackendClient } from '../grpc/types';
 import { describeExit, LocalHost } from './localHost';
 import type { LogStore } from './logs';
 import type { PidRegistry } from './pidRegistry';
+import { Reaper } from './reaper';
 import { StandbyPool, type ProgramBackend } from './standbyPool';
 import type { ExitInfo, HostLauncher, HostSpec, ModelHost } from './types';
 
@@ -25,6 +26,8 @@ export interface LocalHostLauncherOptions {
   pickPort?: () => Promise<number>;
   /** The standby process appeared, was adopted or went away (the GUI shows it). */
   onStandbyChange?: () => void;
+  /** Kills the backends' groups if the app dies (default: a new one). */
+  reaper?: Reaper;
 }
 
 const isWindows = process.platform === 'win32';
@@ -37,8 +40,10 @@ export class LocalHostLauncher implements HostLauncher {
   private readonly pickPort: () => Promise<number>;
   private readonly live = new Set<LocalHost>();
   private readonly standby: StandbyPool;
+  private readonly reaper: Reaper;
 
   constructor(options: LocalHostLauncherOptions) {
+    this.reaper = options.reaper ?? new Reaper();
     this.logs = options.logs;
     this.pids = options.pids;
     this.clock = options.clock ?? systemClock;
@@ -115,8 +120,9 @@ export class LocalHostLauncher implements HostLauncher {
   }
 
   /** The safety net behind the loader's orderly shutdown: whatever still runs is killed (U4). */
-  dispose(): Promise<void> {
-    return this.stopAll(0);
+  async dispose(): Promise<void> {
+    await this.stopAll(0);
+    this.reaper.close();
   }
 
   private async startOnce(spec: HostSpec, backend: ProgramBackend, port: number): Promise<LocalHost> {
@@ -148,13 +154,17 @@ export class LocalHostLauncher implements HostLauncher {
       clock: this.clock,
       onExit: (pid) => {
         this.live.delete(host);
-        if (pid !== null) this.pids.remove(pid);
+        if (pid === null) return;
+        this.pids.remove(pid);
+        this.reaper.unwatch(pid);
       },
     });
     const spawnFailure = await host.spawned;
     if (spawnFailure) throw spawnError(backend, spawnFailure);
     this.live.add(host);
     this.pids.record(host.pid as number, [backend.command, ...args]);
+    // Its group (it leads one) dies with the app even if the backend cannot watch for that itself.
+    this.reaper.watch(host.pid as number);
 
     const outcome = await this.waitReady(spec, host);
     if (outcome === 'ready') return host;
