@@ -64,13 +64,14 @@ export class LocalHostLauncher implements HostLauncher {
         this.logs.append(spec.model, 'loadout', `using the warm standby backend ${backend.name} (pid ${spare.pid}, started ahead of time)`);
         return spare;
       }
+      void spare.stop(0);
+      if (spec.signal?.aborted) throw cancelled(spec);
       // Frozen (SIGSTOP, a debugger) or wedged: a load on it would hang until load_timeout.
       this.logs.append(
         spec.model,
         'loadout',
         `the warm standby backend ${backend.name} (pid ${spare.pid}) did not answer Health within ${formatMs(STANDBY_HEALTH_MS)}; it was stopped and a fresh backend is started`,
       );
-      void spare.stop(0);
     }
     return this.startFresh(spec, backend);
   }
