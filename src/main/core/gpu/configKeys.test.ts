@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseModelConfig } from '../catalog/parseConfig';
 import { ALL_LAYERS, builtinModelOptions, externalModelOptions, type GpuConfigKeys } from './configKeys';
 
 describe('V13 config keys for external backends (ModelOptions)', () => {
@@ -40,5 +41,22 @@ describe('V13 config keys for the built-in backend (node-llama-cpp)', () => {
 
   it('the layer count is always the one the core decided, never "auto"', () => {
     expect(builtinModelOptions({ gpu_layers: -1 }, 12).options.gpuLayers).toBe(12);
+  });
+});
+
+describe('V13 from a LocalAI YAML to both backends', () => {
+  it('the catalog reads every GPU key, and each reaches its field or a warning', () => {
+    const yaml = ['name: m', 'parameters: {model: m.gguf}', 'gpu_layers: 20', 'mmap: false', 'mmlock: true', 'flash_attention: true', 'main_gpu: "1"', 'tensor_split: "3,1"', 'no_kv_offloading: yes', ''].join('\n');
+    const { config, problems } = parseModelConfig(yaml, 'm.yaml', 'm');
+    expect(problems).toEqual([]);
+    expect(externalModelOptions(config, 'auto')).toEqual({ NGPULayers: 20, MainGPU: '1', TensorSplit: '3,1', MMap: false, MLock: true, FlashAttention: 'on', NoKVOffload: true });
+    const builtin = builtinModelOptions(config, 20);
+    expect(builtin.options).toEqual({ gpuLayers: 20, useMmap: false, useMlock: true, defaultContextFlashAttention: true });
+    expect(builtin.warnings.map((w) => w.split(' ')[0])).toEqual(['main_gpu', 'tensor_split', 'no_kv_offloading']);
+  });
+
+  it('flash_attention "auto" stays text; a wrong type is a problem naming the key', () => {
+    expect(parseModelConfig('name: m\nflash_attention: auto\n', 'm.yaml', 'm').config.flash_attention).toBe('auto');
+    expect(parseModelConfig('name: m\nmmlock: [1]\n', 'm.yaml', 'm').problems[0]).toMatch(/mmlock must be/);
   });
 });
