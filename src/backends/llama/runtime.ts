@@ -117,6 +117,17 @@ export async function openLlama(
   return { llama, outcome: { requested: gpu, used: false, fallbackReason: reason } };
 }
 
+/** What `main --probe` prints (one JSON line): the GPU node-llama-cpp settled on, and its VRAM (V2, V3). */
+export interface GpuProbe extends GpuOutcome {
+  deviceNames: string[];
+  vram: { total: number; used: number; free: number; unifiedSize: number };
+}
+
+export async function probeGpu(runtime: LlamaRuntime): Promise<GpuProbe> {
+  const [deviceNames, vram] = await Promise.all([runtime.llama.getGpuDeviceNames(), runtime.llama.getVramState()]);
+  return { ...runtime.gpu, deviceNames, vram };
+}
+
 /** `execArgv` minus `--import tsx` / `--loader tsx` / `--require tsx` (in any of their spellings). */
 export function withoutTypeScriptLoader(execArgv: readonly string[]): string[] {
   const isTsx = (value: string): boolean => /(^|[\\/])tsx([\\/]|$)|^tsx(\/|$)/.test(value);
