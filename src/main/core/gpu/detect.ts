@@ -79,7 +79,7 @@ export async function detectGpu(o: DetectOptions): Promise<{ detection: GpuDetec
   }
 }
 
-/** V3/V11: the state's `gpus` (one entry per GPU backend type) from a probe's VRAM figures. */
+/** V3: the state's `gpus` (one entry per GPU backend type) from a probe's VRAM figures. */
 export function devicesFromProbe(probe: ProbeResult, usedByLoadoutBytes: number): GpuDevice[] {
   if (probe.used === false) return [];
   return [
