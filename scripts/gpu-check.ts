@@ -2,8 +2,8 @@
  * `npm run gpu-check` (V15): what node-llama-cpp finds on this machine, and, where it finds a GPU,
  * a generated model loaded on it with all layers: layers offloaded, our VRAM estimate against the
  * measured VRAM, and tokens/s on the GPU against the CPU. Without a GPU it says so, with
- * node-llama-cpp's reason, and exits 0. Native code runs only in child processes (one per
- * llama instance), so a failing GPU binary cannot take this process down.
+ * node-llama-cpp's reason, and exits 0. Native code runs only in child processes (the backend's
+ * `--probe`, then one per llama instance), so a failing GPU binary cannot take this process down.
  *
  * Usage: npm run gpu-check [-- --tokens 128]
  */
@@ -13,21 +13,14 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { builtinLlamaCommand } from '../src/main/core/backends/builtin';
+import { runProbe } from '../src/main/core/gpu/detect';
 import { estimateModel, vramForLayers, type GpuType } from '../src/main/core/gpu/estimate';
 import { formatVram } from '../src/main/core/gpu/placement';
 import { makeModel } from '../src/main/core/gguf/makeModel';
 import { readGgufHeader } from '../src/main/core/gguf/readGguf';
 
 const CONTEXT = 512;
-
-interface Probe {
-  gpu: GpuType | false;
-  supported: (GpuType | false)[];
-  deviceNames: string[];
-  vram: { total: number; used: number; free: number; unifiedSize: number };
-  /** node-llama-cpp's own words on why each GPU type it ships did not load. */
-  reasons: string[];
-}
 
 interface Bench {
   gpu: GpuType | false;
@@ -41,45 +34,6 @@ interface Bench {
 
 // ---------------------------------------------------------------------------------------------
 // Children: the only code here that loads node-llama-cpp.
-
-/** node-llama-cpp reports why a binary did not load on the console; keep its lines. */
-function captureConsole(into: string[]): void {
-  for (const level of ['warn', 'error', 'info', 'log'] as const) {
-    console[level] = (...args: unknown[]) => {
-      into.push(args.map((a) => (a instanceof Error ? a.message : String(a))).join(' '));
-    };
-  }
-}
-
-async function probeChild(): Promise<Probe> {
-  const reasons: string[] = [];
-  captureConsole(reasons);
-  const { getLlama, getLlamaGpuTypes, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error });
-  const supported = (await getLlamaGpuTypes('supported')) as (GpuType | false)[];
-  if (llama.gpu === false) {
-    const candidates = supported.filter((t): t is GpuType => t !== false);
-    if (candidates.length === 0) {
-      reasons.push(`node-llama-cpp finds no GPU support on this machine: of the GPU types it ships (${(await getLlamaGpuTypes('allValid')).filter(Boolean).join(', ')}), none has a driver or runtime here`);
-    }
-    // A GPU type node-llama-cpp thinks usable but did not pick: its binary failed to load or its
-    // self-test failed; loading it alone makes node-llama-cpp say why.
-    for (const type of candidates) {
-      try {
-        await getLlama({ gpu: type, build: 'never', logLevel: LlamaLogLevel.error });
-      } catch (e) {
-        if (e instanceof Error && e.message !== e.name) reasons.push(`${type}: ${e.message}`);
-      }
-    }
-  }
-  return {
-    gpu: llama.gpu as GpuType | false,
-    supported,
-    deviceNames: await llama.getGpuDeviceNames(),
-    vram: await llama.getVramState(),
-    reasons: [...new Set(reasons.map((r) => r.replace(/^\[node-llama-cpp\]\s*/, '').trim()).filter(Boolean))],
-  };
-}
 
 async function benchChild(gpu: 'auto' | 'cpu', modelPath: string, tokens: number): Promise<Bench> {
   const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
@@ -146,26 +100,27 @@ function arg(argv: string[], name: string, fallback: string): string {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '--child') {
-    const result = argv[1] === 'probe' ? await probeChild() : await benchChild(arg(argv, 'gpu', 'auto') as 'auto' | 'cpu', arg(argv, 'model', ''), Number(arg(argv, 'tokens', '64')));
+    const result = await benchChild(arg(argv, 'gpu', 'auto') as 'auto' | 'cpu', arg(argv, 'model', ''), Number(arg(argv, 'tokens', '64')));
     process.stdout.write(`\n${JSON.stringify(result)}\n`);
     return 0;
   }
   const tokens = Math.max(1, Number(arg(argv, 'tokens', '128')) || 128);
-  const probe = await runChild<Probe>(['probe']);
-  if (probe.gpu === false) {
+  // The same probe the app runs (V2): the built-in backend program with `--probe`.
+  const probe = await runProbe(builtinLlamaCommand());
+  if (probe.used === false) {
     console.log('No GPU: node-llama-cpp runs on the CPU here.');
-    for (const r of probe.reasons) console.log(`  reason: ${r}`);
+    console.log(`  reason: ${probe.fallbackReason ?? 'none given'}`);
     console.log('Models run on the CPU; the GPU settings (gpu, vram_*) have no effect on this machine.');
     return 0;
   }
   const dev = probe.deviceNames.join(', ') || 'unnamed device';
-  console.log(`GPU: ${probe.gpu} (${dev}), VRAM ${formatVram(probe.vram.free)} free of ${formatVram(probe.vram.total)}${probe.vram.unifiedSize > 0 ? ', unified memory' : ''}`);
+  console.log(`GPU: ${probe.used} (${dev}), VRAM ${formatVram(probe.vram.free)} free of ${formatVram(probe.vram.total)}${probe.vram.unifiedSize > 0 ? ', unified memory' : ''}`);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loadout-gpu-check-'));
   try {
     const { path: modelPath } = await makeModel(path.join(dir, 'small.gguf'), { preset: 'small' });
     const est = estimateModel(await readGgufHeader(modelPath, { skipArraysUnder: 'tokenizer.ggml.' }), CONTEXT);
-    const estimate = vramForLayers(est, est.totalLayers, { deviceType: probe.gpu });
+    const estimate = vramForLayers(est, est.totalLayers, { deviceType: probe.used });
     const onGpu = await runChild<Bench>(['bench', '--gpu', 'auto', '--model', modelPath, '--tokens', String(tokens)]);
     const onCpu = await runChild<Bench>(['bench', '--gpu', 'cpu', '--model', modelPath, '--tokens', String(tokens)]);
     const measured = onGpu.vramUsedAfter - onGpu.vramUsedBefore;
