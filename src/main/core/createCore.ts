@@ -27,7 +27,7 @@ import { estimateKvCacheBytes } from './gguf/readGguf';
 import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
-import type { RequestOptions, StreamChunk } from './loader/loader';
+import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { defaultDataDir } from './paths';
 import { buildChatOptions, buildCompletionOptions } from './requests';
 import type { ChatRequest, CompletionRequest } from './requests';
@@ -161,13 +161,16 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       physicalCores: options.cores ?? physicalCores(),
       estimateMemory,
     });
+    // Everything above the loader (commands, chats, the API) sees only the router interface, so a
+    // cluster router can take its place; the watchdog supervises this machine's loader itself.
+    const router: ModelRouter = loader;
 
     await catalog.start();
     disposers.push(
       catalog.onChange((changes) => {
-        for (const c of changes) loader.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
+        for (const c of changes) router.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
         // W4: new groups, pins and ttls apply at once.
-        loader.enforcePolicy();
+        router.enforcePolicy();
       }),
     );
 
@@ -196,7 +199,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         if (localLauncher.standbyInfo()) void localLauncher.dropStandby();
         return;
       }
-      if (!loader.isQuiet()) return;
+      if (!router.isQuiet()) return;
       const builtin = registry.resolve(BUILTIN_BACKEND);
       // Started as a one-slot model needs it (the default); a model with more slots starts its own.
       if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
@@ -209,8 +212,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     async function* generate(name: string, built: ReturnType<typeof buildChatOptions>, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
-      loader.setTemplateWarning(name, built.templateWarning);
-      yield* loader.stream(name, built.options, opts);
+      router.setTemplateWarning(name, built.templateWarning);
+      yield* router.stream(name, built.options, opts);
     }
 
     // Conversations: the core owns them and their answers (a chat outlives its window).
@@ -221,9 +224,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       notice: (msg) => notices.push(msg),
       catalog: (name) => catalog.get(name),
-      row: (name) => loader.rowOf(name),
-      load: (name, opts) => loader.load(name, opts),
-      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      row: (name) => router.rowOf(name),
+      load: (name, opts) => router.load(name, opts),
+      tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
     });
 
@@ -231,31 +234,31 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo() }),
+      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo() }),
       row: (name) => {
         entryOf(name);
-        return loader.rowOf(name);
+        return router.rowOf(name);
       },
-      load: (name, opts) => loader.load(name, opts),
+      load: (name, opts) => router.load(name, opts),
       unload: async (name, opts) => {
-        await loader.unload(name, { force: opts?.force, reason: 'user' });
-        return loader.rowOf(name);
+        await router.unload(name, { force: opts?.force, reason: 'user' });
+        return router.rowOf(name);
       },
       cancelLoad: (name) => {
         entryOf(name);
-        loader.cancelLoad(name);
-        return loader.rowOf(name);
+        router.cancelLoad(name);
+        return router.rowOf(name);
       },
-      plan: (name) => loader.plan(name),
+      plan: (name) => router.plan(name),
       pin: async (name, pinned) => {
         await catalog.updateConfig(name, { pinned });
-        loader.enforcePolicy();
-        return loader.rowOf(name);
+        router.enforcePolicy();
+        return router.rowOf(name);
       },
       updateModel: async (name, patch) => {
         await catalog.updateConfig(name, patch);
-        loader.enforcePolicy();
-        return loader.rowOf(name);
+        router.enforcePolicy();
+        return router.rowOf(name);
       },
       settings,
       updateSettings: async (patch) => {
@@ -263,7 +266,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
         events.emit({ type: 'settings', settings: next });
-        loader.enforcePolicy();
+        router.enforcePolicy();
         return next;
       },
       journal: (model) => journal.list(model),
@@ -283,8 +286,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
-      embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
-      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      embed: async (name, input, opts) => { const r = await router.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
+      tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       requestLog: () => [...requestLog],
       recordRequest: (entry) => {
         requestLog.push(entry);
@@ -310,7 +313,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           watchdog.dispose();
           // Answers save their partial text while their backends still run.
           await chats.dispose();
-          await loader.dispose();
+          await router.dispose();
           for (const d of disposers.reverse()) await d();
           events.clear();
           lock.release();
