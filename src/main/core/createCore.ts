@@ -23,10 +23,10 @@ import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
 import { makeModel } from './gguf/makeModel';
-import { estimateKvCacheBytes } from './gguf/readGguf';
 import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
+import { BACKEND_BASE_BYTES, estimateMemory as estimateModelMemory } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { defaultDataDir } from './paths';
 import { buildChatOptions, buildCompletionOptions } from './requests';
@@ -126,12 +126,14 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
     disposers.push(() => catalog.dispose());
 
-    const estimateMemory = (entry: CatalogEntry): number | null => {
-      if (entry.sizeBytes === null) return null;
-      const context = entry.config.context_size || entry.gguf?.contextLength || 0;
-      const kv = entry.gguf && context ? estimateKvCacheBytes(entry.gguf, Math.min(context, 4096)) : 0;
-      return entry.sizeBytes + kv;
+    const isRemote = (entry: CatalogEntry): boolean => {
+      try {
+        return !!entry.config.backend && registry.resolve(entry.config.backend).kind === 'remote';
+      } catch {
+        return false;
+      }
     };
+    const estimateMemory = (entry: CatalogEntry): number | null => estimateModelMemory(entry, isRemote(entry) ? 0 : BACKEND_BASE_BYTES);
 
     const journal = new Journal();
     let shownStandby = 'null';

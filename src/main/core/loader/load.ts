@@ -129,12 +129,16 @@ export class Loads {
         this.t.set(rt, 'starting');
         return;
       }
-      for (const u of decision.unloads) {
-        this.t.log(rt.name, `making room: ${u.sentence}`);
-        void this.deps.unload(u.name, { reason: u.reason, sentence: u.sentence, by: rt.name }).catch(() => {});
+      // Trust 5: evict only once nothing else stands in the way. While a busy model must still
+      // go idle, the idle ones stay: if that wait runs out, the load fails having evicted nothing.
+      if (decision.waitIdle.length === 0) {
+        for (const u of decision.unloads) {
+          this.t.log(rt.name, `making room: ${u.sentence}`);
+          void this.deps.unload(u.name, { reason: u.reason, sentence: u.sentence, by: rt.name }).catch(() => {});
+        }
       }
       let waitMs: number | undefined;
-      if (decision.unloads.length === 0 && decision.waitExit.length === 0 && decision.waitIdle.length > 0) {
+      if (decision.waitExit.length === 0 && decision.waitIdle.length > 0) {
         const now = this.t.o.clock.now();
         idleDeadline ??= now + this.t.o.settings().eviction_wait * 1000;
         if (now >= idleDeadline && decision.timeout) throw new LoadoutError(decision.timeout.code, decision.timeout.message, { retryAfter: 5 });
@@ -173,7 +177,7 @@ export class Loads {
       if (signal.aborted) throw signal.reason;
       if (isLoadoutError(e)) throw e;
       // The dropped connection usually arrives a moment before the exit event; the exit says more.
-      const exit = await Promise.race([host.exited, delay(500, null)]);
+      const exit = await Promise.race([host.exited, this.t.sleep(500)]);
       if (exit) throw new LoadoutError('backend_failed', `${backend.name} backend exited while loading ${rt.name} (${exitText(exit)})${exit.stderr ? `: ${exit.stderr}` : ''}`);
       const err = e as { kind?: string; message?: string };
       if (err.kind === 'deadline') {
@@ -301,10 +305,6 @@ export class Loads {
       Options: c.options,
     };
   }
-}
-
-function delay<T>(ms: number, value: T): Promise<T> {
-  return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }
 
 function isBackendFault(code: ErrorCode): boolean {

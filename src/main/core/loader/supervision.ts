@@ -57,16 +57,18 @@ export class Supervisor {
   }
 
   /** U3: pinned models come back by themselves, with the L13 backoff against crash loops. */
-  scheduleRestart(rt: Runtime): void {
+  scheduleRestart(rt: Runtime, failureCounted = false): void {
     if (this.t.disposed || rt.restartTimer) return;
-    rt.cooldown.failures += 1;
+    // A failed restart was already counted by the load (L13); counting it twice would quadruple the backoff.
+    if (!failureCounted) rt.cooldown.failures += 1;
     const delay = rt.cooldown.failures <= 1 ? 0 : this.t.backoffMs(rt.cooldown.failures - 1);
     this.t.log(rt.name, `pinned: restarting in ${Math.round(delay / 1000)} s`);
     rt.restartTimer = this.t.o.clock.setTimeout(() => {
       rt.restartTimer = null;
       if (this.t.disposed || !this.t.entryPinned(rt.name) || isOccupying(rt.state) || rt.loading) return;
+      const failures = rt.cooldown.failures;
       this.deps.startLoad(rt.name, 'restart').catch(() => {
-        if (this.t.entryPinned(rt.name)) this.scheduleRestart(rt);
+        if (this.t.entryPinned(rt.name)) this.scheduleRestart(rt, rt.cooldown.failures > failures);
       });
     }, delay);
   }

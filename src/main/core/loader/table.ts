@@ -183,6 +183,11 @@ export class ModelTable {
     });
   }
 
+  /** Resolves with null after `ms` on the injected clock (House A3: no raw timers in the loader). */
+  sleep(ms: number): Promise<null> {
+    return new Promise((resolve) => this.o.clock.setTimeout(() => resolve(null), ms));
+  }
+
   /** Wakes every waiter (on dispose, so none is left hanging). */
   wakeAll(): void {
     for (const w of this.changeWaiters) w();
