@@ -209,3 +209,47 @@ describe('Trust 5: the plan and the act agree', () => {
     expect(answer.done()).toBe(false);
   });
 });
+
+describe('Trust 6: no starvation at the cap', () => {
+  it('R4/L6: with max_active 1 and two clients alternating models, requests are answered and no model is evicted the moment it is ready', async () => {
+    const h = loaderHarness({
+      models: { a: {}, b: {} },
+      settings: { max_active_models: 1, eviction_wait: 30 },
+      behaviour: { a: { loadMs: 200, tokens: 3, tokenMs: 20 }, b: { loadMs: 200, tokens: 3, tokenMs: 20 } },
+    });
+    const readyAt: Record<string, number> = {};
+    const evictedTooSoon: string[] = [];
+    const original = h.events.push.bind(h.events);
+    h.events.push = (...items) => {
+      for (const e of items) {
+        if (e.type === 'model' && e.row.state === 'ready' && e.row.progress === null) readyAt[e.row.name] ??= h.clock.now();
+        if (e.type === 'model' && e.row.state === 'loading') delete readyAt[e.row.name];
+        if (e.type === 'journal' && readyAt[e.entry.model] === h.clock.now()) evictedTooSoon.push(e.entry.model);
+      }
+      return original(...items);
+    };
+    const client = (model: string) =>
+      settle(
+        (async () => {
+          const results: string[] = [];
+          for (let i = 0; i < 10; i++) {
+            try {
+              await h.loader.predict(model, { Prompt: 'hi' }, { origin: 'api' });
+              results.push('ok');
+            } catch (e) {
+              results.push((e as { code: string }).code);
+            }
+          }
+          return results;
+        })(),
+      );
+    const clients = [client('a'), client('b')];
+    for (let i = 0; i < 200 && !clients.every((c) => c.done()); i++) await h.advance(100);
+    const results = clients.flatMap((c) => c.value() ?? []);
+    expect(results.filter((r) => r === 'ok').length).toBeGreaterThanOrEqual(18);
+    expect(results).not.toContain('unloaded');
+    expect(evictedTooSoon).toEqual([]);
+    // Each switch of model is an eviction; the journal says the pair thrashes.
+    expect(h.journal.list().some((e) => e.sentence.includes('thrashing'))).toBe(true);
+  });
+});

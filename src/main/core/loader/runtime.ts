@@ -28,6 +28,10 @@ export interface Runtime {
   stopForced: boolean;
   /** Requests holding a parallel slot. */
   active: number;
+  /** Requests waiting for this model's load (Trust 6: it serves them before it can be evicted). */
+  awaitingLoad: number;
+  /** When loads of other models evicted this one (the journal says when a model thrashes). */
+  evictedAt: number[];
   queue: { admit: () => void; reject: (e: unknown) => void }[];
   waitingThreads: number;
   threads: { held: number; pending: Promise<number> | null };
@@ -68,6 +72,8 @@ export function newRuntime(name: string): Runtime {
     stopping: null,
     stopForced: false,
     active: 0,
+    awaitingLoad: 0,
+    evictedAt: [],
     queue: [],
     waitingThreads: 0,
     threads: { held: 0, pending: null },

@@ -86,9 +86,17 @@ export class RequestSlots {
    * shares the thread budget (R6), marks it busy (R1) and tracks stream progress for W2.
    */
   private async acquire(name: string, opts: RequestOptions): Promise<{ rt: Runtime; host: ModelHost; record: RequestRecord; release: () => void }> {
-    await this.deps.load(name, { origin: opts.origin ?? 'user', signal: opts.signal });
-    const rt = this.t.runtime(name);
     const entry = this.t.o.catalog.get(name);
+    // Trust 6: counted from before the load, so no other load can evict the model between it
+    // becoming ready and this request taking its slot (the eviction waits as eviction_wait says).
+    const waiting = entry ? this.t.runtime(name) : null;
+    if (waiting) waiting.awaitingLoad++;
+    try {
+      await this.deps.load(name, { origin: opts.origin ?? 'user', signal: opts.signal });
+    } finally {
+      if (waiting) waiting.awaitingLoad--;
+    }
+    const rt = this.t.runtime(name);
     const parallel = entry ? parallelOf(entry.config) : 1;
     if (rt.active >= parallel || rt.queue.length > 0) {
       if (rt.queue.length >= this.t.o.settings().max_queue) {

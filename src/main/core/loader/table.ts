@@ -84,7 +84,8 @@ export class ModelTable {
         state: rt.state,
         groups: entry?.config.concurrency_groups ?? [],
         pinned: entry?.config.pinned ?? false,
-        inFlight: rt.requests.size + rt.queue.length,
+        // Slot holders still waiting for threads count too: they are about to run.
+        inFlight: Math.max(rt.active, rt.requests.size) + rt.queue.length + rt.awaitingLoad,
         lastUsed: rt.lastUsed,
         // Before its host exists (starting), a remote model is known by its backend.
         remote: rt.host ? rt.host.kind === 'remote' : !!entry && this.remoteAddressOf(entry) !== null,

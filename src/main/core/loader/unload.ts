@@ -9,6 +9,9 @@ import { FREE_BUDGET_MS, STOP_GRACE_MS, abortRequests, rejectQueue } from './run
 import type { Runtime } from './runtime';
 import type { ModelTable } from './table';
 
+const THRASH_WINDOW_MS = 5 * 60_000;
+const THRASH_COUNT = 3;
+
 export class Unloads {
   constructor(
     private readonly t: ModelTable,
@@ -37,7 +40,8 @@ export class Unloads {
     }
     if (!rt.host || !isResident(rt.state)) return;
     const reason = opts.reason ?? 'user';
-    const sentence = opts.sentence ?? unloadSentence(reason, name, { by: opts.by });
+    let sentence = opts.sentence ?? unloadSentence(reason, name, { by: opts.by });
+    if (opts.by) sentence += this.thrashNote(rt);
     this.t.record({ model: name, reason, sentence, by: opts.by ?? null });
     const host = rt.host;
     rt.drain = null;
@@ -51,6 +55,15 @@ export class Unloads {
       else this.t.changed(rt);
     });
     return rt.stopping;
+  }
+
+  /** Trust 6: a model evicted again and again to make room says so in the journal. */
+  private thrashNote(rt: Runtime): string {
+    const now = this.t.o.clock.now();
+    rt.evictedAt = [...rt.evictedAt.filter((at) => now - at < THRASH_WINDOW_MS), now];
+    const n = rt.evictedAt.length;
+    if (n < THRASH_COUNT) return '';
+    return ` (thrashing: unloaded ${n} times in ${THRASH_WINDOW_MS / 60_000} min to make room; raise max active models or the memory budget, or send fewer models requests at once)`;
   }
 
   private async stopHost(rt: Runtime, host: ModelHost, force: boolean, reason: UnloadReason): Promise<void> {
