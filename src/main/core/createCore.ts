@@ -27,6 +27,7 @@ import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import { BACKEND_BASE_BYTES, estimateMemory as estimateModelMemory } from './loader/memoryEstimate';
+import { UsageStore } from './loader/usageStore';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { defaultDataDir } from './paths';
 import { buildChatOptions, buildCompletionOptions } from './requests';
@@ -136,6 +137,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const estimateMemory = (entry: CatalogEntry): number | null => estimateModelMemory(entry, isRemote(entry) ? 0 : BACKEND_BASE_BYTES);
 
     const journal = new Journal();
+    const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice: (msg) => notices.push(msg) });
     let shownStandby = 'null';
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
@@ -162,6 +164,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
       physicalCores: options.cores ?? physicalCores(),
       estimateMemory,
+      usage,
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
@@ -316,6 +319,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           // Answers save their partial text while their backends still run.
           await chats.dispose();
           await router.dispose();
+          usage.flush();
           for (const d of disposers.reverse()) await d();
           events.clear();
           lock.release();

@@ -189,7 +189,7 @@ export class Loads {
     }
     const now = clock.now();
     rt.loadedAt = now;
-    rt.lastUsed = this.t.useTime();
+    this.t.markUsed(rt);
     rt.loadKey = entry.loadKey;
     rt.progress = 1;
     rt.cooldown = { failures: 0, until: 0 };

@@ -253,3 +253,21 @@ describe('Trust 6: no starvation at the cap', () => {
     expect(h.journal.list().some((e) => e.sentence.includes('thrashing'))).toBe(true);
   });
 });
+
+describe('Trust 17: last uses from the previous run', () => {
+  it('rows show them ("last used" is never lost to a restart); this run\'s uses order after them and are kept', async () => {
+    const noted: [string, number][] = [];
+    const h = loaderHarness({
+      models: { a: {}, b: {}, c: {} },
+      settings: { max_active_models: 2 },
+      usage: { restored: () => new Map([['a', Date.UTC(2025, 11, 1)], ['b', Date.UTC(2025, 10, 1)]]), note: (n, at) => noted.push([n, at]) },
+    });
+    expect(h.loader.rowOf('a').lastUsed).toBe('2025-12-01T00:00:00.000Z');
+    expect(h.loader.rowOf('c').lastUsed).toBeNull();
+    await settleLoad(h, 'b');
+    await settleLoad(h, 'a');
+    expect(h.loader.snapshot().lru).toEqual(['b', 'a']);
+    expect(noted.map(([n]) => n)).toEqual(['b', 'a']);
+    expect(Date.parse(h.loader.rowOf('b').lastUsed!)).toBeGreaterThan(Date.UTC(2025, 11, 1));
+  });
+});

@@ -19,6 +19,7 @@ export interface HarnessOptions {
   settings?: Partial<Settings>;
   behaviour?: Record<string, FakeBehaviour>;
   estimateMemory?: LoaderOptions['estimateMemory'];
+  usage?: LoaderOptions['usage'];
 }
 
 export function entryOf(name: string, c: Partial<ModelConfig> & { sizeBytes?: number } = {}): CatalogEntry {
@@ -55,6 +56,7 @@ export function loaderHarness(o: HarnessOptions) {
     log: () => {},
     physicalCores: 8,
     estimateMemory: o.estimateMemory ?? ((e) => e.sizeBytes),
+    usage: o.usage,
   });
 
   /** Lets promise chains run (no time passes). */

@@ -126,7 +126,7 @@ export class RequestSlots {
       released = true;
       rt.requests.delete(record);
       rt.active--;
-      rt.lastUsed = this.t.useTime();
+      this.t.markUsed(rt);
       const next = rt.queue.shift();
       if (next) {
         rt.active++;
@@ -153,7 +153,7 @@ export class RequestSlots {
         throw new LoadoutError('unloaded', `${name} was unloaded before this request could start. Try again.`);
       }
       rt.requests.add(record);
-      rt.lastUsed = this.t.useTime();
+      this.t.markUsed(rt);
       if (rt.state === 'ready') this.t.set(rt, 'busy');
       else this.t.changed(rt);
       return { rt, host, record, release };

@@ -39,6 +39,8 @@ export interface LoaderOptions {
   physicalCores: number;
   /** Memory estimate for a catalog entry (L7); null when unknown. */
   estimateMemory: (entry: CatalogEntry) => number | null;
+  /** Where last uses are kept across restarts (Trust 17); none: this run only. */
+  usage?: { restored(): ReadonlyMap<string, number>; note(name: string, at: number): void };
 }
 
 export class ModelTable {
@@ -47,7 +49,13 @@ export class ModelTable {
   private lastUseTime = 0;
   private readonly changeWaiters = new Set<() => void>();
 
-  constructor(readonly o: LoaderOptions) {}
+  constructor(readonly o: LoaderOptions) {
+    // The last run's uses: rows show when each model was last used, and this run's uses order after them.
+    for (const [name, at] of o.usage?.restored() ?? []) {
+      this.runtime(name).lastUsed = at;
+      this.lastUseTime = Math.max(this.lastUseTime, at);
+    }
+  }
 
   runtime(name: string): Runtime {
     let rt = this.runtimes.get(name);
@@ -133,8 +141,14 @@ export class ModelTable {
   }
 
   touch(rt: Runtime): void {
-    rt.lastUsed = this.useTime();
+    this.markUsed(rt);
     this.changed(rt);
+  }
+
+  /** R1/L1: sets `lastUsed` (the LRU order) and keeps it for the next run. */
+  markUsed(rt: Runtime): void {
+    rt.lastUsed = this.useTime();
+    this.o.usage?.note(rt.name, rt.lastUsed);
   }
 
   /**
