@@ -192,7 +192,9 @@ export class Loads {
     this.t.markUsed(rt);
     rt.loadKey = entry.loadKey;
     rt.progress = 1;
-    rt.cooldown = { failures: 0, until: 0 };
+    // A pinned model's automatic restart keeps its count until it has stayed up (supervision.ts),
+    // so a model that loads and crashes again at once backs off instead of looping.
+    rt.cooldown = { failures: rt.loadOrigin === 'restart' ? rt.cooldown.failures : 0, until: 0 };
     rt.rssBytes = host.rssBytes();
     this.t.set(rt, 'ready');
     this.t.log(rt.name, `ready in ${now - (rt.loadStartedAt ?? now)} ms (pid ${host.pid ?? 'remote'}, ${host.address})`);

@@ -149,6 +149,31 @@ describe('loader in fake time', () => {
     expect(h.journal.list().map((e) => e.reason)).toEqual(['crashed']);
   });
 
+  it('U3: a pinned model that loads and then keeps crashing backs off too; one that stayed up restarts at once', async () => {
+    const h = loaderHarness({ models: { p: { pinned: true } }, settings: { load_failure_cooldown: 10 } });
+    await settleLoad(h, 'p');
+    const crashLatest = async () => {
+      h.launcher.hosts[h.launcher.hosts.length - 1].crash();
+      await h.flush();
+    };
+    await h.advance(120_000); // up for two minutes: a crash now is not a loop
+    await crashLatest();
+    await h.advance(500);
+    expect(h.launcher.starts).toHaveLength(2);
+    expect(h.state('p')).toBe('ready');
+    await crashLatest(); // right after its restart: a loop begins
+    await h.advance(9_000);
+    expect(h.launcher.starts).toHaveLength(2);
+    await h.advance(1_500);
+    expect(h.launcher.starts).toHaveLength(3);
+    await crashLatest();
+    await h.advance(19_000);
+    expect(h.launcher.starts).toHaveLength(3);
+    await h.advance(1_500);
+    expect(h.launcher.starts).toHaveLength(4);
+    expect(h.state('p')).toBe('ready');
+  });
+
   it('L12: cancelling a load stops the backend and everyone waiting gets cancelled', async () => {
     const h = loaderHarness({ models: { a: {} }, behaviour: { a: { loadMs: 60_000 } } });
     const loads = [settle(h.loader.load('a')), settle(h.loader.load('a'))];

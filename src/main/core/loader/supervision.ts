@@ -29,6 +29,9 @@ export interface WatchModel {
   remote: boolean;
 }
 
+/** A model up this long before it crashes was not in a crash loop. */
+const STABLE_MS = 60_000;
+
 export interface SupervisionDeps {
   startLoad(name: string, origin: LoadOrigin): Promise<ModelRow>;
   unload(name: string, opts: UnloadOptions): Promise<void>;
@@ -53,6 +56,8 @@ export class Supervisor {
     rejectQueue(rt, err);
     this.t.record({ model: rt.name, reason: 'crashed', sentence: unloadSentence('crashed', rt.name, { text: `its backend exited unexpectedly (${exitText(info)})` }), by: null });
     this.t.setFailure(rt, err, info);
+    // Up for a while before this crash: not a crash loop, so the restart is immediate again.
+    if (rt.loadedAt !== null && this.t.o.clock.now() - rt.loadedAt >= STABLE_MS) rt.cooldown.failures = 0;
     if (this.t.entryPinned(rt.name)) this.scheduleRestart(rt);
   }
 
