@@ -30,6 +30,7 @@ import { BACKEND_BASE_BYTES, estimateMemory as estimateModelMemory } from './loa
 import { UsageStore } from './loader/usageStore';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { defaultDataDir } from './paths';
+import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
 import type { ChatRequest, CompletionRequest } from './requests';
 import { SettingsStore } from './settingsStore';
@@ -65,6 +66,8 @@ export interface CoreCommands extends ChatCommands {
   pin(name: string, pinned: boolean): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
   settings(): Settings;
+  /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
+  settingsProblem(): string | null;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
   journal(model?: string): JournalEntry[];
   logs(name: string): LogLine[];
@@ -108,6 +111,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   try {
     const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
     notices.push(...settingsStore.warnings);
+    if (settingsStore.problem) notices.push(settingsStore.problem);
     const settings = () => settingsStore.get();
 
     const pids = new PidRegistry({ dataDir });
@@ -136,7 +140,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
     const estimateMemory = (entry: CatalogEntry): number | null => estimateModelMemory(entry, isRemote(entry) ? 0 : BACKEND_BASE_BYTES);
 
-    const journal = new Journal();
+    const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
     const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice: (msg) => notices.push(msg) });
     let shownStandby = 'null';
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
@@ -235,11 +239,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
     });
 
-    const requestLog: RequestLogEntry[] = [];
+    const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo() }),
+      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -266,11 +270,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return router.rowOf(name);
       },
       settings,
+      settingsProblem: () => settingsStore.problem,
       updateSettings: async (patch) => {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next });
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
         router.enforcePolicy();
         return next;
       },
@@ -293,10 +298,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
       embed: async (name, input, opts) => { const r = await router.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
       tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
-      requestLog: () => [...requestLog],
+      requestLog: () => requests.list(),
       recordRequest: (entry) => {
-        requestLog.push(entry);
-        if (requestLog.length > 500) requestLog.splice(0, requestLog.length - 500);
+        requests.add(entry);
         events.emit({ type: 'request', entry });
       },
       serverStatus: () => serverStatus,

@@ -4,7 +4,7 @@
  * last change (uses come in bursts: one write per burst) and on shutdown.
  */
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../backends/files';
+import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
 import type { Clock } from '../clock';
 
 const SAVE_DELAY_MS = 2_000;
@@ -66,7 +66,7 @@ export class UsageStore {
     this.lastUsed.clear();
     for (const [n, at] of kept) this.lastUsed.set(n, at);
     try {
-      writeFileAtomic(this.o.file, `${JSON.stringify({ version: 1, lastUsed: Object.fromEntries(kept) })}\n`);
+      writeFileAtomicSync(this.o.file, `${JSON.stringify({ version: 1, lastUsed: Object.fromEntries(kept) })}\n`);
     } catch (e) {
       this.o.notice?.(`could not save the least-recently-used order to ${this.o.file}: ${(e as Error).message}`);
     }
