@@ -161,6 +161,9 @@ export class Loads {
     rt.host = host;
     rt.remoteCheckedAt = clock.now();
     void host.exited.then((info) => this.deps.onHostExit(rt, host, info));
+    // W2: the load's stall clock starts now, so a backend that never reports progress (frozen, or
+    // a LocalAI backend that cannot) is stuck after stall_timeout, as a silent request is.
+    rt.progressSeenAt = clock.now();
     this.t.set(rt, 'loading');
 
     const sizeGiB = (entry.sizeBytes ?? 0) / 1024 ** 3;

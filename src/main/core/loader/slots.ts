@@ -14,6 +14,9 @@ import type { RequestRecord, Runtime } from './runtime';
 import type { ModelTable } from './table';
 import type { ThreadBudget } from './threadBudget';
 
+/** gRPC status 3: the backend refuses the request's input. */
+const GRPC_INVALID_ARGUMENT = 3;
+
 export interface SlotDeps {
   load(name: string, opts: RequestOptions): Promise<ModelRow>;
   unload(name: string, opts: UnloadOptions): Promise<void>;
@@ -197,7 +200,9 @@ export class RequestSlots {
     if (record.abort.signal.aborted && isLoadoutError(record.abort.signal.reason)) return record.abort.signal.reason;
     if (callerSignal?.aborted) return new LoadoutError('cancelled', 'The request was cancelled.');
     if (isLoadoutError(e)) return e;
-    const err = e as { kind?: string; message?: string };
+    const err = e as { kind?: string; message?: string; code?: number; details?: string };
+    // The backend judged the input unusable (over the context, empty, a bad grammar): the client's to fix.
+    if (err.code === GRPC_INVALID_ARGUMENT && err.details) return new LoadoutError('invalid', `${rt.name}: ${err.details}`);
     if (host.kind === 'remote' && isConnectionFailure(e)) {
       this.deps.dropRemote(rt, host, 'lost the connection to its remote backend');
       return new LoadoutError('backend_crashed', `${rt.name}: lost the connection to the remote backend ${host.address} (${err.message}).`);
