@@ -10,6 +10,7 @@ import { createCore } from './core/createCore';
 import type { Core } from './core/createCore';
 import { startHttpServer } from './core/server/httpServer';
 import type { HttpServerHandle } from './core/server/httpServer';
+import { apiListenHost } from './core/server/listenHost';
 import { ensureWebUiBuilt } from './core/server/ui';
 
 export interface ParsedArgs {
@@ -70,22 +71,13 @@ export function usage(): string {
   return lines.join('\n');
 }
 
-/** Where the server listens: the LAN only with an API key (without one the API would be open to the whole network). */
-export function listenHost(s: Settings): { host: string; warning: string | null } {
-  const lan = s.api_lan && s.api_key !== '';
-  return {
-    host: lan ? '0.0.0.0' : '127.0.0.1',
-    warning: s.api_lan && !lan ? 'api_lan is on but no api_key is set: listening on 127.0.0.1 only. Set an API key to open the API to the LAN.' : null,
-  };
-}
-
 /**
  * Keeps the server's address in line with `api_lan` and `api_key` as they change (PUT
  * /api/settings, the page's settings), and the server status with it. Returns the unsubscribe.
  */
 export function followLanSetting(core: Core, server: HttpServerHandle, say: (line: string) => void): () => void {
   const apply = async (s: Settings): Promise<void> => {
-    const { host, warning } = listenHost(s);
+    const { host, warning } = apiListenHost(s);
     let error = warning;
     if (host !== server.host) {
       try {
@@ -129,7 +121,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   let server: HttpServerHandle;
   const settings = core.commands.settings();
   try {
-    server = await startHttpServer(core, { port: settings.api_port, host: listenHost(settings).host });
+    server = await startHttpServer(core, { port: settings.api_port, host: apiListenHost(settings).host });
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     await core.dispose();

@@ -2,7 +2,7 @@
  * The composition root: wires the core's parts once and returns its commands, its events and
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
@@ -13,7 +13,9 @@ import { LocalHostLauncher } from './backends/process';
 import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
-import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
+import type { BuiltinCommand } from './backends/builtin';
+import { StandbyPolicy, standbyChanges } from './backends/standby';
+import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
 import type { ChatCommands } from './chats/chatService';
@@ -23,14 +25,14 @@ import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
 import { makeModel } from './gguf/makeModel';
-import { estimateKvCacheBytes } from './gguf/readGguf';
-import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import type { RequestOptions, StreamChunk } from './loader/loader';
+import { estimateModelMemory } from './loader/memoryEstimate';
 import { defaultDataDir } from './paths';
 import { buildChatOptions, buildCompletionOptions } from './requests';
 import type { ChatRequest, CompletionRequest } from './requests';
+import { RequestLog } from './server/requestLog';
 import { SettingsStore } from './settingsStore';
 import { physicalCores, systemMemoryUsedFraction } from './system';
 import { Watchdog } from './watchdog/watchdog';
@@ -126,26 +128,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
     disposers.push(() => catalog.dispose());
 
-    const estimateMemory = (entry: CatalogEntry): number | null => {
-      if (entry.sizeBytes === null) return null;
-      const context = entry.config.context_size || entry.gguf?.contextLength || 0;
-      const kv = entry.gguf && context ? estimateKvCacheBytes(entry.gguf, Math.min(context, 4096)) : 0;
-      return entry.sizeBytes + kv;
-    };
-
     const journal = new Journal();
-    let shownStandby = 'null';
+    const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
       pids,
       clock,
-      onStandbyChange: () => {
-        const standby = localLauncher.standbyInfo();
-        const key = JSON.stringify(standby);
-        if (key === shownStandby) return;
-        shownStandby = key;
-        events.emit({ type: 'standby', standby });
-      },
+      onStandbyChange: () => standbyChanged(localLauncher.standbyInfo()),
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
@@ -159,7 +148,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
       physicalCores: options.cores ?? physicalCores(),
-      estimateMemory,
+      estimateMemory: estimateModelMemory,
     });
 
     await catalog.start();
@@ -171,6 +160,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       }),
     );
 
+    const standby = new StandbyPolicy({
+      settings,
+      isQuiet: () => loader.isQuiet(),
+      builtin: () => registry.resolve(BUILTIN_BACKEND),
+      launcher: localLauncher,
+    });
+
     const watchdog = new Watchdog({
       clock,
       intervalMs: options.watchdogIntervalMs ?? 1000,
@@ -178,7 +174,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       upkeep: () => {
         loader.refreshMemory();
         loader.enforceLimits();
-        keepStandby();
+        standby.upkeep();
       },
       models: () => loader.watchView(),
       memoryUsedFraction: systemMemoryUsedFraction,
@@ -189,18 +185,6 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     watchdog.start();
     disposers.push(() => watchdog.dispose());
-
-    /** A warm built-in backend is started only while the core is quiet, so it never slows a load or an answer. */
-    function keepStandby(): void {
-      if (!settings().warm_standby) {
-        if (localLauncher.standbyInfo()) void localLauncher.dropStandby();
-        return;
-      }
-      if (!loader.isQuiet()) return;
-      const builtin = registry.resolve(BUILTIN_BACKEND);
-      // Started as a one-slot model needs it (the default); a model with more slots starts its own.
-      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
-    }
 
     const entryOf = (name: string): CatalogEntry => {
       const entry = catalog.get(name);
@@ -227,7 +211,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
     });
 
-    const requestLog: RequestLogEntry[] = [];
+    const requestLog = new RequestLog();
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
@@ -285,10 +269,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
       embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
-      requestLog: () => [...requestLog],
+      requestLog: () => requestLog.list(),
       recordRequest: (entry) => {
-        requestLog.push(entry);
-        if (requestLog.length > 500) requestLog.splice(0, requestLog.length - 500);
+        requestLog.record(entry);
         events.emit({ type: 'request', entry });
       },
       serverStatus: () => serverStatus,
@@ -354,28 +337,5 @@ async function writeDemoModel(dataDir: string, modelsDir: string, notices: strin
     writeFileSync(marker, `${new Date().toISOString()}\n`);
   } catch (e) {
     notices.push(`could not write the demo model: ${(e as Error).message}`);
-  }
-}
-
-/** Settings > Backends "test connection": a program must be executable; an address must answer Health. */
-async function testBackendTarget(target: string): Promise<{ ok: boolean; message: string }> {
-  if (/^[^/\\\s]+:\d+$/.test(target)) {
-    const client = createBackendClient(target);
-    try {
-      const reply = await client.health({ timeoutMs: 3000 });
-      const text = Buffer.from(reply.message ?? []).toString('utf8');
-      return { ok: true, message: `${target} answered Health: ${text || '(empty)'}` };
-    } catch (e) {
-      return { ok: false, message: `${target} did not answer: ${(e as Error).message}` };
-    } finally {
-      client.close();
-    }
-  }
-  try {
-    const st = statSync(target);
-    if (!st.isFile()) return { ok: false, message: `${target} is not a file` };
-    return { ok: true, message: `${target} exists; it is started as "${target} --addr 127.0.0.1:<port>" on the next load` };
-  } catch {
-    return { ok: false, message: `${target} does not exist` };
   }
 }
