@@ -12,6 +12,7 @@ import { startHttpServer } from './core/server/httpServer';
 import type { HttpServerHandle } from './core/server/httpServer';
 import { apiListenHost } from './core/server/listenHost';
 import { ensureWebUiBuilt } from './core/server/ui';
+import { defaultDataDir } from './core/paths';
 
 export interface ParsedArgs {
   command: 'serve' | 'help';
@@ -60,12 +61,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, overrides: overrides as Partial<Settings> };
 }
 
-export function usage(): string {
+/** The --help text; `dataDir` is the data folder a run without --data uses. */
+export function usage(dataDir = defaultDataDir()): string {
   const lines = ['Usage: npm run serve -- [flags]', '', 'Every setting is a flag (saved settings are overridden for this run only):'];
   for (const key of SETTING_KEYS) {
     const f = SETTINGS_SCHEMA[key];
     const flag = `--${key.replace(/_/g, '-')}${f.alias ? `, --${f.alias}` : ''}`;
-    const shownDefault = f.help.includes('(default') ? '' : ` (default ${JSON.stringify(f.default) || '""'})`;
+    // The data folder's default is derived at run time (the schema's '' means that), so say where it is.
+    const shownDefault =
+      key === 'data_dir' ? ` (default ${dataDir})` : f.help.includes('(default') ? '' : ` (default ${JSON.stringify(f.default) || '""'})`;
     lines.push(`  ${flag.padEnd(34)} ${f.help}${shownDefault}`);
   }
   return lines.join('\n');
