@@ -209,6 +209,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       load: (name, opts) => loader.load(name, opts),
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
+      clock,
     });
 
     const requestLog = new RequestLog();
