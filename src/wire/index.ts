@@ -5,7 +5,7 @@
  * Message types are generated (`npm run gen:wire`): `X` is what a sender may write (fields
  * optional), `X__Output` what a receiver gets (every field present, defaults filled in).
  */
-export { backendProtoPath, backendService, PROTO_LOAD_OPTIONS, type BackendServiceConstructor } from './proto';
+export { backendService } from './proto';
 export { freePort } from './freePort';
 
 export type { BackendHandlers } from './generated/backend/Backend';
