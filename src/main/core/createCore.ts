@@ -2,7 +2,7 @@
  * The composition root: wires the core's parts once and returns its commands, its events and
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
@@ -21,10 +21,10 @@ import { ChatService } from './chats/chatService';
 import type { ChatCommands } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry } from './catalog/types';
+import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
-import { makeModel } from './gguf/makeModel';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import type { RequestOptions, StreamChunk } from './loader/loader';
@@ -93,8 +93,6 @@ export interface Core {
   dataDir: string;
   dispose(): Promise<void>;
 }
-
-export const DEMO_MODEL = 'demo';
 
 export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const dataDir = options.dataDir ?? options.overrides?.data_dir ?? defaultDataDir();
@@ -306,37 +304,5 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     for (const d of disposers.reverse()) await d();
     lock.release();
     throw e;
-  }
-}
-
-/** A first run with an empty models folder gets a tiny model to try everything with (random weights). */
-async function writeDemoModel(dataDir: string, modelsDir: string, notices: string[]): Promise<void> {
-  const marker = join(dataDir, '.demo-model-written');
-  if (existsSync(marker)) return;
-  const empty = !existsSync(modelsDir) || readdirSync(modelsDir).filter((f) => !f.startsWith('.')).length === 0;
-  if (!empty) return;
-  try {
-    mkdirSync(modelsDir, { recursive: true });
-    await makeModel(join(modelsDir, `${DEMO_MODEL}.gguf`), { preset: 'tiny', seed: 1, name: 'Loadout demo (random weights)' });
-    writeFileSync(
-      join(modelsDir, `${DEMO_MODEL}.yaml`),
-      [
-        '# A tiny model with RANDOM weights, written by Loadout on first run so you can try loading,',
-        '# eviction and chat before adding real models. Its answers are gibberish by design.',
-        '# Put real GGUF files (or LocalAI model YAMLs) in this folder; delete these two files any time.',
-        `name: ${DEMO_MODEL}`,
-        'description: Demo model with random weights (answers are gibberish)',
-        'parameters:',
-        `  model: ${DEMO_MODEL}.gguf`,
-        '  temperature: 0.8',
-        '  max_tokens: 64',
-        'context_size: 512',
-        'threads: 1',
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
-  } catch (e) {
-    notices.push(`could not write the demo model: ${(e as Error).message}`);
   }
 }
