@@ -14,7 +14,7 @@ import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
-import { StandbyPolicy, standbyChanges } from './backends/standby';
+import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
@@ -30,9 +30,9 @@ import { Loader } from './loader/loader';
 import type { RequestOptions, StreamChunk } from './loader/loader';
 import { estimateModelMemory } from './loader/memoryEstimate';
 import { defaultDataDir } from './paths';
+import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
 import type { ChatRequest, CompletionRequest } from './requests';
-import { RequestLog } from './server/requestLog';
 import { SettingsStore } from './settingsStore';
 import { physicalCores, systemMemoryUsedFraction } from './system';
 import { Watchdog } from './watchdog/watchdog';
@@ -66,6 +66,8 @@ export interface CoreCommands extends ChatCommands {
   pin(name: string, pinned: boolean): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
   settings(): Settings;
+  /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
+  settingsProblem(): string | null;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
   journal(model?: string): JournalEntry[];
   logs(name: string): LogLine[];
@@ -107,6 +109,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   try {
     const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
     notices.push(...settingsStore.warnings);
+    if (settingsStore.problem) notices.push(settingsStore.problem);
     const settings = () => settingsStore.get();
 
     const pids = new PidRegistry({ dataDir });
@@ -126,7 +129,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
     disposers.push(() => catalog.dispose());
 
-    const journal = new Journal();
+    const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
     const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
@@ -210,11 +213,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       clock,
     });
 
-    const requestLog = new RequestLog();
+    const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo() }),
+      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
       row: (name) => {
         entryOf(name);
         return loader.rowOf(name);
@@ -241,11 +244,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return loader.rowOf(name);
       },
       settings,
+      settingsProblem: () => settingsStore.problem,
       updateSettings: async (patch) => {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next });
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
         loader.enforcePolicy();
         return next;
       },
@@ -268,9 +272,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
       embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
-      requestLog: () => requestLog.list(),
+      requestLog: () => requests.list(),
       recordRequest: (entry) => {
-        requestLog.record(entry);
+        requests.add(entry);
         events.emit({ type: 'request', entry });
       },
       serverStatus: () => serverStatus,
