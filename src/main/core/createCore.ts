@@ -2,7 +2,7 @@
  * The composition root: wires the core's parts once and returns its commands, its events and
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
@@ -13,22 +13,23 @@ import { LocalHostLauncher } from './backends/process';
 import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
-import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
+import type { BuiltinCommand } from './backends/builtin';
+import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
 import type { ChatCommands } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry } from './catalog/types';
+import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
-import { makeModel } from './gguf/makeModel';
-import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
-import { BACKEND_BASE_BYTES, estimateMemory as estimateModelMemory } from './loader/memoryEstimate';
-import { UsageStore } from './loader/usageStore';
+import { memoryEstimator } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
+import { UsageStore } from './loader/usageStore';
 import { defaultDataDir } from './paths';
 import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
@@ -96,8 +97,6 @@ export interface Core {
   dispose(): Promise<void>;
 }
 
-export const DEMO_MODEL = 'demo';
-
 export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const dataDir = options.dataDir ?? options.overrides?.data_dir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true });
@@ -131,29 +130,14 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
     disposers.push(() => catalog.dispose());
 
-    const isRemote = (entry: CatalogEntry): boolean => {
-      try {
-        return !!entry.config.backend && registry.resolve(entry.config.backend).kind === 'remote';
-      } catch {
-        return false;
-      }
-    };
-    const estimateMemory = (entry: CatalogEntry): number | null => estimateModelMemory(entry, isRemote(entry) ? 0 : BACKEND_BASE_BYTES);
-
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
     const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice: (msg) => notices.push(msg) });
-    let shownStandby = 'null';
+    const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
       pids,
       clock,
-      onStandbyChange: () => {
-        const standby = localLauncher.standbyInfo();
-        const key = JSON.stringify(standby);
-        if (key === shownStandby) return;
-        shownStandby = key;
-        events.emit({ type: 'standby', standby });
-      },
+      onStandbyChange: () => standbyChanged(localLauncher.standbyInfo()),
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
@@ -167,7 +151,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
       physicalCores: options.cores ?? physicalCores(),
-      estimateMemory,
+      estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
@@ -183,6 +167,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       }),
     );
 
+    const standby = new StandbyPolicy({
+      settings,
+      isQuiet: () => router.isQuiet(),
+      builtin: () => registry.resolve(BUILTIN_BACKEND),
+      launcher: localLauncher,
+    });
+
     const watchdog = new Watchdog({
       clock,
       intervalMs: options.watchdogIntervalMs ?? 1000,
@@ -190,7 +181,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       upkeep: () => {
         loader.refreshMemory();
         loader.enforceLimits();
-        keepStandby();
+        standby.upkeep();
       },
       models: () => loader.watchView(),
       memoryUsedFraction: systemMemoryUsedFraction,
@@ -201,18 +192,6 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     watchdog.start();
     disposers.push(() => watchdog.dispose());
-
-    /** A warm built-in backend is started only while the core is quiet, so it never slows a load or an answer. */
-    function keepStandby(): void {
-      if (!settings().warm_standby) {
-        if (localLauncher.standbyInfo()) void localLauncher.dropStandby();
-        return;
-      }
-      if (!router.isQuiet()) return;
-      const builtin = registry.resolve(BUILTIN_BACKEND);
-      // Started as a one-slot model needs it (the default); a model with more slots starts its own.
-      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
-    }
 
     const entryOf = (name: string): CatalogEntry => {
       const entry = catalog.get(name);
@@ -237,6 +216,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       load: (name, opts) => router.load(name, opts),
       tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
+      clock,
     });
 
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
@@ -335,60 +315,5 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     for (const d of disposers.reverse()) await d();
     lock.release();
     throw e;
-  }
-}
-
-/** A first run with an empty models folder gets a tiny model to try everything with (random weights). */
-async function writeDemoModel(dataDir: string, modelsDir: string, notices: string[]): Promise<void> {
-  const marker = join(dataDir, '.demo-model-written');
-  if (existsSync(marker)) return;
-  const empty = !existsSync(modelsDir) || readdirSync(modelsDir).filter((f) => !f.startsWith('.')).length === 0;
-  if (!empty) return;
-  try {
-    mkdirSync(modelsDir, { recursive: true });
-    await makeModel(join(modelsDir, `${DEMO_MODEL}.gguf`), { preset: 'tiny', seed: 1, name: 'Loadout demo (random weights)' });
-    writeFileSync(
-      join(modelsDir, `${DEMO_MODEL}.yaml`),
-      [
-        '# A tiny model with RANDOM weights, written by Loadout on first run so you can try loading,',
-        '# eviction and chat before adding real models. Its answers are gibberish by design.',
-        '# Put real GGUF files (or LocalAI model YAMLs) in this folder; delete these two files any time.',
-        `name: ${DEMO_MODEL}`,
-        'description: Demo model with random weights (answers are gibberish)',
-        'parameters:',
-        `  model: ${DEMO_MODEL}.gguf`,
-        '  temperature: 0.8',
-        '  max_tokens: 64',
-        'context_size: 512',
-        'threads: 1',
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
-  } catch (e) {
-    notices.push(`could not write the demo model: ${(e as Error).message}`);
-  }
-}
-
-/** Settings > Backends "test connection": a program must be executable; an address must answer Health. */
-async function testBackendTarget(target: string): Promise<{ ok: boolean; message: string }> {
-  if (/^[^/\\\s]+:\d+$/.test(target)) {
-    const client = createBackendClient(target);
-    try {
-      const reply = await client.health({ timeoutMs: 3000 });
-      const text = Buffer.from(reply.message ?? []).toString('utf8');
-      return { ok: true, message: `${target} answered Health: ${text || '(empty)'}` };
-    } catch (e) {
-      return { ok: false, message: `${target} did not answer: ${(e as Error).message}` };
-    } finally {
-      client.close();
-    }
-  }
-  try {
-    const st = statSync(target);
-    if (!st.isFile()) return { ok: false, message: `${target} is not a file` };
-    return { ok: true, message: `${target} exists; it is started as "${target} --addr 127.0.0.1:<port>" on the next load` };
-  } catch {
-    return { ok: false, message: `${target} does not exist` };
   }
 }

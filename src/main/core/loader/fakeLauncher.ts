@@ -7,7 +7,8 @@
 import { LoadoutError } from '../../../shared/errors';
 import type { ExitInfo, HostLauncher, HostSpec, ModelHost } from '../backends/types';
 import type { FakeClock } from '../clock';
-import type { BackendClient, CallOptions, ModelOptions, PredictOptions, Reply, Result, StatusResponse } from '../grpc/types';
+import type { ModelOptions, PredictOptions, Reply__Output as Reply, Result__Output as Result, StatusResponse__Output as StatusResponse } from '../../../wire';
+import type { BackendClient, CallOptions } from '../grpc/types';
 
 /** How one model's fake backend behaves; times in fake ms. */
 export interface FakeBehaviour {

@@ -11,7 +11,7 @@ import { BUILTIN_BACKEND } from '../backends/registry';
 import type { ExitInfo, ModelHost, ResolvedBackend } from '../backends/types';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
-import type { ModelOptions } from '../grpc/types';
+import type { ModelOptions } from '../../../wire';
 import { decideAdmission } from './policy';
 import type { LoadOrigin, RequestOptions, UnloadOptions } from './router';
 import { PROGRESS_POLL_MS, REMOTE_RECHECK_MS } from './runtime';

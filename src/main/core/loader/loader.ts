@@ -8,7 +8,7 @@
 import { LoadoutError } from '../../../shared/errors';
 import type { ModelRow, Plan, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
-import type { EmbeddingResult, PredictOptions, TokenizationResponse } from '../grpc/types';
+import type { EmbeddingResult__Output as EmbeddingResult, PredictOptions, TokenizationResponse__Output as TokenizationResponse } from '../../../wire';
 import { Loads } from './load';
 import { unloadSentence } from './policy';
 import type { ModelRouter, RequestOptions, StreamChunk, UnloadOptions } from './router';

@@ -6,7 +6,12 @@
  * constructed with, never through this interface.
  */
 import type { ModelRow, Plan, Snapshot, UnloadReason } from '../../../shared/model';
-import type { EmbeddingResult, PredictOptions, TokenizationResponse, ToolCallDelta } from '../grpc/types';
+import type {
+  EmbeddingResult__Output as EmbeddingResult,
+  PredictOptions,
+  TokenizationResponse__Output as TokenizationResponse,
+  ToolCallDelta__Output as ToolCallDelta,
+} from '../../../wire';
 
 /** Who asked for a load: the API's on-demand loads get the failure cooldown (L13), users never. */
 export type LoadOrigin = 'user' | 'api' | 'restart';

@@ -8,7 +8,13 @@ import { isResident } from '../../../shared/model';
 import type { ModelHost } from '../backends/types';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
-import type { EmbeddingResult, PredictOptions, Reply, TokenizationResponse, ToolCallDelta } from '../grpc/types';
+import type {
+  EmbeddingResult__Output as EmbeddingResult,
+  PredictOptions,
+  Reply__Output as Reply,
+  TokenizationResponse__Output as TokenizationResponse,
+  ToolCallDelta__Output as ToolCallDelta,
+} from '../../../wire';
 import type { RequestOptions, StreamChunk, UnloadOptions } from './router';
 import type { RequestRecord, Runtime } from './runtime';
 import type { ModelTable } from './table';
