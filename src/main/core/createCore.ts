@@ -27,8 +27,9 @@ import type { Clock } from './clock';
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
-import type { RequestOptions, StreamChunk } from './loader/loader';
-import { estimateModelMemory } from './loader/memoryEstimate';
+import { memoryEstimator } from './loader/memoryEstimate';
+import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
+import { UsageStore } from './loader/usageStore';
 import { defaultDataDir } from './paths';
 import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
@@ -130,6 +131,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     disposers.push(() => catalog.dispose());
 
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
+    const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice: (msg) => notices.push(msg) });
     const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
@@ -149,21 +151,25 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
       physicalCores: options.cores ?? physicalCores(),
-      estimateMemory: estimateModelMemory,
+      estimateMemory: memoryEstimator((n) => registry.resolve(n)),
+      usage,
     });
+    // Everything above the loader (commands, chats, the API) sees only the router interface, so a
+    // cluster router can take its place; the watchdog supervises this machine's loader itself.
+    const router: ModelRouter = loader;
 
     await catalog.start();
     disposers.push(
       catalog.onChange((changes) => {
-        for (const c of changes) loader.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
+        for (const c of changes) router.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
         // W4: new groups, pins and ttls apply at once.
-        loader.enforcePolicy();
+        router.enforcePolicy();
       }),
     );
 
     const standby = new StandbyPolicy({
       settings,
-      isQuiet: () => loader.isQuiet(),
+      isQuiet: () => router.isQuiet(),
       builtin: () => registry.resolve(BUILTIN_BACKEND),
       launcher: localLauncher,
     });
@@ -194,8 +200,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     async function* generate(name: string, built: ReturnType<typeof buildChatOptions>, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
-      loader.setTemplateWarning(name, built.templateWarning);
-      yield* loader.stream(name, built.options, opts);
+      router.setTemplateWarning(name, built.templateWarning);
+      yield* router.stream(name, built.options, opts);
     }
 
     // Conversations: the core owns them and their answers (a chat outlives its window).
@@ -206,9 +212,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       notice: (msg) => notices.push(msg),
       catalog: (name) => catalog.get(name),
-      row: (name) => loader.rowOf(name),
-      load: (name, opts) => loader.load(name, opts),
-      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      row: (name) => router.rowOf(name),
+      load: (name, opts) => router.load(name, opts),
+      tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       clock,
     });
@@ -217,31 +223,31 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
+      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
       row: (name) => {
         entryOf(name);
-        return loader.rowOf(name);
+        return router.rowOf(name);
       },
-      load: (name, opts) => loader.load(name, opts),
+      load: (name, opts) => router.load(name, opts),
       unload: async (name, opts) => {
-        await loader.unload(name, { force: opts?.force, reason: 'user' });
-        return loader.rowOf(name);
+        await router.unload(name, { force: opts?.force, reason: 'user' });
+        return router.rowOf(name);
       },
       cancelLoad: (name) => {
         entryOf(name);
-        loader.cancelLoad(name);
-        return loader.rowOf(name);
+        router.cancelLoad(name);
+        return router.rowOf(name);
       },
-      plan: (name) => loader.plan(name),
+      plan: (name) => router.plan(name),
       pin: async (name, pinned) => {
         await catalog.updateConfig(name, { pinned });
-        loader.enforcePolicy();
-        return loader.rowOf(name);
+        router.enforcePolicy();
+        return router.rowOf(name);
       },
       updateModel: async (name, patch) => {
         await catalog.updateConfig(name, patch);
-        loader.enforcePolicy();
-        return loader.rowOf(name);
+        router.enforcePolicy();
+        return router.rowOf(name);
       },
       settings,
       settingsProblem: () => settingsStore.problem,
@@ -250,7 +256,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
         events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
-        loader.enforcePolicy();
+        router.enforcePolicy();
         return next;
       },
       journal: (model) => journal.list(model),
@@ -270,8 +276,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
-      embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
-      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      embed: async (name, input, opts) => { const r = await router.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
+      tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       requestLog: () => requests.list(),
       recordRequest: (entry) => {
         requests.add(entry);
@@ -296,7 +302,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           watchdog.dispose();
           // Answers save their partial text while their backends still run.
           await chats.dispose();
-          await loader.dispose();
+          await router.dispose();
+          usage.flush();
           for (const d of disposers.reverse()) await d();
           events.clear();
           lock.release();
