@@ -158,6 +158,18 @@ test.describe('fault-backend models', () => {
     await expect(answer.locator('a[href^="javascript" i]')).toHaveCount(0);
     await expect(answer.locator('.md')).toContainText('<img src=x onerror=');
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+
+    // CommonMark + GFM inline (the echo answer is JSON, so one line): a link with parentheses,
+    // entities, nested emphasis, strikethrough, a bare URL. Blocks are covered in markdown.test.ts.
+    await sendText(page, '[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) Tom &amp; Jerry ***a** b* ~~old~~ www.example.com/x and more');
+    const rich = lastAnswer(page);
+    await expect(rich).toHaveAttribute('data-finish', 'stop');
+    await expect(rich.locator('.md a[href="https://en.wikipedia.org/wiki/Foo_(bar)"]')).toHaveText('Foo');
+    await expect(rich.locator('.md')).toContainText('Tom & Jerry');
+    await expect(rich.locator('.md em > strong')).toHaveText('a');
+    await expect(rich.locator('.md del')).toHaveText('old');
+    await expect(rich.locator('.md a[href="http://www.example.com/x"]')).toHaveText('www.example.com/x');
+    await keepScreenshot(page, 'chat-markdown');
   });
 
   test('the chat window (?window=chat) opened mid-answer picks the answer up and streams it with the main window', async ({ page, app, context }) => {
