@@ -10,7 +10,7 @@ import { test as base } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import type { ChatMessage } from '../src/shared/chat';
 import { DEFAULT_CHAT_PARAMS } from '../src/shared/chat';
-import { expect, faultModel, keepScreenshot, root, startApp, tempRoot, test } from './support/app';
+import { expect, faultModel, keepScreenshot, readmeScreenshot, startApp, tempRoot, test } from './support/app';
 
 /** Opens the chat view, starts a conversation and picks its model. */
 async function newChat(page: Page, model: string): Promise<string> {
@@ -514,7 +514,7 @@ restartTest.describe('history on disk', () => {
     }
   });
 
-  restartTest('screenshot of the chat view (docs/screenshots/chat.png)', async ({ page }) => {
+  restartTest('screenshot of the chat view (the README\'s chat.png)', async ({ page }) => {
     const dir = tempRoot();
     try {
       // Recent times, so the list reads "2 d ago", "4 min ago".
@@ -570,7 +570,7 @@ restartTest.describe('history on disk', () => {
         await expect(page.locator('.picker-button [data-testid="state"]')).toHaveText('Loaded');
         await page.getByRole('textbox', { name: 'Message' }).fill('Thanks! What about a tuple?');
         await expect(page.locator('.md-code')).toContainText('items.reverse()');
-        await page.screenshot({ path: join(root, 'docs', 'screenshots', 'chat.png') });
+        await readmeScreenshot(page, 'chat', 'chat');
         await page.emulateMedia({ colorScheme: 'dark' });
         await keepScreenshot(page, 'chat-dark');
         await page.emulateMedia({ colorScheme: 'light' });
