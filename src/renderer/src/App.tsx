@@ -64,8 +64,8 @@ function Summary() {
   return (
     <a className="summary" href={routeHref('lru')} title="Loaded models and slots">
       <span className={`dot ${open ? 'on' : 'off'}`} aria-hidden="true" />
-      {cap > 0 ? `${used} of ${cap} slots` : `${used} loaded`}
-      {loading > 0 ? ` · ${loading} loading` : ''}
+      {!open ? 'offline' : cap > 0 ? `${used} of ${cap} slots` : `${used} loaded`}
+      {open && loading > 0 ? ` · ${loading} loading` : ''}
     </a>
   );
 }

@@ -158,7 +158,7 @@ export function ModelsView({ selected }: { selected: string | null }) {
         </div>
         <div className="list-head" aria-hidden="true">
           <span>Model</span>
-          <span>Groups</span>
+          <span className="col-groups">Groups</span>
           <span>State</span>
           <span className="col-mem">Memory est. / used</span>
           <span className="col-used">Last used</span>
