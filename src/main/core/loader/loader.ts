@@ -17,7 +17,7 @@ import type {
   Snapshot,
   UnloadReason,
 } from '../../../shared/model';
-import { isOccupying, isResident } from '../../../shared/model';
+import { isOccupying, isResident, samplingDefaults } from '../../../shared/model';
 import { builtinBackendEnv } from '../backends/builtin';
 import { BUILTIN_BACKEND } from '../backends/registry';
 import type { ExitInfo, HostLauncher, ModelHost, ResolvedBackend } from '../backends/types';
@@ -1135,6 +1135,7 @@ function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runtime | u
     reloadPending: !!(rt?.loadKey && entry && isResident(state) && rt.loadKey !== entry.loadKey),
     templateWarning: rt?.templateWarning ?? null,
     remote: rt?.host?.kind === 'remote',
+    sampling: samplingDefaults(c?.parameters),
   };
 }
 

@@ -60,6 +60,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
   const busy = useStore((s) => s.rowBusy[name]);
   const dismiss = useStore((s) => s.setRowError);
   const idleTimeout = useStore((s) => s.settings?.idle_timeout ?? 0);
+  const online = useStore((s) => s.connection.status === 'open');
   if (!row) return null;
   const problem = row.status !== 'ok' && row.status !== 'disabled' ? problemOf(row) : null;
   const failure = failureText(row);
@@ -121,7 +122,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
       </div>
       <div className="cell used-cell">
         <LastUsed iso={row.lastUsed} />
-        {idleUnloadAt(row, idleTimeout) !== null && <UnloadsIn at={idleUnloadAt(row, idleTimeout)!} />}
+        {online && idleUnloadAt(row, idleTimeout) !== null && <UnloadsIn at={idleUnloadAt(row, idleTimeout)!} />}
         {(row.inFlight > 0 || row.queued > 0) && (
           <span className="muted" title="Requests running / waiting">
             {' '}
