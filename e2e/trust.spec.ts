@@ -109,3 +109,28 @@ test('while disconnected no model is shown loaded and the composer waits to reco
   await expect(page.locator('.summary')).toContainText('offline');
   await keepScreenshot(page, 'models-disconnected');
 });
+
+test("the conversation's settings show the model's defaults with their values", async ({ page }) => {
+  await newChat(page, 'steady');
+  await page.getByRole('button', { name: 'Settings' }).click();
+  const panel = page.getByRole('form', { name: 'Conversation settings' });
+  await expect(panel.getByLabel('Temperature')).toHaveAttribute('placeholder', 'model default (0.7)');
+  await expect(panel.getByLabel('Top-p')).toHaveAttribute('placeholder', 'model default (0.95)');
+  await keepScreenshot(page, 'chat-params-defaults');
+});
+
+test.describe('a setting given as a flag', () => {
+  test.use({ appOptions: { args: ['--idle-timeout', '120'] } });
+
+  test('is marked as set by the flag for this run, not shown as saved', async ({ page }) => {
+    await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Settings' }).click();
+    await expect(page.getByTestId('flag-idle_timeout')).toHaveText(/set by --idle-timeout for this run/);
+    await expect(page.getByTestId('flag-max_active_models')).toHaveCount(0);
+    await keepScreenshot(page, 'settings-flag');
+    // Saved from the page, the value replaces the flag.
+    await page.getByLabel('Idle timeout').fill('300');
+    await page.getByRole('button', { name: 'Save 1 change' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Saved 1 setting' })).toBeVisible();
+    await expect(page.getByTestId('flag-idle_timeout')).toHaveCount(0);
+  });
+});

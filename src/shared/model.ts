@@ -140,6 +140,8 @@ export interface Snapshot {
   standby?: { pid: number; backend: string } | null;
   /** Why the saved settings file cannot be used (then no settings are saved and the API stays off), or null. */
   settingsProblem?: string | null;
+  /** Settings set by a command-line flag for this run (they win over the saved value until saved again). */
+  flags?: (keyof Settings)[];
 }
 
 export interface Settings {
@@ -216,7 +218,7 @@ export type CoreEvent =
   | { type: 'model'; row: ModelRow }
   | { type: 'removed'; name: string }
   | { type: 'journal'; entry: JournalEntry }
-  | { type: 'settings'; settings: Settings; settingsProblem?: string | null }
+  | { type: 'settings'; settings: Settings; settingsProblem?: string | null; flags?: (keyof Settings)[] }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }

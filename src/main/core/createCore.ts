@@ -235,7 +235,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
+      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
       row: (name) => {
         entryOf(name);
         return loader.rowOf(name);
@@ -267,7 +267,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         loader.enforcePolicy();
         return next;
       },
