@@ -107,6 +107,7 @@ test('while disconnected no model is shown loaded and the composer waits to reco
   await expect(row(page, 'steady').getByTestId('state')).toHaveText('Unknown');
   await expect(page.getByText('Loaded', { exact: true })).toHaveCount(0);
   await expect(page.locator('.summary')).toContainText('offline');
+  await expect(page.getByRole('group', { name: 'Show' }).getByRole('button', { name: /^Loaded/ })).toHaveText('Loaded ?');
   await keepScreenshot(page, 'models-disconnected');
 });
 
