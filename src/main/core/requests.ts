@@ -6,7 +6,7 @@
 import { BUILTIN_SAMPLING } from '../../shared/model';
 import type { CatalogEntry } from './catalog/types';
 import { renderChatPrompt, renderCompletionPrompt, usesConfigTemplate } from './catalog/prompt';
-import type { ChatMessage, PredictOptions } from './grpc/types';
+import type { ChatMessage, PredictOptions } from '../../wire';
 
 export interface Sampling {
   temperature?: number;
