@@ -223,7 +223,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
+      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -255,7 +255,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
         return next;
       },

@@ -3,6 +3,7 @@
  * the model's config (C2), stop words, and the prompt - rendered from the config's Go templates
  * when it has them, else left to the GGUF's own chat template (C3).
  */
+import { BUILTIN_SAMPLING } from '../../shared/model';
 import type { CatalogEntry } from './catalog/types';
 import { renderChatPrompt, renderCompletionPrompt, usesConfigTemplate } from './catalog/prompt';
 import type { ChatMessage, PredictOptions } from '../../wire';
@@ -40,8 +41,8 @@ function sampling(entry: CatalogEntry, req: Sampling): PredictOptions {
   const p = entry.config.parameters;
   const stops = [...entry.config.stopwords, ...(req.stop ?? [])];
   return {
-    Temperature: req.temperature ?? p.temperature ?? 0.7,
-    TopP: req.top_p ?? p.top_p ?? 0.95,
+    Temperature: req.temperature ?? p.temperature ?? BUILTIN_SAMPLING.temperature,
+    TopP: req.top_p ?? p.top_p ?? BUILTIN_SAMPLING.top_p,
     TopK: req.top_k ?? p.top_k ?? 40,
     MinP: req.min_p ?? 0.05,
     Tokens: req.max_tokens ?? p.max_tokens ?? 0,

@@ -75,8 +75,8 @@ function Summary() {
   return (
     <a className="summary" href={routeHref('lru')} title="Loaded models and slots">
       <span className={`dot ${open ? 'on' : 'off'}`} aria-hidden="true" />
-      {cap > 0 ? `${loaded} loaded · ${used} of ${cap} slots` : `${loaded} loaded`}
-      {loading > 0 ? ` · ${loading} loading` : ''}
+      {!open ? 'offline' : cap > 0 ? `${loaded} loaded · ${used} of ${cap} slots` : `${loaded} loaded`}
+      {open && loading > 0 ? ` · ${loading} loading` : ''}
     </a>
   );
 }

@@ -1,7 +1,7 @@
 /** What the loader shows (E1, E3): model rows, the snapshot and the dry run of a load. */
 import { toErrorData } from '../../../shared/errors';
 import type { ModelRow, Plan, Snapshot } from '../../../shared/model';
-import { isOccupying, isResident } from '../../../shared/model';
+import { isOccupying, isResident, samplingDefaults } from '../../../shared/model';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import { decideAdmission } from './policy';
@@ -78,5 +78,6 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
     reloadPending: !!(rt?.loadKey && entry && isResident(state) && rt.loadKey !== entry.loadKey),
     templateWarning: rt?.templateWarning ?? null,
     remote: rt?.host?.kind === 'remote',
+    sampling: samplingDefaults(c?.parameters),
   };
 }

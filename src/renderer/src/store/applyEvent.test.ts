@@ -1,6 +1,7 @@
 /** The store's one reducer: events folded into the snapshot keep rows, LRU, groups and pending consistent (E1, E2). */
 import { describe, expect, it } from 'vitest';
 import type { CoreEvent, ModelRow, RequestLogEntry, Snapshot } from '../../../shared/model';
+import { samplingDefaults } from '../../../shared/model';
 import { defaultSettings } from '../../../shared/settings';
 import { JOURNAL_LIMIT, LOG_LIMIT, REQUEST_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
 import { conflictsOf, filterNames, slotInfo } from './selectors';
@@ -33,6 +34,7 @@ function row(name: string, o: Partial<ModelRow> = {}): ModelRow {
     gguf: null,
     reloadPending: false,
     templateWarning: null,
+    sampling: samplingDefaults(undefined),
     remote: false,
     ...o,
   };
