@@ -119,7 +119,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   }
   let core;
   try {
-    core = await createCore({ overrides: parsed.overrides });
+    core = await createCore({ overrides: parsed.overrides, onNotice: (n) => process.stdout.write(`note: ${n}\n`) });
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     process.exit(1);

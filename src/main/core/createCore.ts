@@ -41,6 +41,8 @@ import { Watchdog } from './watchdog/watchdog';
 export interface CoreOptions {
   /** Default: the per-user app data folder. */
   dataDir?: string;
+  /** Where problems found after start go (the host's log); those found while starting are in `Core.notices`. */
+  onNotice?: (message: string) => void;
   /** Flags for this run only (CLI). */
   overrides?: Partial<Settings>;
   /** The host's defaults, below the saved file (the desktop app's differ per platform: close_to_tray). */
@@ -103,6 +105,10 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   // U4: one instance per data dir; refuse before touching anything else.
   const lock = acquireInstanceLock(dataDir);
   const notices: string[] = [];
+  let started = false;
+  // Problems found while starting are returned; later ones (a catalog bound hit, a rescan that
+  // failed) would otherwise reach nobody, so they go to the host's log as they happen.
+  const notice = (msg: string) => (started ? options.onNotice?.(msg) : notices.push(msg));
   const clock = options.clock ?? systemClock;
   const events = new Emitter<CoreEvent>();
   const disposers: (() => void | Promise<void>)[] = [];
@@ -127,11 +133,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const modelsDir = settings().models_dir;
     if (options.demoModel !== false) await writeDemoModel(dataDir, modelsDir, notices);
 
-    const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
+    const catalog = new Catalog({ modelsDir, clock, logger: notice });
     disposers.push(() => catalog.dispose());
 
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
-    const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice: (msg) => notices.push(msg) });
+    const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice });
     const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
@@ -205,12 +211,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     }
 
     // Conversations: the core owns them and their answers (a chat outlives its window).
-    const chatStore = new ChatStore({ dir: join(dataDir, 'chats'), notice: (msg) => notices.push(msg) });
+    const chatStore = new ChatStore({ dir: join(dataDir, 'chats'), notice });
     chatStore.open();
     const chats = new ChatService({
       store: chatStore,
       emit: (e) => events.emit(e),
-      notice: (msg) => notices.push(msg),
+      notice,
       catalog: (name) => catalog.get(name),
       row: (name) => router.rowOf(name),
       load: (name, opts) => router.load(name, opts),
@@ -292,6 +298,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     let disposed: Promise<void> | null = null;
+    started = true;
     return {
       commands,
       events,
