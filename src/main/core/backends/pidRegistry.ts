@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './files';
+import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
 import { pidAlive, processStartTime, readCmdline, signalGroup } from './procInfo';
 
 export interface PidEntry {
@@ -98,7 +98,7 @@ export class PidRegistry {
 
   private write(entries: PidEntry[]): void {
     try {
-      writeFileAtomic(this.path, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`);
+      writeFileAtomicSync(this.path, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`, { durable: false });
     } catch {
       // The data dir may be read-only or full; supervision goes on without the safety net.
     }
@@ -144,7 +144,11 @@ export function commandMatches(actual: string[], recorded: string[]): boolean {
   return false;
 }
 
-/** Polls until the pids are gone (no exit event exists for processes that are not our children). */
+/**
+ * Polls until the pids are gone (no exit event exists for processes that are not our children).
+ * Real timers on purpose: this runs at start-up, before anything else holds the event loop open,
+ * and the Clock's timers are unref'd, so `serve` could exit in the middle of the wait.
+ */
 async function waitGone(pids: number[], budgetMs: number): Promise<void> {
   const deadline = Date.now() + budgetMs;
   while (pids.some(pidAlive) && Date.now() < deadline) {

@@ -310,7 +310,7 @@ describe('LocalHostLauncher', () => {
 
 describe('U7: stopping process trees on each platform', () => {
   it('U7: POSIX signals the group the backend leads; Windows uses taskkill /T (and /F to force)', async () => {
-    const { treeKill } = await import('./process');
+    const { treeKill } = await import('./localHost');
     expect(treeKill('linux', 42, 'SIGTERM')).toEqual({ kind: 'group', pgid: 42, signal: 'SIGTERM' });
     expect(treeKill('darwin', 42, 'SIGKILL')).toEqual({ kind: 'group', pgid: 42, signal: 'SIGKILL' });
     expect(treeKill('win32', 42, 'SIGTERM')).toEqual({ kind: 'taskkill', args: ['/pid', '42', '/T'] });

@@ -30,6 +30,9 @@ import { decideAdmission, formatBytes, settingsSurplus, unloadSentence } from '.
 import type { PolicyModel } from './policy';
 import { ThreadBudget } from './threadBudget';
 
+/** gRPC status 3: the backend refuses the request's input. */
+const GRPC_INVALID_ARGUMENT = 3;
+
 /** Who asked for a load: the API's on-demand loads get the failure cooldown (L13), users never. */
 export type LoadOrigin = 'user' | 'api' | 'restart';
 
@@ -264,6 +267,9 @@ export class Loader {
     rt.host = host;
     rt.remoteCheckedAt = this.o.clock.now();
     void host.exited.then((info) => this.onHostExit(rt, host, info));
+    // W2: the load's stall clock starts now, so a backend that never reports progress (frozen, or
+    // a LocalAI backend that cannot) is stuck after stall_timeout, as a silent request is.
+    rt.progressSeenAt = this.o.clock.now();
     this.set(rt, 'loading');
 
     const sizeGiB = (entry.sizeBytes ?? 0) / 1024 ** 3;
@@ -686,7 +692,9 @@ export class Loader {
     if (record.abort.signal.aborted && isLoadoutError(record.abort.signal.reason)) return record.abort.signal.reason;
     if (callerSignal?.aborted) return new LoadoutError('cancelled', 'The request was cancelled.');
     if (isLoadoutError(e)) return e;
-    const err = e as { kind?: string; message?: string };
+    const err = e as { kind?: string; message?: string; code?: number; details?: string };
+    // The backend judged the input unusable (over the context, empty, a bad grammar): the client's to fix.
+    if (err.code === GRPC_INVALID_ARGUMENT && err.details) return new LoadoutError('invalid', `${rt.name}: ${err.details}`);
     if (host.kind === 'remote' && isConnectionFailure(e)) {
       this.dropRemote(rt, host, 'lost the connection to its remote backend');
       return new LoadoutError('backend_crashed', `${rt.name}: lost the connection to the remote backend ${host.address} (${err.message}).`);

@@ -9,6 +9,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Settings } from '../../../shared/model';
 import type { Core } from '../createCore';
+import { SerialQueue } from '../fsx/serialQueue';
 import { createApiHandler } from './api';
 import { newServerToken, serverToken } from './serverToken';
 import { createUiHandler } from './ui';
@@ -102,7 +103,7 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
   await listen(server, opts.port, host);
   const port = (server.address() as AddressInfo).port;
   origin = `http://127.0.0.1:${port}`;
-  let rebinding: Promise<unknown> = Promise.resolve();
+  const rebinding = new SerialQueue();
   let closed = false;
   const rebind = async (next: string): Promise<void> => {
     if (closed || next === host) return;
@@ -124,9 +125,7 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
       return host;
     },
     setHost: (next) => {
-      const run = rebinding.then(() => rebind(next));
-      rebinding = run.catch(() => {});
-      return run;
+      return rebinding.run(() => rebind(next));
     },
     close: async () => {
       closed = true;
