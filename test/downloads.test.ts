@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, type Clock } from '../src/main/core/clock';
-import { DownloadEngine, type DownloadJob, type DownloadSettings, type StatFs } from '../src/main/core/downloads/engine';
+import { DownloadEngine, type DownloadEngineOptions, type DownloadJob, type DownloadSettings, type StatFs } from '../src/main/core/downloads/engine';
 import { installLoopbackGuard, seededBlob, sha256, startFakeHub, type FakeHub } from './fixtures/fakeHub';
 
 let hub: FakeHub;
@@ -37,7 +37,7 @@ interface Made {
   published: string[];
 }
 
-function makeEngine(o: { clock?: Clock; settings?: Partial<DownloadSettings>; statfs?: () => Promise<StatFs> } = {}): Made {
+function makeEngine(o: { clock?: Clock; settings?: Partial<DownloadSettings>; statfs?: () => Promise<StatFs>; writePart?: DownloadEngineOptions['writePart'] } = {}): Made {
   const events: DownloadJob[] = [];
   const published: string[] = [];
   const engine = new DownloadEngine({
@@ -48,6 +48,7 @@ function makeEngine(o: { clock?: Clock; settings?: Partial<DownloadSettings>; st
     bootId: () => 'boot-1',
     random: () => 0,
     onPublished: (f) => published.push(f),
+    writePart: o.writePart,
   });
   engine.events.on((row) => events.push(row));
   engines.push(engine);
@@ -136,6 +137,29 @@ describe('downloads engine against the fake hub', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('G7: a disk that fills up part-way pauses the job with disk_space and keeps the partial', async () => {
+    const data = seededBlob(256 * 1024);
+    const file = await hub.addFile('o/r', 'n.gguf', { data });
+    let room = 70_000; // bytes the disk still takes (the body arrives in pieces of at most 64 KiB)
+    const { engine } = makeEngine({
+      settings: { connections: 1 },
+      writePart: async (handle, chunk, length, position) => {
+        if (room < length) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        room -= length;
+        await handle.write(chunk, 0, length, position);
+      },
+    });
+    const job = engine.add({ uri: file.uri });
+    const paused = await until(engine, job.id, (j) => j.state === 'paused' || j.state === 'failed' || j.state === 'done');
+    expect(paused).toMatchObject({ state: 'paused', error: { code: 'disk_space', retryable: true } });
+    expect(paused.receivedBytes).toBeGreaterThan(0);
+    expect(existsSync(path.join(dir, 'n.gguf.part'))).toBe(true);
+    room = Infinity; // space freed
+    await engine.resume(job.id);
+    expect((await until(engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
+    expect(await readFile(path.join(dir, 'n.gguf'))).toEqual(data);
+  });
+
   it('G19 G34: pause closes the connections within 1 s and resume continues from the committed offsets', async () => {
     const data = seededBlob(512 * 1024);
     const file = await hub.addFile('o/r', 'big.gguf', { data, knobs: { throttle: 128 * 1024 } });
@@ -217,6 +241,23 @@ describe('downloads engine against the fake hub', () => {
     const second = makeEngine();
     await second.engine.start();
     expect(second.engine.list()).toMatchObject([{ id: job.id, state: 'paused' }]);
+  });
+
+  it('G33: closing the engine stops and flushes every job within 2 s; the next start resumes them', async () => {
+    const data = seededBlob(256 * 1024);
+    const file = await hub.addFile('o/r', 'q.gguf', { data, knobs: { throttle: 64 * 1024 } });
+    const first = makeEngine();
+    const job = first.engine.add({ uri: file.uri });
+    await until(first.engine, job.id, (j) => j.receivedBytes > 0);
+    const t0 = Date.now();
+    await first.engine.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(JSON.parse(await readFile(path.join(dir, 'q.gguf.part.json'), 'utf8')).state).toBe('downloading');
+    hub.knobs('o/r', 'q.gguf').throttle = 0;
+    const second = makeEngine();
+    await second.engine.start();
+    expect((await until(second.engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
+    expect(await readFile(path.join(dir, 'q.gguf'))).toEqual(data);
   });
 
   it('G14: a connection that sends nothing for the stall timeout is dropped and resumed', async () => {

@@ -12,7 +12,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock';
 import { Emitter } from '../emitter';
 import { DownloadError, type DownloadErrorData } from './errors';
-import { hashFile, syncDir, writeFileAtomic } from './files';
+import { writeFileAtomic } from '../fsx/writeFileAtomic';
+import { hashFile, syncDir } from './files';
 import { parseModelUri, targetPath } from './uri';
 
 export type JobState = 'queued' | 'resolving' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
@@ -90,6 +91,8 @@ export interface DownloadEngineOptions {
   /** Called after a file is published, so the catalog lists it at once (G29). */
   onPublished?: (file: string) => void;
   extensions?: string[];
+  /** Writes received bytes into the `.part` file; tests pass one that fails like a full disk. */
+  writePart?: (handle: fs.FileHandle, chunk: Buffer, length: number, position: number) => Promise<void>;
 }
 
 interface Segment {
@@ -863,9 +866,11 @@ export class DownloadEngine {
         const n = Math.min(chunk.length, seg.end - seg.pos); // G13: never past the segment's (possibly shrunk) end
         if (n > 0) {
           try {
-            await handle.write(chunk, 0, n, seg.pos);
+            if (this.opts.writePart) await this.opts.writePart(handle, chunk, n, seg.pos);
+            else await handle.write(chunk, 0, n, seg.pos);
           } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DownloadError('disk_space', `The disk filled up while downloading ${job.target}; free space and resume (the partial file was kept)`, { retryable: true });
+            const code = (e as NodeJS.ErrnoException).code;
+            if (code === 'ENOSPC' || code === 'EDQUOT') throw new DownloadError('disk_space', `The disk filled up while downloading ${job.target}; free space and resume (the partial file was kept)`, { retryable: true });
             throw e;
           }
           // Another connection may have taken the second half meanwhile (G11): the overlap it

@@ -1,13 +1,13 @@
 import { ERROR_STATUS, type ErrorCode } from '../../../shared/errors';
 
 /**
- * The codes downloads add to the shared closed set (downloads-spec section 4, clarifications 5).
- * Kept here until src/shared/errors.ts gains them; then this map and the union go away.
+ * The codes downloads add to the shared closed set (downloads-spec section 4, clarifications 5);
+ * `disk_space` is already shared. Kept here until src/shared/errors.ts gains them; then this map
+ * and the union go away.
  */
 export const DOWNLOAD_ERROR_STATUS = {
   not_downloaded: 409,
   downloading: 503,
-  disk_space: 507,
   upstream_auth: 424,
   upstream: 502,
   checksum_mismatch: 422,

@@ -1,29 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 
-/**
- * Writes a small file so that a crash leaves either the old or the new content: temp file, fsync,
- * rename over, fsync the folder (POSIX; Windows cannot open folders).
- */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-  await syncDir(path.dirname(file));
-}
-
+/** fsyncs a folder so a rename in it is on disk (POSIX; Windows cannot open folders). */
 export async function syncDir(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
   const handle = await fs.open(dir, 'r');
