@@ -37,7 +37,7 @@ interface Made {
   published: string[];
 }
 
-function makeEngine(o: { clock?: Clock; settings?: Partial<DownloadSettings>; statfs?: () => Promise<StatFs>; writePart?: DownloadEngineOptions['writePart'] } = {}): Made {
+function makeEngine(o: { bootId?: string; clock?: Clock; settings?: Partial<DownloadSettings>; statfs?: () => Promise<StatFs>; writePart?: DownloadEngineOptions['writePart'] } = {}): Made {
   const events: DownloadJob[] = [];
   const published: string[] = [];
   const engine = new DownloadEngine({
@@ -45,7 +45,7 @@ function makeEngine(o: { clock?: Clock; settings?: Partial<DownloadSettings>; st
     clock: o.clock,
     settings: () => ({ hfEndpoint: hub.endpoint, minSegmentBytes: 4096, reserveBytes: 0, stallTimeoutMs: 600_000, ...o.settings }),
     statfs: o.statfs ?? (async () => ({ bavail: 1e12, bsize: 1 })),
-    bootId: () => 'boot-1',
+    bootId: () => o.bootId ?? 'boot-1',
     random: () => 0,
     onPublished: (f) => published.push(f),
     writePart: o.writePart,
@@ -258,6 +258,36 @@ describe('downloads engine against the fake hub', () => {
     await second.engine.start();
     expect((await until(second.engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
     expect(await readFile(path.join(dir, 'q.gguf'))).toEqual(data);
+  });
+
+  it('G22: after a reboot the offsets that were fdatasync\'d count, not the unsynced trailer', async () => {
+    const data = seededBlob(256 * 1024);
+    const file = await hub.addFile('o/r', 'r.gguf', { data, knobs: { throttle: 64 * 1024 } });
+    const first = makeEngine({ settings: { connections: 1 } });
+    const job = first.engine.add({ uri: file.uri });
+    await until(first.engine, job.id, (j) => j.receivedBytes > 0);
+    await first.engine.pause(job.id);
+    await first.engine.close();
+    // A trailer that claims every byte arrived, as if the data behind it was lost in a power cut.
+    const part = path.join(dir, 'r.gguf.part');
+    const trailer = Buffer.alloc(12 + 24);
+    trailer.write('LDSEGS01', 0, 'latin1');
+    trailer.writeUInt32LE(1, 8);
+    trailer.writeDoubleLE(0, 12);
+    trailer.writeDoubleLE(data.length, 20);
+    trailer.writeDoubleLE(data.length, 28);
+    const { open } = await import('node:fs/promises');
+    const handle = await open(part, 'r+');
+    await handle.write(trailer, 0, trailer.length, data.length);
+    await handle.close();
+    hub.knobs('o/r', 'r.gguf').throttle = 0;
+    const second = makeEngine({ bootId: 'boot-2' });
+    await second.engine.start();
+    const [restored] = second.engine.list();
+    expect(restored.receivedBytes).toBeLessThan(data.length);
+    await second.engine.resume(job.id);
+    expect((await until(second.engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
+    expect(await readFile(path.join(dir, 'r.gguf'))).toEqual(data);
   });
 
   it('G14: a connection that sends nothing for the stall timeout is dropped and resumed', async () => {

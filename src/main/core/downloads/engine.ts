@@ -278,8 +278,10 @@ export class DownloadEngine {
       job.etag = car.etag;
       job.ranges = car.ranges;
       if (car.sha256.expected && car.sha256.source) job.expected = { value: car.sha256.expected, source: car.sha256.source };
-      job.segments = (car.bootId === this.bootId() && (await this.readTrailer(job))) || car.segments;
-      job.durableSegments = car.segments.map((s) => ({ ...s }));
+      // A transfer of unknown size cannot be continued (no ranges): it starts again.
+      if (car.size === null) job.segments = [];
+      else job.segments = (car.bootId === this.bootId() && (await this.readTrailer(job))) || car.segments;
+      job.durableSegments = car.size === null ? [] : car.segments.map((s) => ({ ...s }));
       job.error = car.error;
       this.jobs.set(job.target, job);
       const wasRunning = car.state === 'queued' || car.state === 'resolving' || car.state === 'downloading' || car.state === 'verifying';
