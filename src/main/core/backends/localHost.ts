@@ -110,7 +110,7 @@ export class LocalHost implements ModelHost {
       init.onExit(pid);
       void this.drainOutput().then(() => {
         logs.flush(this.model);
-        if (this.stderrTail.trim()) this.lastStderr = this.stderrTail.trim();
+        if (this.stderrTail.trim()) this.lastStderr = clipLine(this.stderrTail.trim());
         const info: ExitInfo = { code, signal, stderr: this.lastStderr };
         logs.append(this.model, 'loadout', `backend ${init.backend} (pid ${pid}) ${describeExit(info)}`);
         this.client.close();
@@ -171,7 +171,7 @@ export class LocalHost implements ModelHost {
     for (const line of lines) {
       const trimmed = line.trim();
       if (!trimmed) continue;
-      this.lastStderr = trimmed;
+      this.lastStderr = clipLine(trimmed);
       if (ADDRESS_IN_USE.test(trimmed)) this.sawAddressInUse = true;
     }
     if (ADDRESS_IN_USE.test(this.stderrTail)) this.sawAddressInUse = true;
@@ -198,4 +198,11 @@ export class LocalHost implements ModelHost {
 
 export function describeExit(info: ExitInfo): string {
   return info.signal ? `was killed by ${info.signal}` : `exited with code ${info.code}`;
+}
+
+/** The last output line travels in failure messages, rows and events: a backend that prints a
+ * megabyte on one line must not make every event that big (Trust 12). */
+const LAST_LINE_MAX = 500;
+function clipLine(line: string): string {
+  return line.length <= LAST_LINE_MAX ? line : `${line.slice(0, LAST_LINE_MAX)}…`;
 }

@@ -156,6 +156,16 @@ describe('LocalHostLauncher', () => {
     expect(logs.lines('m').map((l) => l.text)).toContain(FAULT_START_CRASH_LINE);
   });
 
+  it('L10: a crash whose last line is megabytes long is reported with that line clipped (Trust 12)', async () => {
+    const program = join(dir, 'long-line.sh');
+    writeFileSync(program, `#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x >&2\necho >&2\nexit 3\n`);
+    chmodSync(program, 0o755);
+    const e = await failure(launcher.start(spec(program)));
+    expect(e.code).toBe('backend_failed');
+    expect(e.message).toMatch(/x…$/);
+    expect(e.message.length).toBeLessThan(1000);
+  });
+
   it('L10: a backend that never answers Health is stopped at start_timeout with a hint', async () => {
     const program = writeFaultProgram(dir, { FAULT_START: 'hang' });
     const t0 = performance.now();
