@@ -290,6 +290,32 @@ describe('downloads engine against the fake hub', () => {
     expect(await readFile(path.join(dir, 'r.gguf'))).toEqual(data);
   });
 
+  it('G11: an idle connection takes half of the largest remaining range instead of waiting on a stalled one', async () => {
+    const data = seededBlob(256 * 1024);
+    const file = await hub.addFile('o/r', 'w.gguf', { data, knobs: { stallAfter: 64 * 1024 } });
+    const clock = new FakeClock();
+    const { engine } = makeEngine({ clock, settings: { connections: 2, minSegmentBytes: 8 * 1024, stallTimeoutMs: 30_000 } });
+    const job = engine.add({ uri: file.uri });
+    // One of the two 128 KiB ranges stalls after 64 KiB; the other connection finishes its own and
+    // then keeps halving what the stalled one still owes, down to the 8 KiB minimum.
+    const nearly = await until(engine, job.id, (j) => j.receivedBytes >= data.length - 16 * 1024);
+    expect(nearly.state).toBe('downloading');
+    expect(cdnRanges().filter((r) => r !== 'bytes=0-0').length).toBeGreaterThan(2);
+    clock.advance(30_000);
+    expect((await until(engine, job.id, (j) => j.state === 'done' || j.state === 'failed', { clock, stepMs: 500 })).state).toBe('done');
+    expect(await readFile(path.join(dir, 'w.gguf'))).toEqual(data);
+  });
+
+  it('G12: a wrong Content-Range fails the attempt rather than writing at the wrong offset', async () => {
+    const file = await hub.addFile('o/r', 'cr.gguf', { data: seededBlob(64 * 1024), knobs: { wrongContentRange: true } });
+    const clock = new FakeClock();
+    const { engine } = makeEngine({ clock, settings: { connections: 1, retries: 2 } });
+    const job = engine.add({ uri: file.uri });
+    const failed = await until(engine, job.id, (j) => j.state === 'failed' || j.state === 'done', { clock, stepMs: 1000 });
+    expect(failed.error!.message).toMatch(/when bytes=0-|was asked/);
+    expect(existsSync(path.join(dir, 'cr.gguf'))).toBe(false);
+  });
+
   it('G14: a connection that sends nothing for the stall timeout is dropped and resumed', async () => {
     const data = seededBlob(64 * 1024);
     const file = await hub.addFile('o/r', 's.gguf', { data, knobs: { stallAfter: 20_000 } });
@@ -425,6 +451,11 @@ describe('downloads engine against the fake hub', () => {
     expect([fa.error?.code, fb.error?.code]).toEqual(['upstream', 'upstream']);
     expect(fa.error!.message).toMatch(/web page/);
     expect(fb.error!.message).toMatch(/compressed/);
+    const notGguf = await hub.addFile('o/r', 'ng.gguf', { data: Buffer.from('PK\x03\x04 a zip, not a model'.padEnd(4096, '.')) });
+    const c = engine.add({ uri: notGguf.uri });
+    const fc = await until(engine, c.id, (j) => j.state === 'failed' || j.state === 'done');
+    expect(fc.error).toMatchObject({ code: 'upstream' });
+    expect(fc.error!.message).toMatch(/not a GGUF/);
     expect((await readdir(dir)).filter((n) => !n.includes('.part'))).toEqual([]);
   });
 
