@@ -2,7 +2,7 @@
  * The composition root: wires the core's parts once and returns its commands, its events and
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
@@ -13,21 +13,22 @@ import { LocalHostLauncher } from './backends/process';
 import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
-import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
+import type { BuiltinCommand } from './backends/builtin';
+import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
 import type { ChatCommands } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry } from './catalog/types';
+import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
-import { makeModel } from './gguf/makeModel';
-import { estimateKvCacheBytes } from './gguf/readGguf';
-import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import type { RequestOptions, StreamChunk } from './loader/loader';
+import { estimateModelMemory } from './loader/memoryEstimate';
 import { defaultDataDir } from './paths';
 import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
@@ -95,8 +96,6 @@ export interface Core {
   dispose(): Promise<void>;
 }
 
-export const DEMO_MODEL = 'demo';
-
 export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const dataDir = options.dataDir ?? options.overrides?.data_dir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true });
@@ -130,26 +129,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
     disposers.push(() => catalog.dispose());
 
-    const estimateMemory = (entry: CatalogEntry): number | null => {
-      if (entry.sizeBytes === null) return null;
-      const context = entry.config.context_size || entry.gguf?.contextLength || 0;
-      const kv = entry.gguf && context ? estimateKvCacheBytes(entry.gguf, Math.min(context, 4096)) : 0;
-      return entry.sizeBytes + kv;
-    };
-
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
-    let shownStandby = 'null';
+    const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
       pids,
       clock,
-      onStandbyChange: () => {
-        const standby = localLauncher.standbyInfo();
-        const key = JSON.stringify(standby);
-        if (key === shownStandby) return;
-        shownStandby = key;
-        events.emit({ type: 'standby', standby });
-      },
+      onStandbyChange: () => standbyChanged(localLauncher.standbyInfo()),
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
@@ -163,7 +149,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
       physicalCores: options.cores ?? physicalCores(),
-      estimateMemory,
+      estimateMemory: estimateModelMemory,
     });
 
     await catalog.start();
@@ -175,6 +161,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       }),
     );
 
+    const standby = new StandbyPolicy({
+      settings,
+      isQuiet: () => loader.isQuiet(),
+      builtin: () => registry.resolve(BUILTIN_BACKEND),
+      launcher: localLauncher,
+    });
+
     const watchdog = new Watchdog({
       clock,
       intervalMs: options.watchdogIntervalMs ?? 1000,
@@ -182,7 +175,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       upkeep: () => {
         loader.refreshMemory();
         loader.enforceLimits();
-        keepStandby();
+        standby.upkeep();
       },
       models: () => loader.watchView(),
       memoryUsedFraction: systemMemoryUsedFraction,
@@ -193,18 +186,6 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     watchdog.start();
     disposers.push(() => watchdog.dispose());
-
-    /** A warm built-in backend is started only while the core is quiet, so it never slows a load or an answer. */
-    function keepStandby(): void {
-      if (!settings().warm_standby) {
-        if (localLauncher.standbyInfo()) void localLauncher.dropStandby();
-        return;
-      }
-      if (!loader.isQuiet()) return;
-      const builtin = registry.resolve(BUILTIN_BACKEND);
-      // Started as a one-slot model needs it (the default); a model with more slots starts its own.
-      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
-    }
 
     const entryOf = (name: string): CatalogEntry => {
       const entry = catalog.get(name);
@@ -229,6 +210,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       load: (name, opts) => loader.load(name, opts),
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
+      clock,
     });
 
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
@@ -326,60 +308,5 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     for (const d of disposers.reverse()) await d();
     lock.release();
     throw e;
-  }
-}
-
-/** A first run with an empty models folder gets a tiny model to try everything with (random weights). */
-async function writeDemoModel(dataDir: string, modelsDir: string, notices: string[]): Promise<void> {
-  const marker = join(dataDir, '.demo-model-written');
-  if (existsSync(marker)) return;
-  const empty = !existsSync(modelsDir) || readdirSync(modelsDir).filter((f) => !f.startsWith('.')).length === 0;
-  if (!empty) return;
-  try {
-    mkdirSync(modelsDir, { recursive: true });
-    await makeModel(join(modelsDir, `${DEMO_MODEL}.gguf`), { preset: 'tiny', seed: 1, name: 'Loadout demo (random weights)' });
-    writeFileSync(
-      join(modelsDir, `${DEMO_MODEL}.yaml`),
-      [
-        '# A tiny model with RANDOM weights, written by Loadout on first run so you can try loading,',
-        '# eviction and chat before adding real models. Its answers are gibberish by design.',
-        '# Put real GGUF files (or LocalAI model YAMLs) in this folder; delete these two files any time.',
-        `name: ${DEMO_MODEL}`,
-        'description: Demo model with random weights (answers are gibberish)',
-        'parameters:',
-        `  model: ${DEMO_MODEL}.gguf`,
-        '  temperature: 0.8',
-        '  max_tokens: 64',
-        'context_size: 512',
-        'threads: 1',
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
-  } catch (e) {
-    notices.push(`could not write the demo model: ${(e as Error).message}`);
-  }
-}
-
-/** Settings > Backends "test connection": a program must be executable; an address must answer Health. */
-async function testBackendTarget(target: string): Promise<{ ok: boolean; message: string }> {
-  if (/^[^/\\\s]+:\d+$/.test(target)) {
-    const client = createBackendClient(target);
-    try {
-      const reply = await client.health({ timeoutMs: 3000 });
-      const text = Buffer.from(reply.message ?? []).toString('utf8');
-      return { ok: true, message: `${target} answered Health: ${text || '(empty)'}` };
-    } catch (e) {
-      return { ok: false, message: `${target} did not answer: ${(e as Error).message}` };
-    } finally {
-      client.close();
-    }
-  }
-  try {
-    const st = statSync(target);
-    if (!st.isFile()) return { ok: false, message: `${target} is not a file` };
-    return { ok: true, message: `${target} exists; it is started as "${target} --addr 127.0.0.1:<port>" on the next load` };
-  } catch {
-    return { ok: false, message: `${target} does not exist` };
   }
 }

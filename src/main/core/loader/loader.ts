@@ -24,7 +24,14 @@ import type { ExitInfo, HostLauncher, ModelHost, ResolvedBackend } from '../back
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import type { Clock } from '../clock';
-import type { EmbeddingResult, ModelOptions, PredictOptions, Reply, TokenizationResponse, ToolCallDelta } from '../grpc/types';
+import type {
+  EmbeddingResult__Output,
+  ModelOptions,
+  PredictOptions,
+  Reply__Output,
+  TokenizationResponse__Output,
+  ToolCallDelta__Output,
+} from '../../../wire';
 import type { Journal } from '../journal';
 import { decideAdmission, formatBytes, settingsSurplus, unloadSentence } from './policy';
 import type { PolicyModel } from './policy';
@@ -74,7 +81,7 @@ export interface StreamChunk {
   tokens: number;
   promptTokens: number;
   /** Pieces of tool calls (Reply.chat_deltas[].tool_calls), for backends that do function calling. */
-  toolCalls?: ToolCallDelta[];
+  toolCalls?: ToolCallDelta__Output[];
 }
 
 interface RequestRecord {
@@ -654,7 +661,7 @@ export class Loader {
     let text = '';
     let tokens = 0;
     let promptTokens = 0;
-    const toolCalls: ToolCallDelta[] = [];
+    const toolCalls: ToolCallDelta__Output[] = [];
     for await (const chunk of this.stream(name, options, opts)) {
       text += chunk.text;
       // Backends report running totals (at least on the last reply).
@@ -665,11 +672,11 @@ export class Loader {
     return toolCalls.length > 0 ? { text, tokens, promptTokens, toolCalls } : { text, tokens, promptTokens };
   }
 
-  embed(name: string, options: PredictOptions, opts: RequestOptions = {}): Promise<EmbeddingResult> {
+  embed(name: string, options: PredictOptions, opts: RequestOptions = {}): Promise<EmbeddingResult__Output> {
     return this.unary(name, opts, (host, signal) => host.client.embedding({ ...options, ModelIdentity: name }, { signal }));
   }
 
-  tokenize(name: string, options: PredictOptions, opts: RequestOptions = {}): Promise<TokenizationResponse> {
+  tokenize(name: string, options: PredictOptions, opts: RequestOptions = {}): Promise<TokenizationResponse__Output> {
     return this.unary(name, opts, (host, signal) => host.client.tokenizeString({ ...options, ModelIdentity: name }, { signal }));
   }
 
@@ -1071,7 +1078,7 @@ type PolicyTarget = Parameters<typeof decideAdmission>[1];
  * in `chat_deltas` (content, tool calls): the text is `message`, or the deltas' content when a
  * backend sends only those; tool calls come from the deltas.
  */
-function chunkOf(reply: Reply): StreamChunk {
+function chunkOf(reply: Reply__Output): StreamChunk {
   const m = reply.message;
   let text = m === undefined ? '' : Buffer.isBuffer(m) ? m.toString('utf8') : Buffer.from(m).toString('utf8');
   const chunk: StreamChunk = { text, tokens: reply.tokens, promptTokens: reply.prompt_tokens };
