@@ -128,12 +128,13 @@ const DURABLE_EVERY_BYTES = 64 * 1024 * 1024;
 const EVENT_INTERVAL_MS = 250;
 const SHA_RE = /^[0-9a-f]{64}$/;
 
-/** Signals that end a transfer attempt without counting as a failure. */
+/** Pause, cancel or quit: ends a job's work without counting as a failure. */
 class Stop extends Error {
   constructor(readonly why: 'pause' | 'cancel' | 'close') {
     super(why);
   }
 }
+/** Why one transfer attempt ended; each is handled in `transfer`. */
 class Stalled extends Error {}
 class UrlExpired extends Error {}
 class RestartFromZero extends Error {}
