@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
@@ -16,7 +17,6 @@ import { RemoteHostLauncher } from './backends/remote';
 import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
-import type { ChatCommands } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry } from './catalog/types';
 import { systemClock } from './clock';
@@ -54,32 +54,23 @@ export interface CoreOptions {
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
 
-export interface CoreCommands extends ChatCommands {
-  snapshot(): Snapshot;
+/**
+ * The core's commands: the contract's (their arguments checked by `dispatch` before they get
+ * here) and the ones only the core's own parts call (the HTTP API, the request log).
+ */
+export interface CoreCommands extends CoreHandlers {
   row(name: string): ModelRow;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
-  cancelLoad(name: string): ModelRow;
-  plan(name: string): Plan;
-  pin(name: string, pinned: boolean): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
-  settings(): Settings;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
-  journal(model?: string): JournalEntry[];
-  logs(name: string): LogLine[];
-  clearLogs(name: string): void;
-  backends(): BackendEntry[];
   addBackend(entry: NewBackend): BackendEntry;
-  removeBackend(name: string): void;
-  testBackend(target: string): Promise<{ ok: boolean; message: string }>;
   chat(name: string, req: ChatRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   complete(name: string, req: CompletionRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   embed(name: string, input: string, opts?: RequestOptions): Promise<number[]>;
   tokenize(name: string, text: string, opts?: RequestOptions): Promise<number[]>;
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
-  requestLog(): RequestLogEntry[];
   recordRequest(entry: RequestLogEntry): void;
-  serverStatus(): ServerStatus;
   setServerStatus(status: ServerStatus): void;
 }
 
