@@ -138,7 +138,7 @@ describe('/v1 through the openai package', () => {
   });
 
   it('embeddings: one or many inputs; the SDK default (base64) decodes to the float answer', async () => {
-    const { client } = await startApi({ configs: { 'e.yaml': faultModel('e', { options: ['embedding_dim:16'] }) } });
+    const { client } = await startApi({ configs: { 'e.yaml': faultModel('e', { options: ['embedding_dim:16'], extra: 'embeddings: true' }) } });
     const viaBase64 = await client.embeddings.create({ model: 'e', input: ['hello world', 'other'] });
     const viaFloat = await client.embeddings.create({ model: 'e', input: ['hello world', 'other'], encoding_format: 'float' });
     expect(viaBase64.data.map((d) => d.index)).toEqual([0, 1]);

@@ -18,7 +18,7 @@ import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
-import type { CatalogEntry } from './catalog/types';
+import type { CatalogEntry, ModelConfig } from './catalog/types';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
@@ -60,6 +60,8 @@ export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
  */
 export interface CoreCommands extends CoreHandlers {
   row(name: string): ModelRow;
+  /** The model's config as parsed (what the HTTP API checks a request against before loading). */
+  modelConfig(name: string): ModelConfig;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
@@ -227,6 +229,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         entryOf(name);
         return loader.rowOf(name);
       },
+      modelConfig: (name) => entryOf(name).config,
       load: (name, opts) => loader.load(name, opts),
       unload: async (name, opts) => {
         await loader.unload(name, { force: opts?.force, reason: 'user' });

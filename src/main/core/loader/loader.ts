@@ -30,6 +30,9 @@ import { decideAdmission, formatBytes, settingsSurplus, unloadSentence } from '.
 import type { PolicyModel } from './policy';
 import { ThreadBudget } from './threadBudget';
 
+/** gRPC's status for "the request is wrong" (backend-proto.md: what a backend answers to a bad argument). */
+const GRPC_INVALID_ARGUMENT = 3;
+
 /** Who asked for a load: the API's on-demand loads get the failure cooldown (L13), users never. */
 export type LoadOrigin = 'user' | 'api' | 'restart';
 
@@ -695,6 +698,12 @@ export class Loader {
     if (err.kind === 'unavailable' && host.kind === 'local') {
       return new LoadoutError('backend_crashed', `${rt.name}'s backend stopped while answering.`);
     }
+    // The backend refused the request itself (a prompt longer than the context, a bad grammar):
+    // the client's to fix, and the backend's own sentence says how.
+    const refused = e as { code?: unknown; details?: unknown };
+    if (refused.code === GRPC_INVALID_ARGUMENT && typeof refused.details === 'string' && refused.details) {
+      return new LoadoutError('invalid', `${rt.name}: ${refused.details}`);
+    }
     return new LoadoutError('backend_failed', `${rt.name}: ${err.message ?? String(e)}`);
   }
 
@@ -764,6 +773,10 @@ export class Loader {
       this.record({ model: name, reason: 'stalled', sentence: unloadSentence('stalled', name, { text }), by: null });
       return;
     }
+    // The stuck requests end first, as what they are: a server fault that timed out (504), not
+    // an unload the client could have avoided (the unload's own `unloaded` comes too late for them).
+    const stall = this.o.settings().stall_timeout;
+    this.abortRequests(rt, new LoadoutError('timeout', `${name} stopped answering (${text}, more than stall_timeout, ${stall} s), so Loadout stopped its backend. Try again; if it keeps happening, check the model's log.`));
     await this.unload(name, { force: true, reason: 'stalled', sentence: unloadSentence('stalled', name, { text }) });
     if (this.entryPinned(name)) this.scheduleRestart(rt);
   }

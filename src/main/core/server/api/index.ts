@@ -4,6 +4,7 @@
  * the core's request log for the GUI when it ends.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { name as checkName } from '../../../../shared/argCheck';
 import { LoadoutError } from '../../../../shared/errors';
 import type { RequestLogEntry } from '../../../../shared/model';
 import type { RequestHandler, ServerContext, ServerParts } from '../httpServer';
@@ -54,13 +55,17 @@ function flavorOf(path: string): ApiFlavor | null {
   return null;
 }
 
-/** `{name}` in a path, percent-decoded. */
+/** `{name}` in a path, percent-decoded; a name no model can have (control characters, spaces at the ends) is 400. */
 function decodeName(raw: string): string {
+  let name: string;
   try {
-    return decodeURIComponent(raw);
+    name = decodeURIComponent(raw);
   } catch {
-    throw new LoadoutError('invalid', `The model name in the path is not valid percent-encoding: ${raw}`);
+    throw new LoadoutError('invalid', `The model name in the path is not valid percent-encoding: ${raw.slice(0, 200)}`);
   }
+  const problem = checkName(name, 'the model name in the path');
+  if (problem) throw new LoadoutError('invalid', `${problem[0].toUpperCase()}${problem.slice(1)}.`);
+  return name;
 }
 
 /** "127.0.0.1 (OpenAI/JS)": the address and the User-Agent's product, for the request log. */

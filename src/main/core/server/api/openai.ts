@@ -203,6 +203,7 @@ export async function chatCompletions(call: ApiCall): Promise<void> {
   const core = call.ctx.core;
   const row = rowFor(core, parsed.model);
   checkCapabilities(core, row, parsed);
+  checkFits(row, 'messages', parsed.request.messages.map((m) => m.content));
   await ensureLoaded(core, row, call.signal);
   await generate(call, CHAT, {
     model: parsed.model,
@@ -219,7 +220,9 @@ export async function completions(call: ApiCall): Promise<void> {
   const parsed = parseCompletion(await bodyObject(call, { required: true }));
   call.log.model = parsed.model;
   const core = call.ctx.core;
-  await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
+  const row = rowFor(core, parsed.model);
+  checkFits(row, 'prompt', [parsed.request.prompt]);
+  await ensureLoaded(core, row, call.signal);
   await generate(call, COMPLETION, {
     model: parsed.model,
     stream: parsed.stream,
@@ -241,6 +244,26 @@ function checkCapabilities(core: Core, row: ModelRow, parsed: ReturnType<typeof 
     throw new InvalidParam(
       'tools',
       `Tools are not supported by ${row.name}'s backend (llama-cpp, Loadout's built-in backend, does no function calling). Leave "tools" out, or serve the model with an external backend that supports them (Settings > Backends).`,
+    );
+  }
+}
+
+/**
+ * No tokenizer packs more than this many bytes into a token on average (real text: 3 to 5), so
+ * text longer than the context at this rate cannot fit: it is refused before anything is loaded
+ * or tokenized (tokenizing 300,000 characters costs the backend seconds of CPU). Text under it
+ * that still does not fit is refused by the backend with its exact token count.
+ */
+const MAX_BYTES_PER_TOKEN = 32;
+
+function checkFits(row: ModelRow, param: string, texts: string[]): void {
+  const context = row.contextSize;
+  if (!context) return;
+  const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  if (bytes > context * MAX_BYTES_PER_TOKEN) {
+    throw new InvalidParam(
+      param,
+      `The prompt is ${bytes.toLocaleString('en')} bytes: far more than ${row.name}'s context of ${context.toLocaleString('en')} tokens can hold. Shorten it, or raise the model's context_size.`,
     );
   }
 }
@@ -357,7 +380,15 @@ export async function embeddings(call: ApiCall): Promise<void> {
   const parsed = parseEmbeddings(await bodyObject(call, { required: true }));
   call.log.model = parsed.model;
   const core = call.ctx.core;
-  await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
+  const row = rowFor(core, parsed.model);
+  // Checked before loading: a model loaded without embeddings cannot make them.
+  if (!core.commands.modelConfig(parsed.model).embeddings) {
+    throw new InvalidParam(
+      'model',
+      `${parsed.model} is not set up for embeddings: add "embeddings: true" to its config (${row.configPath ?? 'a YAML file next to its .gguf'}) and load it again (a model loaded without it cannot make embeddings).`,
+    );
+  }
+  await ensureLoaded(core, row, call.signal);
   const data = [];
   let promptTokens = 0;
   for (const [index, input] of parsed.inputs.entries()) {
