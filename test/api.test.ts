@@ -374,7 +374,7 @@ describe('management /api', () => {
     expect((await fetch(`${base}/api/nothing-here`)).status).toBe(404);
     const wrongMethod = await fetch(`${base}/api/state`, { method: 'POST' });
     expect(wrongMethod.status).toBe(405);
-    expect(wrongMethod.headers.get('allow')).toBe('GET');
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
     expect((await json(wrongMethod)).error.code).toBe('invalid');
     const badName = await fetch(`${base}/api/models/%E0%A4%A/plan`);
     expect(badName.status).toBe(400);

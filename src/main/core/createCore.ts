@@ -82,6 +82,8 @@ export interface Core {
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
+  /** The core's time, for the parts built on it (the HTTP server's timers). */
+  clock: Clock;
   dispose(): Promise<void>;
 }
 
@@ -299,6 +301,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       events,
       notices,
       dataDir,
+      clock,
       dispose: () => {
         disposed ??= (async () => {
           watchdog.dispose();

@@ -134,7 +134,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
       return;
     }
     if (guard.kind === 'preflight') {
-      res.writeHead(204, { ...corsHeaders(guard.corsOrigin, { requestHeaders: header(req, 'access-control-request-headers') }), allow: 'GET, POST, PUT, OPTIONS' }).end();
+      res.writeHead(204, { ...corsHeaders(guard.corsOrigin, { requestHeaders: header(req, 'access-control-request-headers') }), allow: 'GET, HEAD, POST, PUT, OPTIONS' }).end();
       return;
     }
 
@@ -143,10 +143,12 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
     try {
       const path = url.pathname;
       const matches = ROUTES.filter((r) => r.pattern.test(path));
-      const route = matches.find((r) => r.method === req.method);
+      // HEAD is GET without the body (Node leaves the body out of a HEAD answer by itself).
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      const route = matches.find((r) => r.method === method);
       if (!route) {
         if (matches.length > 0) {
-          const allow = [...new Set(matches.map((r) => r.method))].join(', ');
+          const allow = [...new Set(matches.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method])))].join(', ');
           const message = `${req.method} is not allowed on ${path}; use ${allow}.`;
           sendError(res, new LoadoutError('invalid', message), flavor, { headers: { ...call.headers, allow }, status: 405 });
           log.error = `invalid: ${message}`;
