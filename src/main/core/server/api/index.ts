@@ -15,6 +15,7 @@ import { sendError } from './errors';
 import { checkRequest, corsHeaders } from './guard';
 import * as mgmt from './management';
 import * as v1 from './openai';
+import { SsePacer } from './sse';
 
 export { checkRequest, corsHeaders, isLoopbackAddress, allowedOrigins } from './guard';
 export type { GuardRequest, GuardResult, GuardSettings } from './guard';
@@ -85,6 +86,7 @@ function refuse(res: ServerResponse, flavor: ApiFlavor, code: 'unauthorized' | '
 export function createApiHandler(ctx: ServerContext): ServerParts {
   /** Calls still running, so dispose can end them (their generations stop with them). */
   const running = new Set<AbortController>();
+  const sse = new SsePacer(ctx.core.clock);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL, flavor: ApiFlavor): Promise<void> => {
     const started = performance.now();
@@ -138,7 +140,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
       return;
     }
 
-    const call: ApiCall = { ctx, req, res, url, flavor, signal: abort.signal, headers: corsHeaders(guard.corsOrigin), log };
+    const call: ApiCall = { ctx, req, res, url, flavor, signal: abort.signal, sse, headers: corsHeaders(guard.corsOrigin), log };
     let modelLookup = false;
     try {
       const path = url.pathname;
@@ -188,6 +190,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
     dispose: () => {
       for (const a of running) a.abort(new LoadoutError('cancelled', 'The server is stopping.'));
       running.clear();
+      sse.dispose();
     },
   };
 }

@@ -14,7 +14,6 @@ import { bodyObject, replyJson } from './call';
 import { InvalidParam, errorReply } from './errors';
 import { ensureLoaded } from './onDemand';
 import { parseChat, parseCompletion, parseEmbeddings } from './openaiRequest';
-import { SseStream } from './sse';
 
 /** Names of Loadout's built-in backend (registry aliases included). */
 const BUILTIN_NAMES = new Set(['llama-cpp', 'llama', 'llama.cpp']);
@@ -79,7 +78,7 @@ class Tally {
 
   add(c: StreamChunk): void {
     if (c.text) this.text += c.text;
-    if (c.text || c.toolCalls) this.pieces++;
+    if (c.text || c.toolCalls) this.pieces += Math.max(1, piecesOf(c).length);
     this.reported = Math.max(this.reported, c.tokens);
     this.prompt = Math.max(this.prompt, c.promptTokens);
   }
@@ -315,13 +314,15 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
     return c;
   };
   const piece = pieceEncoder(chunk([shape.choice(TEXT_SLOT, false)]));
-  const out = new SseStream(res, piece);
+  const out = call.sse.stream(res, piece);
   try {
     if (!first.done) tally.add(first.value);
     call.log.tokens = tally.completion;
-    // The first token goes out at once, with the assistant's role.
+    // The first piece goes out at once, with the assistant's role; every further piece is its own event.
     const firstCalls = !first.done && first.value.toolCalls && shape === CHAT ? tally.addCalls(first.value.toolCalls) : undefined;
-    let wait = out.send(sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true, firstCalls)])));
+    const [head = '', ...rest] = first.done ? [] : piecesOf(first.value);
+    let wait = out.send(sse(chunk([shape.choice(g.prefix + head, true, firstCalls)])));
+    if (rest.length > 0) wait = out.sendPieces(rest);
     if (wait) await wait;
     if (!first.done) {
       for (let next = await it.next(); !next.done; next = await it.next()) {
@@ -329,7 +330,7 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
         tally.add(c);
         call.log.tokens = tally.completion;
         if (c.toolCalls && shape === CHAT) wait = out.send(sse(chunk([shape.choice(c.text, false, tally.addCalls(c.toolCalls))])));
-        else if (c.text) wait = out.sendText(c.text);
+        else if (c.text) wait = out.sendPieces(piecesOf(c));
         else continue;
         if (wait) await wait;
       }
@@ -353,6 +354,16 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
   } finally {
     await it.return?.(undefined);
   }
+}
+
+/**
+ * A chunk's pieces, one event each. A backend may carry several sampled tokens in one reply
+ * (clarifications 2: the `pieces` extension, `message` their concatenation); without it the
+ * reply's text is one piece.
+ */
+function piecesOf(c: StreamChunk): readonly string[] {
+  const pieces = (c as StreamChunk & { pieces?: readonly string[] }).pieces;
+  return pieces && pieces.length > 0 ? pieces : [c.text];
 }
 
 const TEXT_SLOT = '\u0000loadout-text\u0000';
