@@ -332,7 +332,7 @@ describe('management /api', () => {
   it('state, load, plan, pin, logs, unload, journal: the shared names; a POST may have no body', async () => {
     const { base } = await startApi({ configs: { 'a.yaml': faultModel('a', { groups: ['gpu'] }), 'b.yaml': faultModel('b', { groups: ['gpu'] }) } });
     const state = (await json(await fetch(`${base}/api/state`))) as Snapshot;
-    expect(Object.keys(state).sort()).toEqual(['groups', 'lru', 'models', 'pending', 'settings', 'standby']);
+    expect(Object.keys(state).sort()).toEqual(['groups', 'lru', 'models', 'pending', 'settings', 'settingsProblem', 'standby']);
     expect(state.groups).toEqual({ gpu: ['a', 'b'] });
 
     const loaded = await post(base, '/api/models/a/load');
@@ -417,6 +417,26 @@ describe('management /api', () => {
     expect((await put('[1]')).status).toBe(400);
     expect((await put('')).status).toBe(400);
     expect(await json(await fetch(`${base}/api/settings`))).toMatchObject({ max_active_models: 2 });
+    // Trust 1: keys named like Object.prototype members are unknown settings (400), not a crash (502).
+    for (const key of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+      const proto = await put(`{"${key}": 1}`);
+      expect(proto.status, key).toBe(400);
+      expect((await json(proto)).error.message).toContain(`unknown setting "${key}"`);
+    }
+    // Trust 2: a key every HTTP client can send, or a 400 that says why.
+    for (const [key, why] of [
+      ['a\nb', /printable ASCII/],
+      ['a\u0000b', /printable ASCII/],
+      ['clé', /printable ASCII/],
+      ['two words', /printable ASCII/],
+      ['   ', /only spaces/],
+      ['k'.repeat(100_000), /at most 512/],
+    ] as const) {
+      const r = await put(JSON.stringify({ api_key: key }));
+      expect(r.status, JSON.stringify(key.slice(0, 10))).toBe(400);
+      expect((await json(r)).error.message).toMatch(why);
+    }
+    expect(await json(await fetch(`${base}/api/settings`))).toMatchObject({ api_key: '' });
   });
 });
 

@@ -1,7 +1,7 @@
 /** The headless entry: flags, the first line contract, the page, refusal of foreign hosts, clean exit. */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -67,6 +67,12 @@ describe('CLI flags', () => {
     expect(() => parseArgs(['--bogus'])).toThrow(/unknown flag --bogus/);
     expect(() => parseArgs(['--port'])).toThrow(/--port needs a value/);
     expect(() => parseArgs(['--port', '70000'])).toThrow(/port number/);
+    expect(() => parseArgs(['--start-timeout', '3000000'])).toThrow('--start-timeout: start_timeout must be at most 604800 seconds (one week) (got "3000000")');
+    expect(() => parseArgs(['--memory-budget', '8XB'])).toThrow(/--memory-budget: memory_budget must be a size in bytes, or a number with a unit such as 512MB or 8GB/);
+  });
+
+  it('sizes take a unit (x1024)', () => {
+    expect(parseArgs(['--memory-budget', '8GB', '--api-body-limit=4MiB']).overrides).toEqual({ memory_budget: 8 * 1024 ** 3, api_body_limit: 4 * 1024 ** 2 });
   });
 });
 
@@ -99,5 +105,15 @@ describe('npm run serve', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('Trust 1: a settings file that cannot be read stops serve with status 2 naming the file, and is kept as it was', async () => {
+    const data = tmp();
+    const text = '{ "api_key": "sesame", }\n';
+    writeFileSync(join(data, 'settings.json'), text);
+    const err = await serve(['--port', '0', '--data', data, '--no-warm-standby']).catch((e: Error) => e.message);
+    expect(err).toContain(`exited with 2: loadout: not starting: ${join(data, 'settings.json')} cannot be used (it is not valid JSON`);
+    expect(readFileSync(join(data, 'settings.json'), 'utf8')).toBe(text);
+    expect(existsSync(join(data, 'loadout.lock'))).toBe(false);
   });
 });

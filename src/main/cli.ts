@@ -7,6 +7,7 @@ import { LoadoutError } from '../shared/errors';
 import type { Settings } from '../shared/model';
 import { SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting } from '../shared/settings';
 import { createCore } from './core/createCore';
+import { SerialQueue } from './core/fsx/serialQueue';
 import type { Core } from './core/createCore';
 import { startHttpServer } from './core/server/httpServer';
 import type { HttpServerHandle } from './core/server/httpServer';
@@ -99,10 +100,11 @@ export function followLanSetting(core: Core, server: HttpServerHandle, say: (lin
     core.commands.setServerStatus({ listening: true, url: server.url.split('?')[0], host: server.host, port: server.port, error, apiKeySet: s.api_key !== '' });
   };
   // Changes apply one after another, each against the settings of its moment.
-  let queue = apply(core.commands.settings());
+  const queue = new SerialQueue();
+  void queue.run(() => apply(core.commands.settings())).catch(() => {});
   if (server.host !== '127.0.0.1') say('warning: the API listens on all interfaces (api_lan); every request needs the API key');
   return core.events.on((e) => {
-    if (e.type === 'settings') queue = queue.then(() => apply(e.settings)).catch(() => {});
+    if (e.type === 'settings') void queue.run(() => apply(e.settings)).catch(() => {});
   });
 }
 
@@ -125,6 +127,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     process.exit(1);
+  }
+  // Never serve with weaker security than the user saved (an api_key that could not be read).
+  const problem = core.commands.settingsProblem();
+  if (problem) {
+    process.stderr.write(`loadout: not starting: ${problem}\n`);
+    await core.dispose();
+    process.exit(2);
   }
   let server: HttpServerHandle;
   const settings = core.commands.settings();

@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   too_large: 413,
+  /** A write failed for lack of disk space (ENOSPC) or quota (EDQUOT). */
+  disk_space: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

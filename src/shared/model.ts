@@ -120,6 +120,8 @@ export interface Snapshot {
   settings: Settings;
   /** The backend process started ahead of time with no model yet (I3's one exception), or null. */
   standby?: { pid: number; backend: string } | null;
+  /** Why the saved settings file cannot be used (then no settings are saved and the API stays off), or null. */
+  settingsProblem?: string | null;
 }
 
 export interface Settings {
@@ -196,7 +198,7 @@ export type CoreEvent =
   | { type: 'model'; row: ModelRow }
   | { type: 'removed'; name: string }
   | { type: 'journal'; entry: JournalEntry }
-  | { type: 'settings'; settings: Settings }
+  | { type: 'settings'; settings: Settings; settingsProblem?: string | null }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }

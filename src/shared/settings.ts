@@ -1,7 +1,17 @@
 /** Settings schema: defaults, validation and merging (pure; paths are filled in by the core). */
 import type { Settings } from './model';
 
-type Kind = 'int' | 'number' | 'fraction' | 'bool' | 'string' | 'strings' | 'port';
+/**
+ * `duration`: seconds, at most MAX_DURATION_S. `size`: bytes, or a number with a unit (KB/MB/GB/TB
+ * or KiB..TiB, all x1024). `header`: text sent in an HTTP header (the API key).
+ */
+type Kind = 'int' | 'duration' | 'size' | 'fraction' | 'bool' | 'string' | 'header' | 'strings' | 'port';
+
+/** A week: Node's timers overflow past 2^31-1 ms (24.8 days) and then fire at once. */
+export const MAX_DURATION_S = 604_800;
+
+/** Longest API key: far beyond any generated key, far below a header that servers refuse. */
+export const MAX_HEADER_VALUE_CHARS = 512;
 
 interface Field {
   kind: Kind;
@@ -14,27 +24,27 @@ interface Field {
 /** Every setting, its type and default. `models_dir`/`data_dir` defaults are '' = derived at run time. */
 export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   max_active_models: { kind: 'int', default: 0, alias: 'max-active', help: 'most local models kept loaded (0 = unlimited)' },
-  idle_timeout: { kind: 'number', default: 0, help: 'seconds idle before a model is unloaded (0 = never)' },
-  stall_timeout: { kind: 'number', default: 300, help: 'seconds without output before a request/load counts as stuck' },
-  eviction_wait: { kind: 'number', default: 30, help: 'seconds a load waits for a busy model to make room' },
-  unload_grace: { kind: 'number', default: 30, help: 'seconds an unload waits for running requests' },
-  start_timeout: { kind: 'number', default: 60, help: 'seconds for a backend process to answer Health' },
-  load_timeout: { kind: 'number', default: 0, help: 'seconds for LoadModel (0 = 5 min + 20 s per GiB)' },
+  idle_timeout: { kind: 'duration', default: 0, help: 'seconds idle before a model is unloaded (0 = never)' },
+  stall_timeout: { kind: 'duration', default: 300, help: 'seconds without output before a request/load counts as stuck' },
+  eviction_wait: { kind: 'duration', default: 30, help: 'seconds a load waits for a busy model to make room' },
+  unload_grace: { kind: 'duration', default: 30, help: 'seconds an unload waits for running requests' },
+  start_timeout: { kind: 'duration', default: 60, help: 'seconds for a backend process to answer Health' },
+  load_timeout: { kind: 'duration', default: 0, help: 'seconds for LoadModel (0 = 5 min + 20 s per GiB)' },
   max_queue: { kind: 'int', default: 64, help: 'requests queued per model beyond its parallel slots' },
-  memory_budget: { kind: 'int', default: 0, help: 'bytes of model memory allowed (0 = off)' },
+  memory_budget: { kind: 'size', default: 0, help: 'model memory allowed, in bytes or e.g. 8GB (x1024; 0 = off)' },
   memory_reclaimer: { kind: 'bool', default: false, help: 'unload idle models when system memory runs high' },
   memory_threshold: { kind: 'fraction', default: 0.95, help: 'system memory fraction that triggers the reclaimer' },
-  load_failure_cooldown: { kind: 'number', default: 10, help: 'seconds before an on-demand load retries a failed model (0 = off)' },
+  load_failure_cooldown: { kind: 'duration', default: 10, help: 'seconds before an on-demand load retries a failed model (0 = off)' },
   models_dir: { kind: 'string', default: '', alias: 'models', help: 'folder scanned for models (default <data>/models)' },
   threads_budget: { kind: 'int', default: 0, help: 'CPU threads shared by generating models (0 = physical cores)' },
   data_dir: { kind: 'string', default: '', alias: 'data', help: 'folder for settings, logs and chats' },
   api_enabled: { kind: 'bool', default: true, help: 'serve the local HTTP API' },
   api_port: { kind: 'port', default: 8765, alias: 'port', help: 'HTTP port (0 = pick a free one)' },
   api_lan: { kind: 'bool', default: false, help: 'listen on the LAN too (needs an API key)' },
-  api_key: { kind: 'string', default: '', help: 'Bearer key required by the API' },
+  api_key: { kind: 'header', default: '', help: 'Bearer key required by the API' },
   api_allowed_origins: { kind: 'strings', default: [], help: 'extra Origins allowed to call the API' },
-  api_body_limit: { kind: 'int', default: 1048576, help: 'largest request body in bytes' },
-  api_load_wait: { kind: 'number', default: 60, help: 'seconds an API request waits for a loading model' },
+  api_body_limit: { kind: 'size', default: 1048576, help: 'largest request body, in bytes or e.g. 4MB (x1024)' },
+  api_load_wait: { kind: 'duration', default: 60, help: 'seconds an API request waits for a loading model' },
   warm_standby: { kind: 'bool', default: true, help: 'keep one built-in backend process started ahead of time, so loads skip its start-up (~100 MB)' },
   close_to_tray: { kind: 'bool', default: false, help: 'closing the main window keeps Loadout running in the tray (desktop app; default on for macOS and Windows, off on Linux, where some desktops show no tray)' },
   chat_shortcut: { kind: 'string', default: 'CommandOrControl+Shift+L', help: 'global shortcut that opens the chat window' },
@@ -66,9 +76,15 @@ export function coerceSetting(
       if (field.kind === 'port' && asNumber > 65535) return bad('a port number 0-65535');
       return { ok: true, value: asNumber };
     }
-    case 'number':
-      if (typeof asNumber !== 'number' || !Number.isFinite(asNumber) || asNumber < 0) return bad('a number >= 0');
+    case 'duration':
+      if (typeof asNumber !== 'number' || !Number.isFinite(asNumber) || asNumber < 0) return bad('a number of seconds >= 0');
+      if (asNumber > MAX_DURATION_S) return bad(`at most ${MAX_DURATION_S} seconds (one week)`);
       return { ok: true, value: asNumber };
+    case 'size': {
+      const bytes = parseSize(value);
+      if (bytes === null) return bad('a size in bytes, or a number with a unit such as 512MB or 8GB');
+      return { ok: true, value: bytes };
+    }
     case 'fraction':
       if (typeof asNumber !== 'number' || !(asNumber > 0 && asNumber <= 1)) return bad('a fraction between 0 and 1');
       return { ok: true, value: asNumber };
@@ -80,6 +96,11 @@ export function coerceSetting(
     case 'string':
       if (typeof value !== 'string') return bad('text');
       return { ok: true, value };
+    case 'header': {
+      if (typeof value !== 'string') return bad('text');
+      const problem = headerValueProblem(value);
+      return problem ? { ok: false, error: `${key} ${problem}` } : { ok: true, value };
+    }
     case 'strings':
       if (typeof value === 'string') return { ok: true, value: value.split(',').map((s) => s.trim()).filter(Boolean) };
       if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return { ok: true, value: [...value] };
@@ -95,7 +116,8 @@ export function mergeSettings(
   const next = { ...current } as Record<string, unknown>;
   const errors: string[] = [];
   for (const [key, value] of Object.entries(patch)) {
-    if (!(key in SETTINGS_SCHEMA)) {
+    // Own keys only: "toString" or "__proto__" in user JSON is an unknown setting, not Object's.
+    if (!Object.hasOwn(SETTINGS_SCHEMA, key)) {
       errors.push(`unknown setting "${key}"`);
       continue;
     }
@@ -104,4 +126,34 @@ export function mergeSettings(
     else errors.push(r.error);
   }
   return { settings: next as unknown as Settings, errors };
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 0, k: 1, kb: 1, kib: 1, m: 2, mb: 2, mib: 2, g: 3, gb: 3, gib: 3, t: 4, tb: 4, tib: 4 };
+
+/** Bytes from a whole number or a string like "8GB", "1.5 GiB", "512m" (every unit is x1024); null when not a size. */
+export function parseSize(value: unknown): number | null {
+  let bytes: number;
+  if (typeof value === 'number') {
+    bytes = value;
+  } else if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+    const power = m ? SIZE_UNITS[m[2].toLowerCase() || 'b'] : undefined;
+    if (!m || power === undefined) return null;
+    bytes = Math.round(Number(m[1]) * 1024 ** power);
+  } else {
+    return null;
+  }
+  return Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : null;
+}
+
+/**
+ * Why `value` cannot be sent as an HTTP header value by every client (as `Authorization: Bearer
+ * <key>`), or null when it can. Empty means "no key".
+ */
+export function headerValueProblem(value: string): string | null {
+  if (value === '') return null;
+  if (value.length > MAX_HEADER_VALUE_CHARS) return `is ${value.length} characters long; use at most ${MAX_HEADER_VALUE_CHARS}`;
+  if (value.trim() === '') return 'is only spaces; leave it empty for no key';
+  if (!/^[\x21-\x7e]+$/.test(value)) return 'may hold only printable ASCII letters, digits and symbols (no spaces, line breaks, control characters or accents), since it is sent in an HTTP header';
+  return null;
 }

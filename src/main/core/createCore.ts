@@ -29,6 +29,7 @@ import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import type { RequestOptions, StreamChunk } from './loader/loader';
 import { defaultDataDir } from './paths';
+import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
 import type { ChatRequest, CompletionRequest } from './requests';
 import { SettingsStore } from './settingsStore';
@@ -65,6 +66,8 @@ export interface CoreCommands extends CoreHandlers {
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
+  /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
+  settingsProblem(): string | null;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
   addBackend(entry: NewBackend): BackendEntry;
   chat(name: string, req: ChatRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
@@ -102,6 +105,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   try {
     const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
     notices.push(...settingsStore.warnings);
+    if (settingsStore.problem) notices.push(settingsStore.problem);
     const settings = () => settingsStore.get();
 
     const pids = new PidRegistry({ dataDir });
@@ -128,7 +132,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       return entry.sizeBytes + kv;
     };
 
-    const journal = new Journal();
+    const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
     let shownStandby = 'null';
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
@@ -222,11 +226,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
     });
 
-    const requestLog: RequestLogEntry[] = [];
+    const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo() }),
+      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
       row: (name) => {
         entryOf(name);
         return loader.rowOf(name);
@@ -254,11 +258,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return loader.rowOf(name);
       },
       settings,
+      settingsProblem: () => settingsStore.problem,
       updateSettings: async (patch) => {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next });
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
         loader.enforcePolicy();
         return next;
       },
@@ -281,10 +286,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
       embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
       tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
-      requestLog: () => [...requestLog],
+      requestLog: () => requests.list(),
       recordRequest: (entry) => {
-        requestLog.push(entry);
-        if (requestLog.length > 500) requestLog.splice(0, requestLog.length - 500);
+        requests.add(entry);
         events.emit({ type: 'request', entry });
       },
       serverStatus: () => serverStatus,

@@ -38,10 +38,10 @@ function fakeStarter() {
   };
 }
 
-function controller() {
+function controller(blockedBy?: () => string | null) {
   const starter = fakeStarter();
   const statuses: ServerStatus[] = [];
-  const c = new ApiServerController({ start: starter.start, setStatus: (s) => statuses.push(s) });
+  const c = new ApiServerController({ start: starter.start, setStatus: (s) => statuses.push(s), blockedBy });
   return { c, starter, statuses, last: () => statuses.at(-1)! };
 }
 
@@ -51,6 +51,18 @@ describe('the desktop app local API server', () => {
     await c.apply(settings());
     expect(starter.log).toEqual(['start 127.0.0.1:8765']);
     expect(last()).toEqual({ listening: true, url: 'http://127.0.0.1:8765', host: '127.0.0.1', port: 8765, error: null, apiKeySet: false });
+  });
+
+  it('Trust 1: stays off while the settings file cannot be read, saying why; starts once it is fixed', async () => {
+    let problem: string | null = '/data/settings.json cannot be used (it is not valid JSON)';
+    const { c, starter, last } = controller(() => problem);
+    await c.apply(settings());
+    expect(starter.log).toEqual([]);
+    expect(last()).toMatchObject({ listening: false, error: `The local API is off: ${problem}` });
+    problem = null;
+    await c.apply(settings());
+    expect(starter.log).toEqual(['start 127.0.0.1:8765']);
+    expect(last()).toMatchObject({ listening: true, error: null });
   });
 
   it('restarts only when api_enabled, api_port or api_lan change', async () => {

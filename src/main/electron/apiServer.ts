@@ -4,6 +4,7 @@
  * server status. A port in use never stops the app: the status says so and how to fix it.
  */
 import type { ServerStatus, Settings } from '../../shared/model';
+import { SerialQueue } from '../core/fsx/serialQueue';
 
 export interface RunningServer {
   port: number;
@@ -14,6 +15,8 @@ export interface ApiServerDeps {
   /** Starts the HTTP server (the core's `startHttpServer` with `ui: false`). */
   start(opts: { port: number; host: string }): Promise<RunningServer>;
   setStatus(status: ServerStatus): void;
+  /** Why the API must stay off (the settings file could not be read, so its api_key is unknown), or null. */
+  blockedBy?: () => string | null;
 }
 
 type ListenKey = { enabled: boolean; port: number; host: string };
@@ -43,30 +46,32 @@ export function startErrorMessage(port: number, e: unknown): string {
 export class ApiServerController {
   private server: RunningServer | null = null;
   private current: ListenKey | null = null;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private disposed = false;
 
   constructor(private readonly deps: ApiServerDeps) {}
 
   /** Brings the server in line with `settings`; calls are serialised, never throws. */
   apply(settings: Settings): Promise<void> {
-    const run = this.queue.then(() => this.reconcile(settings));
-    this.queue = run.catch(() => {});
-    return this.queue;
+    return this.queue.run(() => this.reconcile(settings)).catch(() => {});
   }
 
   /** Closes the server for good (on quit). */
   dispose(): Promise<void> {
     this.disposed = true;
-    const run = this.queue.then(() => this.close());
-    this.queue = run.catch(() => {});
-    return this.queue;
+    return this.queue.run(() => this.close()).catch(() => {});
   }
 
   private async reconcile(settings: Settings): Promise<void> {
     if (this.disposed) return;
     const { key, warning } = listenKey(settings);
     const apiKeySet = settings.api_key !== '';
+    const blocked = this.deps.blockedBy?.() ?? null;
+    if (blocked) {
+      await this.close();
+      this.deps.setStatus({ listening: false, url: null, host: key.host, port: null, error: `The local API is off: ${blocked}`, apiKeySet });
+      return;
+    }
     const c = this.current;
     const unchanged = c !== null && c.enabled === key.enabled && c.port === key.port && c.host === key.host;
     // A server that failed to start is retried on the next settings change, whatever it is.

@@ -153,6 +153,7 @@ async function start(): Promise<void> {
       return { port: handle.port, close: () => handle.close() };
     },
     setStatus: (status) => c.commands.setServerStatus(status),
+    blockedBy: () => c.commands.settingsProblem(),
   });
   api = server;
   c.events.on((event) => {

@@ -130,7 +130,9 @@ describe('tracking the window', () => {
   it('a failed save is reported, not thrown; untracking removes every listener', () => {
     const dir = tmp();
     const file = join(dir, 'window-state.json');
-    mkdirSync(`${file}.tmp`); // writing the temp file now fails
+    // A non-empty folder where the file goes: the save's rename fails.
+    mkdirSync(file);
+    writeFileSync(join(file, 'x'), '');
     const errors: string[] = [];
     const win = new FakeWindow();
     const stop = trackWindowState(win as unknown as TrackedWindow, file, (m) => errors.push(m));

@@ -4,8 +4,9 @@
  * A saved position is used only if the window would still be reachable on today's displays (a
  * monitor may have been unplugged); a missing or corrupt file means the default size, centred.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from '../core/fsx/writeFileAtomic';
 import type { BrowserWindow, Rectangle, Screen } from 'electron';
 import { MAIN_WINDOW_SIZES } from './window';
 import type { WindowBounds, WindowSizes } from './window';
@@ -98,9 +99,7 @@ export function trackWindowState(win: TrackedWindow, file: string, onError: (mes
     const b = win.getNormalBounds();
     const state = { x: b.x, y: b.y, width: b.width, height: b.height, maximized: win.isMaximized() };
     try {
-      // Write-then-rename: a crash mid-write leaves the old file, never half a file.
-      writeFileSync(`${file}.tmp`, `${JSON.stringify(state)}\n`);
-      renameSync(`${file}.tmp`, file);
+      writeFileAtomicSync(file, `${JSON.stringify(state)}\n`);
     } catch (e) {
       onError(`could not save the window position: ${(e as Error).message}`);
     }

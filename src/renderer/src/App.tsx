@@ -39,6 +39,17 @@ function ConnectionBanner() {
   );
 }
 
+/** Trust 1: the user's settings file is kept untouched, and they must know why nothing saves and the API is off. */
+function SettingsProblemBanner() {
+  const problem = useStore((s) => s.settingsProblem);
+  if (!problem) return null;
+  return (
+    <div className="banner error" role="alert" data-testid="settings-problem">
+      {problem}
+    </div>
+  );
+}
+
 function Notices() {
   const notices = useStore((s) => s.notices);
   const dismiss = useStore((s) => s.dismissNotice);
@@ -89,6 +100,7 @@ function ChatWindow({ conversationId }: { conversationId: string | null }) {
   return (
     <div className="app">
       <ConnectionBanner />
+      <SettingsProblemBanner />
       <Notices />
       <main id="main" tabIndex={-1}>
         <UnlessStartFailed>
@@ -139,6 +151,7 @@ function MainWindow() {
         <Summary />
       </header>
       <ConnectionBanner />
+      <SettingsProblemBanner />
       <Notices />
       <main id="main" tabIndex={-1}>
         <UnlessStartFailed>

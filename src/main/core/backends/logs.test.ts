@@ -153,4 +153,36 @@ describe('LogStore', () => {
     store.append('m', 'stdout', 'late\n');
     expect(readFileSync(join(logsDir, 'm.log'), 'utf8')).toMatch(/stdout: partial\n$/);
   });
+
+  it('Trust 17: after a restart the log view starts from the files (the old one too), bounded', () => {
+    const logsDir = join(dir, 'logs');
+    const clock = new FakeClock(Date.UTC(2026, 0, 2, 3, 4, 5));
+    store = new LogStore({ logsDir, maxFileBytes: 1000, maxLines: 20, clock });
+    for (let i = 0; i < 30; i++) store.append('m', i % 2 ? 'stderr' : 'stdout', `line ${i}\n`);
+    store.append('m', 'loadout', 'starting backend\n');
+    const before = store.lines('m');
+    store.dispose();
+    expect(existsSync(join(logsDir, 'm.log.1'))).toBe(true);
+
+    store = new LogStore({ logsDir, maxFileBytes: 1000, maxLines: 20, clock });
+    expect(store.lines('m')).toEqual(before);
+    expect(before[0]).toEqual({ at: '2026-01-02T03:04:05.000Z', stream: 'stderr', text: 'line 11' });
+    store.append('m', 'stdout', 'after restart\n');
+    expect(texts(store.lines('m')).slice(-2)).toEqual(['starting backend', 'after restart']);
+    expect(store.lines('m')).toHaveLength(20);
+    expect(store.lines('never-logged')).toEqual([]);
+  });
+
+  it('Trust 17: a cleared log view stays cleared after a restart; the file keeps everything', () => {
+    const logsDir = join(dir, 'logs');
+    store = new LogStore({ logsDir });
+    store.append('m', 'stdout', 'old\n');
+    store.clear('m');
+    expect(store.lines('m')).toEqual([]);
+    store.append('m', 'stdout', 'new\n');
+    store.dispose();
+    store = new LogStore({ logsDir });
+    expect(texts(store.lines('m'))).toEqual(['new']);
+    expect(readFileSync(join(logsDir, 'm.log'), 'utf8')).toContain('stdout: old\n');
+  });
 });

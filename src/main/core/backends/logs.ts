@@ -1,8 +1,9 @@
 /**
  * Backend output (U5): per model, a ring of the last lines (kept after unload until cleared), live
  * subscribers for the log view, and a log file per model under `<data dir>/logs`, rotated by size.
+ * After a restart a model's ring starts from the tail of its files, so the log view keeps its history.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { createHash } from 'node:crypto';
@@ -21,6 +22,15 @@ export interface LogStoreOptions {
   maxFileBytes?: number;
   clock?: Clock;
 }
+
+/** Written to the file when the user clears a model's log view: a restart shows only what came after. */
+const CLEARED_MARK = '-- log view cleared --';
+
+/** How much of each file's end a restart reads back (the ring holds ~1,000 lines). */
+const TAIL_BYTES = 512 * 1024;
+
+/** A line as `writeToFile` writes it. */
+const FILE_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (stdout|stderr|loadout): (.*)$/;
 
 /** A line longer than this without a newline is cut into pieces, so one runaway write cannot grow memory without bound. */
 const MAX_PARTIAL_CHARS = 16 * 1024;
@@ -95,13 +105,14 @@ export class LogStore {
 
   /** The kept lines of a model, oldest first (a copy). */
   lines(model: string): LogLine[] {
-    return [...(this.rings.get(model) ?? [])];
+    return [...this.ringOf(model)];
   }
 
-  /** Forgets a model's kept lines (its log file stays on disk). */
+  /** Forgets a model's kept lines (its log file stays on disk, marked so a restart does not bring them back). */
   clear(model: string): void {
-    this.rings.delete(model);
+    this.rings.set(model, []);
     this.pending.delete(model);
+    this.writeToFile(model, { at: new Date(this.clock.now()).toISOString(), stream: 'loadout', text: CLEARED_MARK });
   }
 
   /** Live lines of one model, or of all models with `null`. Returns the unsubscribe. */
@@ -137,8 +148,7 @@ export class LogStore {
 
   private push(model: string, stream: LogStream, text: string): void {
     const line: LogLine = { at: new Date(this.clock.now()).toISOString(), stream, text };
-    let ring = this.rings.get(model);
-    if (!ring) this.rings.set(model, (ring = []));
+    const ring = this.ringOf(model);
     ring.push(line);
     if (ring.length > this.maxLines) ring.splice(0, ring.length - this.maxLines);
     this.writeToFile(model, line);
@@ -150,6 +160,22 @@ export class LogStore {
         // A broken subscriber must not stop the others nor the process capturing output.
       }
     }
+  }
+
+  private ringOf(model: string): LogLine[] {
+    let ring = this.rings.get(model);
+    if (!ring) this.rings.set(model, (ring = this.readBack(model)));
+    return ring;
+  }
+
+  /** The last lines of a model's files from earlier runs (after the last clear), oldest first. */
+  private readBack(model: string): LogLine[] {
+    const path = this.filePath(model);
+    if (!path) return [];
+    let lines = parseLogLines(readTail(path));
+    if (lines.length < this.maxLines && !lines.some(isClearMark)) lines = [...parseLogLines(readTail(`${path}.1`)), ...lines];
+    const cleared = lines.findLastIndex(isClearMark);
+    return lines.slice(cleared + 1).slice(-this.maxLines);
   }
 
   /** Best effort: a full disk or a read-only data dir must never break a load. */
@@ -192,6 +218,46 @@ export function safeFileStem(model: string): string {
   if (cleaned === model && cleaned.length > 0) return cleaned;
   const hash = createHash('sha1').update(model).digest('hex').slice(0, 8);
   return `${cleaned || 'model'}-${hash}`;
+}
+
+function isClearMark(line: LogLine): boolean {
+  return line.stream === 'loadout' && line.text === CLEARED_MARK;
+}
+
+function parseLogLines(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const raw of text.split('\n')) {
+    const m = FILE_LINE.exec(raw);
+    if (m) out.push({ at: m[1], stream: m[2] as LogStream, text: m[3] });
+  }
+  return out;
+}
+
+/** The file's last TAIL_BYTES, from the first whole line on ('' when there is no file). */
+function readTail(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - TAIL_BYTES);
+    const buf = Buffer.alloc(size - start);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const text = buf.subarray(0, got).toString('utf8');
+    return start === 0 ? text : text.slice(text.indexOf('\n') + 1);
+  } catch {
+    return '';
+  } finally {
+    closeQuietly(fd);
+  }
 }
 
 function closeQuietly(fd: number): void {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './files';
+import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
 import { pidAlive, processStartTime, readCmdline, signalGroup } from './procInfo';
 
 export interface PidEntry {
@@ -98,7 +98,7 @@ export class PidRegistry {
 
   private write(entries: PidEntry[]): void {
     try {
-      writeFileAtomic(this.path, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`);
+      writeFileAtomicSync(this.path, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`, { durable: false });
     } catch {
       // The data dir may be read-only or full; supervision goes on without the safety net.
     }

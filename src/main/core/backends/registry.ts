@@ -8,7 +8,7 @@ import { extname, isAbsolute, join } from 'node:path';
 import { LoadoutError } from '../../../shared/errors';
 import type { BackendEntry } from '../../../shared/model';
 import { builtinLlamaCommand, type BuiltinCommand } from './builtin';
-import { writeFileAtomic } from './files';
+import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
 import type { ResolvedBackend } from './types';
 
 export const BUILTIN_BACKEND = 'llama-cpp';
@@ -162,7 +162,7 @@ export class BackendRegistry {
     if (!this.file) return;
     const backends = [...this.external.values()].map(({ name, target, kind }) => ({ name, target, kind }));
     try {
-      writeFileAtomic(this.file, `${JSON.stringify({ version: 1, backends }, null, 2)}\n`);
+      writeFileAtomicSync(this.file, `${JSON.stringify({ version: 1, backends }, null, 2)}\n`);
     } catch (e) {
       throw new LoadoutError('invalid', `could not save the backend list to ${this.file}: ${(e as Error).message}`);
     }

@@ -378,6 +378,7 @@ describe('bad configs never stop the scan (C4)', () => {
       'pin.yaml': 'name: pin\nparameters:\n  model: m.gguf\npinned: "yes please"\n',
       'quoted.yaml': 'name: quoted\nparameters:\n  model: m.gguf\nthreads: "4"\n',
       'frac.yaml': 'name: frac\nparameters:\n  model: m.gguf\n  top_k: 1.5\nttl: -5\noptions: ["parallel:many"]\n',
+      'week.yaml': 'name: week\nparameters:\n  model: m.gguf\nttl: 3000000\n',
     });
     const m = byName(await catalog(dir).scan());
     expect(m.ok.status).toBe('ok');
@@ -388,6 +389,8 @@ describe('bad configs never stop the scan (C4)', () => {
     expect(m.frac.error).toContain('frac.yaml line 4: parameters.top_k must be a whole number, but it is the number 1.5.');
     expect(m.frac.error).toContain('frac.yaml line 5: ttl must be 0 or more, but it is -5.');
     expect(m.frac.error).toContain('frac.yaml line 6: the parallel option must be a whole number of at least 1');
+    // Node's timers overflow past 24.8 days: a ttl is at most a week (Trust 14).
+    expect(m.week.error).toBe('week.yaml line 4: ttl must be at most 604800 seconds (one week), but it is 3000000.');
   });
 
   it('C4: of two configs with one name the first by path works; the other is an error naming the first file', async () => {

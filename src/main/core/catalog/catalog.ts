@@ -5,13 +5,17 @@
  * of an unchanged folder costs little more than a stat per file. Nothing in the folder can make a
  * scan fail: every problem becomes one model's `error`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { watch, promises as fs, type FSWatcher, type Stats } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, isMap } from 'yaml';
 import { LoadoutError } from '../../../shared/errors';
 import type { GgufInfo } from '../../../shared/model';
+import { MAX_DURATION_S } from '../../../shared/settings';
 import { systemClock, type Clock } from '../clock';
+import { SerialQueue } from '../fsx/serialQueue';
+import { storageError } from '../fsx/storageError';
+import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { GgufError, readGgufInfo } from '../gguf/readGguf';
 import { editConfigText, newConfigText, type ConfigPatch } from './editConfig';
 import { emptyConfig, parseModelConfig, type ParsedConfig } from './parseConfig';
@@ -88,7 +92,7 @@ export class Catalog {
 
   private readonly listeners = new Set<Listener>();
   private readonly watchers = new Map<string, FSWatcher>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private timer: unknown = null;
   private firstEventAt = 0;
   private watching = false;
@@ -547,9 +551,7 @@ export class Catalog {
 
   /** Scans and edits run one at a time, in order. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(fn);
   }
 }
 
@@ -698,15 +700,12 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-/** Write to a hidden temp file in the same folder, then rename: readers never see half a file. */
+/** Readers (the watcher, LocalAI) never see half a file. */
 async function writeAtomic(file: string, text: string, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await fs.writeFile(tmp, text, { mode, flag: 'wx' });
-    await fs.rename(tmp, file);
+    await writeFileAtomic(file, text, { mode });
   } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw new LoadoutError('invalid', `Cannot save ${file}: ${(e as Error).message}. Check that the models folder is writable.`);
+    throw storageError(e, `Cannot save ${file}`, 'the models folder');
   }
 }
 
@@ -726,7 +725,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 // ---- patch validation ----
 
 const PATCH_KEYS = new Set(['pinned', 'concurrency_groups', 'ttl', 'context_size', 'parallel', 'disabled']);
-const MAX_TTL = 10 * 365 * 24 * 3600;
+const MAX_TTL = MAX_DURATION_S;
 const MAX_CONTEXT = 1 << 24;
 const MAX_PARALLEL = 256;
 

@@ -7,6 +7,7 @@
  * is not a number (`context_size: "4096"` fails in LocalAI too). Unknown keys are ignored.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { MAX_DURATION_S } from '../../../shared/settings';
 import type { ModelConfig, TemplateConfig } from './types';
 import { parallelOption, parseOptions } from './options';
 
@@ -100,7 +101,7 @@ export function parseModelConfig(text: string, label: string, stem: string): Par
   config.concurrency_groups = (reader.texts(['concurrency_groups']) ?? []).filter((g) => g.trim() !== '');
   config.pinned = reader.bool(['pinned']) ?? false;
   config.disabled = reader.bool(['disabled']) ?? false;
-  assign(config, 'ttl', reader.number(['ttl'], 0));
+  assign(config, 'ttl', reader.number(['ttl'], 0, { value: MAX_DURATION_S, why: 'seconds (one week)' }));
   config.options = reader.texts(['options']) ?? [];
   const parallel = parallelOption(parseOptions(config.options));
   if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) {
@@ -175,10 +176,14 @@ class FieldReader {
     return this.wrong(path, 'int', node);
   }
 
-  number(path: string[], min?: number): number | undefined {
+  number(path: string[], min?: number, max?: { value: number; why: string }): number | undefined {
     const node = this.present(path);
     if (node === undefined) return undefined;
     if (isScalar(node) && typeof node.value === 'number' && Number.isFinite(node.value)) {
+      if (max && node.value > max.value) {
+        this.problems.push(`${this.where(path)}: ${path.join('.')} must be at most ${max.value} ${max.why}, but it is ${node.value}.`);
+        return undefined;
+      }
       return this.atLeast(path, node.value, min);
     }
     return this.wrong(path, 'number', node);

@@ -1,9 +1,10 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CHAT_PARAMS } from '../../../shared/chat';
 import type { ChatMessage } from '../../../shared/chat';
+import { fullDiskFs } from '../fsx/fullDiskFs';
 import { ChatStore, newId } from './chatStore';
 
 const dirs: string[] = [];
@@ -22,7 +23,7 @@ function tempDir(): string {
 let seq = 0;
 const tick = (): number => Date.now() + seq++;
 
-function open(dir: string, o: { compactAfter?: number } = {}): { store: ChatStore; notices: string[] } {
+function open(dir: string, o: { compactAfter?: number; fs?: ReturnType<typeof fullDiskFs> } = {}): { store: ChatStore; notices: string[] } {
   const notices: string[] = [];
   const store = new ChatStore({ dir, notice: (n) => notices.push(n), now: tick, ...o });
   store.open();
@@ -85,6 +86,54 @@ describe('chat store: one append-only JSON-lines file per conversation', () => {
     const { store: s3, notices: n3 } = open(dir);
     expect(n3).toEqual([]);
     expect(s3.messages(c.id).map((m) => m.content)).toEqual(['first', 'second', 'third']);
+  });
+
+  it('Trust 4: invalid UTF-8 in one message and a torn last line: cut at the last good newline byte, no NULs, quiet next start', () => {
+    const dir = tempDir();
+    const { store } = open(dir);
+    const c = store.create({ title: 'T', model: 'm', params: DEFAULT_CHAT_PARAMS });
+    store.append(c.id, msg('user', 'first'));
+    const file = join(dir, `${c.id}.jsonl`);
+    // A message whose text holds bytes that are not UTF-8 (each decodes to one 3-byte U+FFFD).
+    const bad = Buffer.from(JSON.stringify({ type: 'message', message: msg('assistant', 'XXXXXX') }) + '\n');
+    const at = bad.indexOf('XXXXXX');
+    bad.fill(0xff, at, at + 6);
+    appendFileSync(file, bad);
+    const goodSize = statSync(file).size;
+    appendFileSync(file, '{"type":"message","message":{"id":"x","role":"assistant","content":"half');
+
+    const { store: s2, notices } = open(dir);
+    expect(notices.join('\n')).toMatch(/last line of .* was cut off/);
+    const bytes = readFileSync(file);
+    expect(bytes.length).toBe(goodSize);
+    expect(bytes.includes(0)).toBe(false);
+    expect(s2.messages(c.id).map((m) => m.content)).toEqual(['first', '\ufffd'.repeat(6)]);
+    const third = open(dir);
+    expect(third.notices).toEqual([]);
+    expect(third.store.messages(c.id)).toHaveLength(2);
+  });
+
+  it('Trust 3: a conversation created on a full disk leaves no file and says the disk is full (disk_space)', () => {
+    const dir = tempDir();
+    const { store } = open(dir, { fs: fullDiskFs(0) });
+    expect(() => store.create({ title: 'T', model: 'm', params: DEFAULT_CHAT_PARAMS })).toThrow(expect.objectContaining({ code: 'disk_space', message: expect.stringMatching(/full/) }));
+    expect(readdirSync(dir)).toEqual([]);
+    expect(store.list()).toEqual([]);
+    expect(open(dir).notices).toEqual([]);
+  });
+
+  it('Trust 3: a message appended on a full disk is cut back and answers disk_space; the file stays clean', () => {
+    const dir = tempDir();
+    const fs = fullDiskFs(1e9);
+    const { store } = open(dir, { fs });
+    const c = store.create({ title: 'T', model: 'm', params: DEFAULT_CHAT_PARAMS });
+    const file = join(dir, `${c.id}.jsonl`);
+    const size = statSync(file).size;
+    const { store: full } = open(dir, { fs: fullDiskFs(10) });
+    expect(() => full.append(c.id, msg('user', 'does not fit'))).toThrow(expect.objectContaining({ code: 'disk_space' }));
+    expect(statSync(file).size).toBe(size);
+    expect(full.summary(c.id).messageCount).toBe(0);
+    expect(open(dir).notices).toEqual([]);
   });
 
   it('a complete last line that lost only its newline is kept; the next record starts on its own line', () => {

@@ -9,11 +9,14 @@
  * on demand and a few recent ones are cached.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CHAT_PARAMS } from '../../../shared/chat';
 import type { ChatMessage, ChatParams, Conversation, ConversationSummary } from '../../../shared/chat';
 import { LoadoutError } from '../../../shared/errors';
+import { storageError } from '../fsx/storageError';
+import { writeFileAtomicSync, type AtomicFs } from '../fsx/writeFileAtomic';
 import { ID_PATTERN, checkId } from './params';
 
 export type ChatRecord =
@@ -58,11 +61,11 @@ export function newId(now = Date.now()): string {
 /**
  * Parses a conversation file. Throws when it has no valid meta line (not a conversation).
  * A last line that does not parse is reported in `tornAt`; other bad lines in `badLines`.
+ * Lines are found on the raw bytes, so `tornAt` is a byte offset even when some text is not
+ * valid UTF-8 (decoding would change its length).
  */
-export function parseChatFile(text: string, id: string): ParsedChat {
-  const lines = text.split('\n');
-  // A file that ends with '\n' splits into a last empty string: not a line.
-  const lastIndex = text.endsWith('\n') ? lines.length - 2 : lines.length - 1;
+export function parseChatFile(data: Uint8Array | string, id: string): ParsedChat {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let meta: Extract<ChatRecord, { type: 'meta' }> | null = null;
   let title = '';
   let model: string | null = null;
@@ -72,27 +75,30 @@ export function parseChatFile(text: string, id: string): ParsedChat {
   let deadLines = 0;
   const badLines: number[] = [];
   let tornAt: number | null = null;
-  let goodChars = 0;
-  let offset = 0;
+  /** Bytes up to the end of the last good line (its newline included). */
+  let goodBytes = 0;
 
-  for (let i = 0; i <= lastIndex; i++) {
-    const line = lines[i];
-    const lineEnd = offset + line.length + 1;
-    offset = lineEnd;
+  for (let start = 0, lineNo = 1; start < bytes.length; lineNo++) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline < 0 ? bytes.length : newline;
+    const lineEnd = newline < 0 ? bytes.length : newline + 1;
+    const isLast = lineEnd === bytes.length;
+    const line = bytes.toString('utf8', start, end);
+    start = lineEnd;
     if (line.trim() === '') {
-      goodChars = Math.min(lineEnd, text.length);
+      goodBytes = lineEnd;
       continue;
     }
     const record = parseRecord(line);
     if (!record || record === 'not-json' || (meta === null) !== (record.type === 'meta')) {
       // Only a last line that is not even JSON was cut by a crash; a record this version does not
       // know (a newer Loadout's?) is skipped but kept in the file.
-      if (i === lastIndex && meta !== null && record === 'not-json') tornAt = Buffer.byteLength(text.slice(0, goodChars));
-      else if (meta === null) throw new Error(i === 0 ? 'its first line is not a conversation header' : 'a conversation header is missing');
-      else badLines.push(i + 1);
+      if (isLast && meta !== null && record === 'not-json') tornAt = goodBytes;
+      else if (meta === null) throw new Error(lineNo === 1 ? 'its first line is not a conversation header' : 'a conversation header is missing');
+      else badLines.push(lineNo);
       continue;
     }
-    goodChars = Math.min(lineEnd, text.length);
+    goodBytes = lineEnd;
     switch (record.type) {
       case 'meta':
         meta = record;
@@ -180,16 +186,22 @@ export interface ChatStoreOptions {
   cacheSize?: number;
   /** Rewrite a file when this many of its lines are dead (and more than its live messages). */
   compactAfter?: number;
+  /** The writes (tests pass a disk that fills up). */
+  fs?: ChatFs;
 }
+
+export type ChatFs = AtomicFs & Pick<typeof nodeFs, 'appendFileSync' | 'statSync' | 'truncateSync'>;
 
 export class ChatStore {
   private readonly entries = new Map<string, Entry>();
   /** id -> messages; Map order = least recently used first. */
   private readonly cache = new Map<string, ChatMessage[]>();
   private readonly now: () => number;
+  private readonly fs: ChatFs;
 
   constructor(private readonly o: ChatStoreOptions) {
     this.now = o.now ?? Date.now;
+    this.fs = o.fs ?? nodeFs;
   }
 
   /** Reads every conversation's summary; repairs torn last lines; never deletes a user's file. */
@@ -209,7 +221,7 @@ export class ChatStore {
       const file = join(this.o.dir, name);
       try {
         const buf = readFileSync(file);
-        const parsed = parseChatFile(buf.toString('utf8'), id);
+        const parsed = parseChatFile(buf, id);
         let size = buf.length;
         if (parsed.tornAt !== null) {
           truncateSync(file, parsed.tornAt);
@@ -282,9 +294,9 @@ export class ChatStore {
     const meta: ChatRecord = { type: 'meta', v: 1, id, title: init.title, model: init.model, params: { ...init.params }, createdAt };
     const file = join(this.o.dir, `${id}.jsonl`);
     const line = `${JSON.stringify(meta)}\n`;
-    mkdirSync(this.o.dir, { recursive: true });
     try {
-      writeFileSync(file, line, { flag: 'wx' });
+      // Whole or not at all: a full disk must not leave an empty file to be reported at every start.
+      writeFileAtomicSync(file, line, { fs: this.fs });
     } catch (e) {
       throw saveError(e, this.o.dir);
     }
@@ -352,9 +364,9 @@ export class ChatStore {
   }
 
   private read(id: string, entry: Entry): ChatMessage[] {
-    let text: string;
+    let text: Buffer;
     try {
-      text = readFileSync(entry.file, 'utf8');
+      text = readFileSync(entry.file);
     } catch (e) {
       throw new LoadoutError('not_found', `The conversation file ${entry.file} could not be read (${(e as Error).message}).`);
     }
@@ -369,10 +381,10 @@ export class ChatStore {
   private write(entry: Entry, record: ChatRecord): void {
     const line = `${entry.needsNewline ? '\n' : ''}${JSON.stringify(record)}\n`;
     try {
-      appendFileSync(entry.file, line);
+      this.fs.appendFileSync(entry.file, line);
     } catch (e) {
       try {
-        if (statSync(entry.file).size > entry.size) truncateSync(entry.file, entry.size);
+        if (this.fs.statSync(entry.file).size > entry.size) this.fs.truncateSync(entry.file, entry.size);
       } catch {
         // Nothing more to do: the next load drops a torn line anyway.
       }
@@ -389,23 +401,16 @@ export class ChatStore {
     const s = entry.summary;
     const meta: ChatRecord = { type: 'meta', v: 1, id, title: s.title, model: s.model, params: s.params, createdAt: entry.createdAt, updatedAt: s.updatedAt };
     const text = [meta, ...messages.map((message): ChatRecord => ({ type: 'message', message }))].map((r) => `${JSON.stringify(r)}\n`).join('');
-    const tmp = `${entry.file}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, text);
-      renameSync(tmp, entry.file);
+      writeFileAtomicSync(entry.file, text, { fs: this.fs });
       entry.size = Buffer.byteLength(text);
       entry.deadLines = 0;
     } catch {
       // The appended file is still complete; compaction is only tidying.
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // not there
-      }
     }
   }
 }
 
 function saveError(e: unknown, dir: string): LoadoutError {
-  return new LoadoutError('invalid', `Could not save the conversation (${(e as Error).message}). Check that ${dir} is writable and the disk is not full.`);
+  return storageError(e, 'Could not save the conversation', dir);
 }

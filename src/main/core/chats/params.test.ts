@@ -25,6 +25,9 @@ describe('chat command input checks', () => {
     expect(() => checkParams({ seed: 1.5 })).toThrow(/seed/);
     expect(() => checkParams({ temprature: 1 })).toThrow(/Unknown chat setting "temprature"/);
     expect(() => checkParams({ system_prompt: 3 })).toThrow(/system_prompt/);
+    // Own keys only: Object.prototype's members are not chat settings.
+    expect(() => checkParams({ toString: 1 })).toThrow(/Unknown chat setting "toString"/);
+    expect(() => checkParams(JSON.parse('{"__proto__": 1}'))).toThrow(/Unknown chat setting "__proto__"/);
   });
 
   it('patches: titles trimmed and non-empty, model a name or null', () => {

@@ -48,7 +48,7 @@ export function checkParams(patch: unknown): Partial<ChatParams> {
       out.system_prompt = value;
       continue;
     }
-    if (!(key in NUMERIC)) {
+    if (!Object.hasOwn(NUMERIC, key)) {
       throw new LoadoutError('invalid', `Unknown chat setting "${key}"; the settings are system_prompt, ${Object.keys(NUMERIC).join(', ')}.`);
     }
     const k = key as keyof typeof NUMERIC;

@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Settings } from '../../../shared/model';
 import type { Clock } from '../clock';
 import type { Core } from '../createCore';
+import { SerialQueue } from '../fsx/serialQueue';
 import { createApiHandler } from './api';
 import { newServerToken, serverToken } from './serverToken';
 import { createUiHandler } from './ui';
@@ -115,7 +116,7 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
   await listen(server, opts.port, host);
   const port = (server.address() as AddressInfo).port;
   origin = `http://127.0.0.1:${port}`;
-  let rebinding: Promise<unknown> = Promise.resolve();
+  const rebinding = new SerialQueue();
   let closed = false;
   const rebind = async (next: string): Promise<void> => {
     if (closed || next === host) return;
@@ -137,9 +138,7 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
       return host;
     },
     setHost: (next) => {
-      const run = rebinding.then(() => rebind(next));
-      rebinding = run.catch(() => {});
-      return run;
+      return rebinding.run(() => rebind(next));
     },
     close: async () => {
       closed = true;

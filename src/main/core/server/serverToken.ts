@@ -5,8 +5,9 @@
  * replaced by a new token (old links then stop working, which the page says).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
 
 export const SERVER_TOKEN_FILE = 'server-token';
 
@@ -35,15 +36,11 @@ export function serverToken(dataDir: string): string {
     return saved;
   }
   const token = newServerToken();
-  // A sibling temp file created 0600 and renamed over the target: no reader (or crash) ever sees
-  // a torn token, and no moment where the token is readable by others.
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Created 0600 and renamed over the target: no reader (or crash) ever sees a torn token, and no
+  // moment where the token is readable by others.
   try {
-    rmSync(tmp, { force: true });
-    writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
-    renameSync(tmp, file);
+    writeFileAtomicSync(file, `${token}\n`, { mode: 0o600 });
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new Error(`could not save the web page's access token in ${file} (${(e as Error).message}). Check that the data folder is writable, or start with --data <another folder>.`);
   }
   return token;

@@ -106,6 +106,13 @@ describe('applyEvent', () => {
     expect(s.server!.port).toBe(1);
   });
 
+  it('Trust 1: the settings file problem comes from the snapshot and goes when a settings event says it is resolved', () => {
+    let s = applySnapshot(emptyCoreState, { ...snapshot([row('a')]), settingsProblem: 'settings.json cannot be used' });
+    expect(s.settingsProblem).toBe('settings.json cannot be used');
+    s = applyEvent(s, { type: 'settings', settings: defaultSettings(), settingsProblem: null });
+    expect(s.settingsProblem).toBeNull();
+  });
+
   it('API request log: request events append oldest first, capped at the core\'s 500; a server event replaces the status', () => {
     const req = (i: number, o: Partial<RequestLogEntry> = {}): RequestLogEntry => ({
       at: at(i % 60),

@@ -121,7 +121,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
                     id={id}
                     name={k}
                     type={k === 'api_key' ? 'password' : 'text'}
-                    inputMode={field.kind === 'string' || field.kind === 'strings' ? undefined : 'decimal'}
+                    inputMode={field.kind === 'int' || field.kind === 'duration' || field.kind === 'fraction' || field.kind === 'port' ? 'decimal' : undefined}
                     value={String(value)}
                     readOnly={!!readOnly}
                     aria-invalid={!!err}
