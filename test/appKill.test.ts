@@ -5,6 +5,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { faultBackendPath, pidAlive, waitUntil, writeFaultProgram } from './fixtures/backends';
+import { childPids, readCmdline } from '../src/main/core/backends/procInfo';
 import { faultModel } from './harness';
 
 const root = resolve(__dirname, '..');
@@ -21,8 +22,16 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function runCore(dataDir: string, modelsDir: string, program: string, models: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/coreProcess.ts', dataDir, modelsDir, program, ...models], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The app's reaper: its /bin/sh child (Linux: found through /proc). */
+function reaperOf(app: number): number {
+  const pid = childPids(app).find((c) => readCmdline(c)?.[0] === '/bin/sh');
+  if (!pid) throw new Error(`no reaper under the app (pid ${app})`);
+  return pid;
+}
+
+function runCore(dataDir: string, modelsDir: string, program: string, models: string[], extra: Record<string, string> = {}) {
+  const backends = Object.entries(extra).map(([name, target]) => `--backend=${name}=${target}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/coreProcess.ts', dataDir, modelsDir, program, ...backends, ...models], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -53,7 +62,26 @@ describe('the app killed outright', () => {
     await waitUntil(() => pids.every((p) => !pidAlive(p)), 'backends to exit after the app died', { timeoutMs: 5000 });
   });
 
-  it('U4: a backend that cannot watch its parent is killed by the next start (pid file + command line match)', async () => {
+  it('Trust 9: a SIGSTOPped backend and one that cannot watch its parent do not outlive the app\'s SIGKILL', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'loadout-kill-'));
+    dirs.push(dir);
+    const models = join(dir, 'models');
+    mkdirSync(models);
+    writeFileSync(join(models, 'a.yaml'), faultModel('a'));
+    writeFileSync(join(models, 'x.yaml'), faultModel('x', { backend: 'external' }));
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    const external = writeFaultProgram(bin, { FAULT_NO_PARENT_WATCH: '1' });
+    const app = runCore(join(dir, 'data'), models, faultBackendPath(), ['a', 'x'], { external });
+    const { a: stopped, x: unwatching } = await app.ready;
+    leftovers.push(stopped, unwatching);
+    process.kill(stopped, 'SIGSTOP'); // it cannot run its own parent watch now
+    app.child.kill('SIGKILL');
+    await waitUntil(() => !pidAlive(stopped) && !pidAlive(unwatching), 'both backends to be gone after the app died', { timeoutMs: 5000 });
+  });
+
+  // Linux: the test finds the reaper through /proc.
+  it.skipIf(process.platform !== 'linux')('U4: a backend that cannot watch its parent is killed by the next start (pid file + command line match)', async () => {
     const dir = mkdtempSync(join(os.tmpdir(), 'loadout-kill-'));
     dirs.push(dir);
     const models = join(dir, 'models');
@@ -67,6 +95,9 @@ describe('the app killed outright', () => {
     const first = runCore(join(dir, 'data'), models, program, ['a']);
     const { a: pid } = await first.ready;
     leftovers.push(pid);
+    // The app and its reaper die together (an OOM kill of both, say): only the pid file is left.
+    const reaper = reaperOf(first.child.pid!);
+    process.kill(reaper, 'SIGKILL');
     first.child.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1500));
     expect(pidAlive(pid)).toBe(true);

@@ -37,7 +37,8 @@ export interface GgufInfo {
   parameterCount: number | null;
   contextLength: number | null;
   quantization: string | null;
-  chatTemplate: string | null;
+  /** Size in bytes of the GGUF's own chat template (null: none). The text stays in the file: rows travel to every page. */
+  chatTemplateBytes: number | null;
   embeddingLength: number | null;
   blockCount: number | null;
   headCount: number | null;

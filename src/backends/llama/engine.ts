@@ -105,6 +105,8 @@ interface Loaded {
   running: Set<Running>;
   /** Pauses the running sequences while a new request clears its slot (joinGate.ts). */
   gate: JoinGate;
+  /** The most bytes of text one token of this vocabulary stands for (see `textFitsContext`). */
+  maxTokenBytes: number;
 }
 
 interface Input {
@@ -333,6 +335,7 @@ export class LlamaEngine {
       prefixToken: prefixTokenOf(model),
       running: new Set(),
       gate,
+      maxTokenBytes: maxTokenBytesOf(model),
     };
   }
 
@@ -481,7 +484,7 @@ export class LlamaEngine {
     await loaded.gate.join(() => sequence.eraseContextTokenRanges([{ start, end: sequence.nextTokenIndex }]));
   }
 
-  async embed(req: PredictOptions): Promise<EmbeddingResult> {
+  async embed(req: PredictOptions, signal?: AbortSignal): Promise<EmbeddingResult> {
     const loaded = this.require(req.ModelIdentity);
     if (!loaded.embedding) {
       throw new BackendError(
@@ -491,8 +494,11 @@ export class LlamaEngine {
     }
     const text = req.Embeddings || req.Prompt || '';
     if (!text) throw new BackendError('INVALID_ARGUMENT', 'Nothing to embed: send the text in Embeddings (or Prompt).');
-    const tokens = loaded.model.tokenize(text, true).length;
     const limit = loaded.embeddingSize;
+    refuseOversized(loaded, Buffer.byteLength(text), limit, 'The text', 'send shorter pieces');
+    signal?.throwIfAborted();
+    const tokens = loaded.model.tokenize(text, true).length;
+    signal?.throwIfAborted();
     if (tokens >= limit) {
       throw new BackendError('INVALID_ARGUMENT', `The text is ${tokens} tokens but the embedding context holds ${limit}: send shorter pieces.`);
     }
@@ -504,9 +510,13 @@ export class LlamaEngine {
     }
   }
 
-  tokenize(req: PredictOptions): TokenizationResponse {
+  /** Tokenizes text that could fit the context; longer text is refused untokenized (it cannot be a prompt). */
+  tokenize(req: PredictOptions, signal?: AbortSignal): TokenizationResponse {
     const loaded = this.require(req.ModelIdentity);
-    const tokens = loaded.model.tokenize(req.Prompt ?? '', true).map(Number);
+    const text = req.Prompt ?? '';
+    refuseOversized(loaded, Buffer.byteLength(text), loaded.context.contextSize, 'The text', "shorten it or raise the model's context_size");
+    signal?.throwIfAborted();
+    const tokens = loaded.model.tokenize(text, true).map(Number);
     return { length: tokens.length, tokens };
   }
 
@@ -530,11 +540,16 @@ export class LlamaEngine {
   private inputOf(loaded: Loaded, req: PredictOptions): Input {
     const { model } = loaded;
     const stopTriggers: LlamaText[] = [];
+    const chat = Boolean(req.UseTokenizerTemplate && req.Messages && req.Messages.length > 0);
+    // Tokenizing costs up to quadratic time in the text's longest word and cannot be interrupted
+    // (it runs on this thread): text that cannot fit is refused before it is tokenized.
+    const bytes = chat ? req.Messages!.reduce((n, m) => n + Buffer.byteLength(m.content ?? ''), 0) : Buffer.byteLength(req.Prompt ?? '');
+    refuseOversized(loaded, bytes, loaded.context.contextSize, 'The prompt', "shorten the conversation or raise the model's context_size");
     let tokens: Token[];
-    if (req.UseTokenizerTemplate && req.Messages && req.Messages.length > 0) {
+    if (chat) {
       let state;
       try {
-        state = loaded.chatWrapper().generateContextState({ chatHistory: toChatHistory(req.Messages) });
+        state = loaded.chatWrapper().generateContextState({ chatHistory: toChatHistory(req.Messages!) });
       } catch (err) {
         throw new BackendError('INVALID_ARGUMENT', `The model's chat template failed on these messages: ${errorText(err)}`);
       }
@@ -637,4 +652,32 @@ function describeLoadError(file: string, err: unknown, llamaReason: string | und
   }
   const detail = llamaReason ? `${text} (${clean(llamaReason.replace(/^[\w:]+:\s*/, ''))})` : text;
   return `Could not load ${file}: ${detail}. The file may be incomplete or not a GGUF model this llama.cpp supports; download it again or choose another file.`;
+}
+
+/**
+ * The most bytes of text one token can stand for: the longest entry of the GGUF's vocabulary in
+ * UTF-8 (an over-estimate for SentencePiece's "\u2581" and GPT-2's byte alphabet, never an under-
+ * estimate). Text of B bytes is therefore at least B / maxTokenBytes tokens.
+ */
+export function maxTokenBytesOf(model: LlamaModel): number {
+  const vocab = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } } | undefined)?.tokenizer?.ggml?.tokens;
+  if (!Array.isArray(vocab) || vocab.length === 0) return Infinity;
+  let max = 1;
+  for (const token of vocab) if (typeof token === 'string') max = Math.max(max, Buffer.byteLength(token));
+  return max;
+}
+
+/** The fewest tokens `bytes` of text can be with a vocabulary whose longest token is `maxTokenBytes`. */
+export function minTokensFor(bytes: number, maxTokenBytes: number): number {
+  return Number.isFinite(maxTokenBytes) ? Math.ceil(bytes / maxTokenBytes) : 0;
+}
+
+/** Refuses, untokenized, text that is certainly more tokens than `limit`. */
+function refuseOversized(loaded: { maxTokenBytes: number }, bytes: number, limit: number, what: string, advice: string): void {
+  const atLeast = minTokensFor(bytes, loaded.maxTokenBytes);
+  if (atLeast <= limit) return;
+  throw new BackendError(
+    'INVALID_ARGUMENT',
+    `${what} is ${bytes} bytes, at least ${atLeast} tokens for this model, but the context holds ${limit} tokens: ${advice}.`,
+  );
 }

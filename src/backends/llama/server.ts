@@ -85,6 +85,14 @@ export class CoalescingWriter {
   }
 }
 
+/** Aborts when the client cancels the call or goes away, so the work for it stops. */
+function cancelSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): AbortSignal {
+  const abort = new AbortController();
+  if (call.cancelled) abort.abort(new BackendError('CANCELLED', 'The request was cancelled.'));
+  else call.once('cancelled', () => abort.abort(new BackendError('CANCELLED', 'The request was cancelled.')));
+  return abort.signal;
+}
+
 /** Runs `fn` as a unary handler: its value is the reply, a thrown error the gRPC status. */
 function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -109,23 +117,20 @@ export function backendHandlers(engine: LlamaEngine): grpc.UntypedServiceImpleme
   const Status = unary<HealthMessage, StatusResponse>(() => engine.status());
   const LoadModel = unary<ModelOptions, Result>((req) => engine.load(req));
   const Free = unary<HealthMessage, Result>(() => engine.free());
-  const TokenizeString = unary<PredictOptions, TokenizationResponse>((req) => engine.tokenize(req));
-  const Embedding = unary<PredictOptions, EmbeddingResult>((req) => engine.embed(req));
+  const TokenizeString = unary<PredictOptions, TokenizationResponse>((req, call) => engine.tokenize(req, cancelSignal(call)));
+  const Embedding = unary<PredictOptions, EmbeddingResult>((req, call) => engine.embed(req, cancelSignal(call)));
 
   const Predict = unary<PredictOptions, Reply>(async (req, call) => {
-    const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
-    const g = await engine.generate(req, () => {}, abort.signal);
+    const g = await engine.generate(req, () => {}, cancelSignal(call));
     return finalReply(g, g.text);
   });
 
   const PredictStream: grpc.handleServerStreamingCall<PredictOptions, Reply> = (call) => {
-    const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
+    const signal = cancelSignal(call);
     const out = new CoalescingWriter((reply) => {
       if (!call.cancelled) call.write(reply);
     });
-    engine.generate(call.request, (text, so) => out.push(text, so), abort.signal).then(
+    engine.generate(call.request, (text, so) => out.push(text, so), signal).then(
       (g) => {
         out.flush();
         if (call.cancelled) return;

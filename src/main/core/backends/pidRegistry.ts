@@ -144,7 +144,11 @@ export function commandMatches(actual: string[], recorded: string[]): boolean {
   return false;
 }
 
-/** Polls until the pids are gone (no exit event exists for processes that are not our children). */
+/**
+ * Polls until the pids are gone (no exit event exists for processes that are not our children).
+ * Real timers on purpose: this runs at start-up, before anything else holds the event loop open,
+ * and the Clock's timers are unref'd, so `serve` could exit in the middle of the wait.
+ */
 async function waitGone(pids: number[], budgetMs: number): Promise<void> {
   const deadline = Date.now() + budgetMs;
   while (pids.some(pidAlive) && Date.now() < deadline) {

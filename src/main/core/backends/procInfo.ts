@@ -1,8 +1,11 @@
 /**
  * Small, synchronous facts about OS processes, shared by the pid registry, the instance lock and
- * the process supervisor. Linux answers from /proc; elsewhere the answers degrade to "unknown".
+ * the process supervisor. Linux answers from /proc. Elsewhere, memory comes from the OS through
+ * pidusage (`ps` on macOS, WMI on Windows; asynchronous, so sampled: see `ProcessRss`), and the
+ * other facts degrade to "unknown".
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import pidusage from 'pidusage';
 
 /** True if a process with this pid exists and is not a zombie (EPERM still means "exists"). */
 export function pidAlive(pid: number): boolean {
@@ -66,6 +69,92 @@ export function readRssBytes(pid: number): number | null {
     return m ? Number(m[1]) * 1024 : null;
   } catch {
     return null;
+  }
+}
+
+/** Resident memory of a process plus what it started (a wrapper's real server, workers), from /proc. */
+export function treeRssBytes(pid: number): number | null {
+  const own = readRssBytes(pid);
+  if (own === null) return null;
+  let total = own;
+  const seen = new Set([pid]);
+  let frontier = childPids(pid);
+  for (let depth = 0; depth < 4 && frontier.length; depth++) {
+    const next: number[] = [];
+    for (const child of frontier) {
+      if (seen.has(child)) continue;
+      seen.add(child);
+      total += readRssBytes(child) ?? 0;
+      next.push(...childPids(child));
+    }
+    frontier = next;
+  }
+  return total;
+}
+
+/** Asks the OS for one process's resident memory in bytes (rejects if it is gone). */
+export type RssProbe = (pid: number) => Promise<number>;
+
+/**
+ * pidusage's answer. Its default history (for CPU figures, expired by an unref'd timer) stays on:
+ * with `maxage: 0` its /proc and WMI readers ask again forever.
+ */
+export const pidusageRss: RssProbe = async (pid) => (await pidusage(pid)).memory;
+
+export interface ProcessRssOptions {
+  platform?: NodeJS.Platform;
+  probe?: RssProbe;
+  now?: () => number;
+  /** A sample older than this is refreshed by the next read. */
+  maxAgeMs?: number;
+}
+
+/**
+ * A process's resident memory, readable synchronously on every OS (the loader reads it on its
+ * upkeep tick). Linux reads /proc at each read: exact, and it adds the process's children.
+ * Elsewhere the OS can only be asked asynchronously, so a read answers the last sample (null
+ * before the first) and asks again when that sample is older than `maxAgeMs`; only the process
+ * itself is counted there.
+ */
+export class ProcessRss {
+  private sample: number | null = null;
+  private sampledAt = -Infinity;
+  private asking = false;
+  private readonly platform: NodeJS.Platform;
+  private readonly probe: RssProbe;
+  private readonly now: () => number;
+  private readonly maxAgeMs: number;
+
+  constructor(
+    private readonly pid: number,
+    options: ProcessRssOptions = {},
+  ) {
+    this.platform = options.platform ?? process.platform;
+    this.probe = options.probe ?? pidusageRss;
+    this.now = options.now ?? Date.now;
+    this.maxAgeMs = options.maxAgeMs ?? 2000;
+  }
+
+  read(): number | null {
+    if (this.platform === 'linux') return treeRssBytes(this.pid);
+    if (this.now() - this.sampledAt >= this.maxAgeMs) void this.ask();
+    return this.sample;
+  }
+
+  /** Asks the OS now (a load just finished: the figure is about to change a lot). */
+  async ask(): Promise<void> {
+    if (this.platform === 'linux' || this.asking) return;
+    this.asking = true;
+    try {
+      const bytes = await this.probe(this.pid);
+      this.sample = Number.isFinite(bytes) && bytes > 0 ? bytes : null;
+    } catch {
+      // Gone, or the OS would not say: unknown, and estimates stand in.
+      this.sample = null;
+    } finally {
+      this.sampledAt = this.now();
+      this.asking = false;
+    }
   }
 }
 

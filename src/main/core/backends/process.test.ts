@@ -156,6 +156,16 @@ describe('LocalHostLauncher', () => {
     expect(logs.lines('m').map((l) => l.text)).toContain(FAULT_START_CRASH_LINE);
   });
 
+  it('L10: a crash whose last line is megabytes long is reported with that line clipped (Trust 12)', async () => {
+    const program = join(dir, 'long-line.sh');
+    writeFileSync(program, `#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x >&2\necho >&2\nexit 3\n`);
+    chmodSync(program, 0o755);
+    const e = await failure(launcher.start(spec(program)));
+    expect(e.code).toBe('backend_failed');
+    expect(e.message).toMatch(/x…$/);
+    expect(e.message.length).toBeLessThan(1000);
+  });
+
   it('L10: a backend that never answers Health is stopped at start_timeout with a hint', async () => {
     const program = writeFaultProgram(dir, { FAULT_START: 'hang' });
     const t0 = performance.now();
@@ -310,7 +320,7 @@ describe('LocalHostLauncher', () => {
 
 describe('U7: stopping process trees on each platform', () => {
   it('U7: POSIX signals the group the backend leads; Windows uses taskkill /T (and /F to force)', async () => {
-    const { treeKill } = await import('./process');
+    const { treeKill } = await import('./localHost');
     expect(treeKill('linux', 42, 'SIGTERM')).toEqual({ kind: 'group', pgid: 42, signal: 'SIGTERM' });
     expect(treeKill('darwin', 42, 'SIGKILL')).toEqual({ kind: 'group', pgid: 42, signal: 'SIGKILL' });
     expect(treeKill('win32', 42, 'SIGTERM')).toEqual({ kind: 'taskkill', args: ['/pid', '42', '/T'] });

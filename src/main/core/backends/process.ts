@@ -1,7 +1,7 @@
 /**
- * Local backend processes (L9, L10, U1, U3, U4, U7): spawn `<program> --addr 127.0.0.1:<port>` in
- * its own process group, capture its output, wait for Health "OK" while watching for an early
- * exit, and stop the whole group (SIGTERM, grace, SIGKILL) when asked.
+ * Local backend processes (L9, L10, L12): start `<program> --addr 127.0.0.1:<port>` in its own
+ * process group (or adopt the warm standby), and wait for Health "OK" while watching for an early
+ * exit. The running process is a `LocalHost` (localHost.ts); the standby lives in standbyPool.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -9,10 +9,12 @@ import { LoadoutError } from '../../../shared/errors';
 import { systemClock, type Clock } from '../clock';
 import { createBackendClient } from '../grpc/client';
 import type { BackendClient } from '../grpc/types';
+import { describeExit, LocalHost } from './localHost';
 import type { LogStore } from './logs';
 import type { PidRegistry } from './pidRegistry';
-import { childPids, readRssBytes, signalGroup } from './procInfo';
-import type { ExitInfo, HostLauncher, HostSpec, ModelHost, ResolvedBackend } from './types';
+import { Reaper } from './reaper';
+import { StandbyPool, type ProgramBackend } from './standbyPool';
+import type { ExitInfo, HostLauncher, HostSpec, ModelHost } from './types';
 
 export interface LocalHostLauncherOptions {
   logs: LogStore;
@@ -24,33 +26,11 @@ export interface LocalHostLauncherOptions {
   pickPort?: () => Promise<number>;
   /** The standby process appeared, was adopted or went away (the GUI shows it). */
   onStandbyChange?: () => void;
+  /** Kills the backends' groups if the app dies (default: a new one). */
+  reaper?: Reaper;
 }
-
-type ProgramBackend = Extract<ResolvedBackend, { kind: 'program' }>;
-
-/** Log name of a standby process until a model adopts it. */
-export const STANDBY_LOG = '(standby)';
-
-/** A standby process serves a load only if it was started exactly as that load would start one. */
-function standbyKey(b: ProgramBackend, env: Record<string, string> | undefined): string {
-  return [b.name, b.command, ...b.args, JSON.stringify(b.env ?? {}), JSON.stringify(env ?? {})].join('\0');
-}
-
-/** How long an exit waits for the last output still in the pipes (the crash message is often there). */
-const DRAIN_MS = 50;
-/** A backend that cannot bind says so on stderr; LocalAI's Go backends and grpc-js both use these words. */
-const ADDRESS_IN_USE = /EADDRINUSE|address already in use|address in use/i;
 
 const isWindows = process.platform === 'win32';
-
-/**
- * U7: how to stop a backend's whole process tree. POSIX (Linux, macOS) signals the process group
- * the backend leads; Windows has no groups, so `taskkill /T` walks the tree (`/F` forces it).
- */
-export function treeKill(platform: NodeJS.Platform, pid: number, signal: 'SIGTERM' | 'SIGKILL'): { kind: 'group'; pgid: number; signal: string } | { kind: 'taskkill'; args: string[] } {
-  if (platform === 'win32') return { kind: 'taskkill', args: ['/pid', String(pid), '/T', ...(signal === 'SIGKILL' ? ['/F'] : [])] };
-  return { kind: 'group', pgid: pid, signal };
-}
 
 export class LocalHostLauncher implements HostLauncher {
   private readonly logs: LogStore;
@@ -59,16 +39,17 @@ export class LocalHostLauncher implements HostLauncher {
   private readonly createClient: (address: string) => BackendClient;
   private readonly pickPort: () => Promise<number>;
   private readonly live = new Set<LocalHost>();
-  private standby: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } | null = null;
-  private readonly standbyChanged: () => void;
+  private readonly standby: StandbyPool;
+  private readonly reaper: Reaper;
 
   constructor(options: LocalHostLauncherOptions) {
-    this.standbyChanged = options.onStandbyChange ?? (() => {});
+    this.reaper = options.reaper ?? new Reaper();
     this.logs = options.logs;
     this.pids = options.pids;
     this.clock = options.clock ?? systemClock;
     this.createClient = options.createClient ?? createBackendClient;
     this.pickPort = options.pickPort ?? freePort;
+    this.standby = new StandbyPool((spec) => this.startFresh(spec, spec.backend as ProgramBackend), options.onStandbyChange ?? (() => {}));
   }
 
   async start(spec: HostSpec): Promise<ModelHost> {
@@ -76,17 +57,26 @@ export class LocalHostLauncher implements HostLauncher {
     if (backend.kind !== 'program') {
       throw new LoadoutError('invalid', `backend ${backend.name} is a remote host (${backend.address}), not a program to start`);
     }
-    const spare = this.standby?.key === standbyKey(backend, spec.env) ? this.standby : null;
+    const spare = await this.standby.take(backend, spec.env);
     if (spare) {
-      this.standby = null;
-      this.standbyChanged();
-      const host = await spare.host;
-      if (host && !host.exitSeen) {
-        host.adopt(spec.model);
-        this.logs.append(spec.model, 'loadout', `using the warm standby backend ${backend.name} (pid ${host.pid}, started ahead of time)`);
-        return host;
+      if (await answersHealth(spare, spec.signal)) {
+        spare.adopt(spec.model);
+        this.logs.append(spec.model, 'loadout', `using the warm standby backend ${backend.name} (pid ${spare.pid}, started ahead of time)`);
+        return spare;
       }
+      void spare.stop(0);
+      if (spec.signal?.aborted) throw cancelled(spec);
+      // Frozen (SIGSTOP, a debugger) or wedged: a load on it would hang until load_timeout.
+      this.logs.append(
+        spec.model,
+        'loadout',
+        `the warm standby backend ${backend.name} (pid ${spare.pid}) did not answer Health within ${formatMs(STANDBY_HEALTH_MS)}; it was stopped and a fresh backend is started`,
+      );
     }
+    return this.startFresh(spec, backend);
+  }
+
+  private async startFresh(spec: HostSpec, backend: ProgramBackend): Promise<LocalHost> {
     // The free port can be taken between our probe and the backend's bind; one retry covers that race.
     for (let attempt = 1; ; attempt++) {
       if (spec.signal?.aborted) throw cancelled(spec);
@@ -107,41 +97,17 @@ export class LocalHostLauncher implements HostLauncher {
    * I3's one exception, shown in the snapshot (`standby`).
    */
   warm(backend: ProgramBackend, startTimeoutMs: number, env?: Record<string, string>): void {
-    if (this.standby) return;
-    const entry: { key: string; host: Promise<LocalHost | null>; ready: LocalHost | null } = { key: standbyKey(backend, env), host: Promise.resolve(null), ready: null };
-    entry.host = this.start({ model: STANDBY_LOG, backend, env, startTimeoutMs }).then(
-      (h) => {
-        const host = h as LocalHost;
-        entry.ready = host;
-        this.standbyChanged();
-        void host.exited.then(() => {
-          if (this.standby !== entry) return;
-          this.standby = null;
-          this.standbyChanged();
-        });
-        return host;
-      },
-      () => {
-        if (this.standby === entry) this.standby = null;
-        return null;
-      },
-    );
-    this.standby = entry;
+    this.standby.warm(backend, startTimeoutMs, env);
   }
 
   /** The waiting standby process, if one is ready. */
   standbyInfo(): { pid: number; backend: string } | null {
-    const host = this.standby?.ready;
-    return host && !host.exitSeen && host.pid !== null ? { pid: host.pid, backend: this.standby!.key.split('\0')[0] } : null;
+    return this.standby.info();
   }
 
   /** Stops the standby process (the setting was turned off). */
-  async dropStandby(): Promise<void> {
-    const spare = this.standby;
-    this.standby = null;
-    this.standbyChanged();
-    const host = await spare?.host;
-    await host?.stop(0);
+  dropStandby(): Promise<void> {
+    return this.standby.drop();
   }
 
   /** SIGKILLs every backend group still running, synchronously (for a last-chance process exit hook). */
@@ -155,11 +121,12 @@ export class LocalHostLauncher implements HostLauncher {
   }
 
   /** The safety net behind the loader's orderly shutdown: whatever still runs is killed (U4). */
-  dispose(): Promise<void> {
-    return this.stopAll(0);
+  async dispose(): Promise<void> {
+    await this.stopAll(0);
+    this.reaper.close();
   }
 
-  private async startOnce(spec: HostSpec, backend: ProgramBackend, port: number): Promise<ModelHost> {
+  private async startOnce(spec: HostSpec, backend: ProgramBackend, port: number): Promise<LocalHost> {
     const address = `127.0.0.1:${port}`;
     const args = [...backend.args, '--addr', address];
     const env = { ...process.env, ...backend.env, ...spec.env };
@@ -188,13 +155,17 @@ export class LocalHostLauncher implements HostLauncher {
       clock: this.clock,
       onExit: (pid) => {
         this.live.delete(host);
-        if (pid !== null) this.pids.remove(pid);
+        if (pid === null) return;
+        this.pids.remove(pid);
+        this.reaper.unwatch(pid);
       },
     });
     const spawnFailure = await host.spawned;
     if (spawnFailure) throw spawnError(backend, spawnFailure);
     this.live.add(host);
     this.pids.record(host.pid as number, [backend.command, ...args]);
+    // Its group (it leads one) dies with the app even if the backend cannot watch for that itself.
+    this.reaper.watch(host.pid as number);
 
     const outcome = await this.waitReady(spec, host);
     if (outcome === 'ready') return host;
@@ -239,187 +210,16 @@ export class LocalHostLauncher implements HostLauncher {
   }
 }
 
-interface LocalHostInit {
-  child: ChildProcess;
-  address: string;
-  model: string;
-  backend: string;
-  client: BackendClient;
-  logs: LogStore;
-  clock: Clock;
-  onExit: (pid: number | null) => void;
-}
+/** How long a standby gets to answer Health before a load adopts it; an idle backend answers in ms. */
+export const STANDBY_HEALTH_MS = 2000;
 
-/** One running backend process and its group. */
-class LocalHost implements ModelHost {
-  readonly kind = 'local' as const;
-  readonly address: string;
-  readonly client: BackendClient;
-  readonly exited: Promise<ExitInfo>;
-  /** Settles with null once the process runs, or with the spawn error (ENOENT, EACCES). */
-  readonly spawned: Promise<Error | null>;
-  /** Set synchronously by the exit event (before the output drain that `exited` waits for). */
-  exitSeen = false;
-  sawAddressInUse = false;
-  lastStderr: string | null = null;
-
-  private readonly child: ChildProcess;
-  private model: string;
-  private readonly logs: LogStore;
-  private readonly clock: Clock;
-  private stderrTail = '';
-  private termSent = false;
-  private killTimer: unknown = null;
-  private killAt = Infinity;
-
-  constructor(init: LocalHostInit) {
-    const { child, logs, model } = init;
-    this.child = child;
-    this.address = init.address;
-    this.client = init.client;
-    this.model = model;
-    this.logs = logs;
-    this.clock = init.clock;
-
-    child.stdin?.on('error', () => {}); // EPIPE once the process is gone
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => logs.append(this.model, 'stdout', text));
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      logs.append(this.model, 'stderr', text);
-      this.noteStderr(text);
-    });
-
-    let resolveSpawned!: (e: Error | null) => void;
-    this.spawned = new Promise((r) => (resolveSpawned = r));
-    let resolveExited!: (info: ExitInfo) => void;
-    this.exited = new Promise((r) => (resolveExited = r));
-
-    child.once('spawn', () => resolveSpawned(null));
-    child.on('error', (e) => {
-      if (child.pid === undefined) {
-        // Never ran: there is no exit event to wait for.
-        resolveSpawned(e);
-        this.exitSeen = true;
-        this.client.close();
-        init.onExit(null);
-        resolveExited({ code: null, signal: null, stderr: null });
-      }
-      // Otherwise a failed kill or pipe error; the exit event still comes.
-    });
-    child.once('exit', (code, signal) => {
-      this.exitSeen = true;
-      const pid = child.pid as number;
-      if (this.killTimer !== null) this.clock.clearTimeout(this.killTimer);
-      // Whatever the backend left running in its group goes with it (U4). Only the group: the
-      // pid itself is reaped now and could be reused.
-      if (!isWindows) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          // group already empty
-        }
-      }
-      init.onExit(pid);
-      void this.drainOutput().then(() => {
-        logs.flush(this.model);
-        if (this.stderrTail.trim()) this.lastStderr = this.stderrTail.trim();
-        const info: ExitInfo = { code, signal, stderr: this.lastStderr };
-        logs.append(this.model, 'loadout', `backend ${init.backend} (pid ${pid}) ${describeExit(info)}`);
-        this.client.close();
-        resolveExited(info);
-      });
-    });
-  }
-
-  get pid(): number | null {
-    return this.child.pid ?? null;
-  }
-
-  /** A warm standby process becomes a model's backend: its output goes to that model's log. */
-  adopt(model: string): void {
-    this.logs.flush(this.model);
-    this.model = model;
-  }
-
-  rssBytes(): number | null {
-    if (this.exitSeen || this.child.pid === undefined) return null;
-    const own = readRssBytes(this.child.pid);
-    if (own === null) return null;
-    // Add what the backend started itself (a wrapper's real server, workers), a few levels deep.
-    let total = own;
-    const seen = new Set([this.child.pid]);
-    let frontier = childPids(this.child.pid);
-    for (let depth = 0; depth < 4 && frontier.length; depth++) {
-      const next: number[] = [];
-      for (const pid of frontier) {
-        if (seen.has(pid)) continue;
-        seen.add(pid);
-        total += readRssBytes(pid) ?? 0;
-        next.push(...childPids(pid));
-      }
-      frontier = next;
-    }
-    return total;
-  }
-
-  stop(graceMs: number): Promise<ExitInfo> {
-    if (this.exitSeen) return this.exited;
-    if (graceMs <= 0) {
-      this.kill('SIGKILL');
-      return this.exited;
-    }
-    if (!this.termSent) {
-      this.termSent = true;
-      this.kill('SIGTERM');
-    }
-    // A later stop with a shorter grace (say, a force unload during a graceful one) wins.
-    const at = this.clock.now() + graceMs;
-    if (at < this.killAt) {
-      if (this.killTimer !== null) this.clock.clearTimeout(this.killTimer);
-      this.killAt = at;
-      this.killTimer = this.clock.setTimeout(() => this.kill('SIGKILL'), graceMs);
-    }
-    return this.exited;
-  }
-
-  kill(signal: 'SIGTERM' | 'SIGKILL'): void {
-    const pid = this.child.pid;
-    if (this.exitSeen || pid === undefined) return;
-    const how = treeKill(process.platform, pid, signal);
-    if (how.kind === 'taskkill') {
-      spawn('taskkill', how.args, { stdio: 'ignore', windowsHide: true }).on('error', () => {});
-      return;
-    }
-    signalGroup(pid, signal);
-  }
-
-  private noteStderr(text: string): void {
-    const lines = (this.stderrTail + text).split('\n');
-    this.stderrTail = (lines.pop() ?? '').slice(-4096);
-    for (const line of lines) {
-      const trimmed = line.trim();
-      if (!trimmed) continue;
-      this.lastStderr = trimmed;
-      if (ADDRESS_IN_USE.test(trimmed)) this.sawAddressInUse = true;
-    }
-    if (ADDRESS_IN_USE.test(this.stderrTail)) this.sawAddressInUse = true;
-  }
-
-  /** Output written just before the exit may still be in the pipes when the exit event fires. */
-  private drainOutput(): Promise<void> {
-    const streams = [this.child.stdout, this.child.stderr].filter((s) => s && !s.readableEnded && !s.destroyed);
-    if (!streams.length) return Promise.resolve();
-    return new Promise((resolve) => {
-      let left = streams.length;
-      const timer = this.clock.setTimeout(resolve, DRAIN_MS);
-      for (const s of streams) {
-        s!.once('close', () => {
-          if (--left === 0) {
-            this.clock.clearTimeout(timer);
-            resolve();
-          }
-        });
-      }
-    });
+async function answersHealth(host: LocalHost, signal: AbortSignal | undefined): Promise<boolean> {
+  if (host.exitSeen) return false;
+  try {
+    const reply = await host.client.health({ timeoutMs: STANDBY_HEALTH_MS, signal });
+    return Buffer.from(reply.message).toString() === 'OK' && !host.exitSeen;
+  } catch {
+    return false;
   }
 }
 
@@ -442,10 +242,6 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-function describeExit(info: ExitInfo): string {
-  return info.signal ? `was killed by ${info.signal}` : `exited with code ${info.code}`;
 }
 
 function exitedWhileStarting(backend: string, info: ExitInfo): LoadoutError {

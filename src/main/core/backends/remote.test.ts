@@ -1,18 +1,22 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LoadoutError } from '../../../shared/errors';
 import { faultBackendPath, freePort, killAllBackends, spawnBackend, waitUntil } from '../../../../test/fixtures/backends';
+import { FakeClock } from '../clock';
 import { RemoteHostLauncher } from './remote';
 import type { HostSpec, ModelHost } from './types';
 
 const hosts: ModelHost[] = [];
 const servers: Server[] = [];
 const sockets: Socket[] = [];
+const stopped: ChildProcess[] = [];
 
 afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.stop(0)));
   for (const s of sockets.splice(0)) s.destroy();
   for (const s of servers.splice(0)) s.close();
+  for (const c of stopped.splice(0)) c.kill('SIGKILL');
   await killAllBackends();
 });
 
@@ -71,6 +75,27 @@ describe('RemoteHostLauncher', () => {
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(e.code).toBe('timeout');
     expect(e.message).toMatch(new RegExp(`^remote backend ${address} accepts connections but did not answer Health "OK" within 300 ms`));
+  });
+
+  it('A3: a host that never completes the TCP handshake times out on the injected clock', async () => {
+    // A stopped process whose one-place accept queue is full: the kernel drops further SYNs, so
+    // a connect neither succeeds nor fails (as with a firewall that drops packets).
+    const holder = spawn(process.execPath, ['-e', "const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 0 }, () => console.log(s.address().port))"], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    stopped.push(holder);
+    const port = Number(await new Promise<string>((r) => holder.stdout!.once('data', (d) => r(String(d).trim()))));
+    holder.kill('SIGSTOP');
+    const filler = connect(port, '127.0.0.1');
+    sockets.push(filler);
+    await new Promise((r) => filler.once('connect', r));
+    const clock = new FakeClock();
+    const address = `127.0.0.1:${port}`;
+    const started = failure(new RemoteHostLauncher({ clock }).start(spec(address, 60_000)));
+    clock.advance(60_000);
+    const e = await started;
+    expect(e.code).toBe('timeout');
+    expect(e.message).toBe(`cannot reach remote backend ${address}: no answer within 60000 ms - is the host up and the port open?`);
   });
 
   it('a program backend spec is refused by the remote launcher', async () => {

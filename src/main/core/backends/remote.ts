@@ -4,19 +4,23 @@
  */
 import { connect } from 'node:net';
 import { LoadoutError } from '../../../shared/errors';
+import { systemClock, type Clock } from '../clock';
 import { createBackendClient } from '../grpc/client';
 import type { BackendClient } from '../grpc/types';
 import type { ExitInfo, HostLauncher, HostSpec, ModelHost } from './types';
 
 export interface RemoteHostLauncherOptions {
   createClient?: (address: string) => BackendClient;
+  clock?: Clock;
 }
 
 export class RemoteHostLauncher implements HostLauncher {
   private readonly createClient: (address: string) => BackendClient;
+  private readonly clock: Clock;
 
   constructor(options: RemoteHostLauncherOptions = {}) {
     this.createClient = options.createClient ?? createBackendClient;
+    this.clock = options.clock ?? systemClock;
   }
 
   async start(spec: HostSpec): Promise<ModelHost> {
@@ -25,13 +29,13 @@ export class RemoteHostLauncher implements HostLauncher {
       throw new LoadoutError('invalid', `backend ${backend.name} is a program, not a remote host:port`);
     }
     if (spec.signal?.aborted) throw cancelled(spec);
-    const started = Date.now();
+    const started = this.clock.now();
     // A plain TCP connect first: gRPC would keep retrying a refused address until the deadline,
     // while "nothing listens there" is an answer the user can act on right away.
-    await probe(backend.address, spec);
+    await probe(backend.address, spec, this.clock);
     const client = this.createClient(backend.address);
     try {
-      await client.waitReady({ timeoutMs: Math.max(1, spec.startTimeoutMs - (Date.now() - started)), signal: spec.signal });
+      await client.waitReady({ timeoutMs: Math.max(1, spec.startTimeoutMs - (this.clock.now() - started)), signal: spec.signal });
     } catch {
       client.close();
       if (spec.signal?.aborted) throw cancelled(spec);
@@ -69,21 +73,21 @@ class RemoteHost implements ModelHost {
 }
 
 /** Resolves once a TCP connection to `address` opens; rejects with a message the user can act on. */
-function probe(address: string, spec: HostSpec): Promise<void> {
+function probe(address: string, spec: HostSpec, clock: Clock): Promise<void> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(address.slice(i + 1));
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const done = (err?: LoadoutError) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       spec.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       if (err) reject(err);
       else resolve();
     };
     const onAbort = () => done(cancelled(spec));
-    const timer = setTimeout(
+    const timer = clock.setTimeout(
       () =>
         done(
           new LoadoutError(

@@ -7,6 +7,7 @@ import { FakeClock } from '../clock';
 import { makeModel } from '../gguf/makeModel';
 import { Catalog, parallelOf, parseOptions } from './catalog';
 import type { CatalogChange, CatalogEntry } from './types';
+import { walkModelsDir, WALK_LIMITS } from './walkModelsDir';
 
 // Real generated GGUFs, made once and copied into each test's folder.
 let seedDir: string;
@@ -88,7 +89,7 @@ describe('catalog scan (C1)', () => {
     expect(alpha.sizeBytes).toBe(fs.statSync(tinyB).size);
     // C5: header metadata read without loading.
     expect(alpha.gguf).toMatchObject({ architecture: 'llama', name: 'Tiny B', contextLength: 2048, blockCount: 2 });
-    expect(alpha.gguf?.chatTemplate).toBeTruthy();
+    expect(alpha.gguf?.chatTemplateBytes).toBeGreaterThan(0);
   });
 
   it('C1: a GGUF named by a config is listed once, under the config name (relative to the models dir or the YAML folder, or absolute)', async () => {
@@ -408,6 +409,35 @@ describe('bad configs never stop the scan (C4)', () => {
     expect(list[1].error).toMatch(/^duplicate name twin: also defined in a\.yaml/);
   });
 
+
+  it('C4: a new config never takes a name a model already has, even when its path sorts first; a restart goes by path', async () => {
+    const dir = modelsDir();
+    put(dir, { 'm.gguf': 'A', 'z/owner.yaml': 'name: twin\nparameters:\n  model: m.gguf\n' });
+    const c = catalog(dir);
+    const before = (await c.scan())[0];
+    expect(before.name).toBe('twin');
+    put(dir, { 'a-newcomer.yaml': 'name: twin\nparameters:\n  model: m.gguf\ncontext_size: 99\n' });
+    const list = await c.scan();
+    expect(list.map((e) => [e.name, e.status, path.relative(dir, e.configPath ?? '')])).toEqual([
+      ['twin', 'ok', 'z/owner.yaml'],
+      ['twin (a-newcomer.yaml)', 'error', 'a-newcomer.yaml'],
+    ]);
+    // The owner's row is the same object: no change is emitted for it, so nothing says "reload to apply".
+    expect(c.get('twin')).toBe(before);
+    expect(c.get('twin (a-newcomer.yaml)')?.error).toMatch(/^duplicate name twin: also defined in z\/owner\.yaml\. Rename/);
+
+    // A bare GGUF that has a name keeps it too.
+    put(dir, { 'solo.gguf': 'B' });
+    await c.scan();
+    put(dir, { 'b.yaml': 'name: solo\nbackend: remote-box\n' });
+    const after = byName(await c.scan());
+    expect(after.solo.configPath).toBeNull();
+    expect(after['solo (b.yaml)'].error).toMatch(/^duplicate name solo: also the name of solo\.gguf/);
+
+    // At a cold start nobody holds a name yet: the first by path keeps it, every time.
+    const restarted = await catalog(dir).scan();
+    expect(restarted.filter((e) => e.name === 'twin').map((e) => path.relative(dir, e.configPath ?? ''))).toEqual(['a-newcomer.yaml']);
+  });
   it('C4: a missing model file is an error naming the path; a URI is not_downloaded instead', async () => {
     const dir = modelsDir();
     put(dir, {
@@ -659,5 +689,130 @@ describe('live catalog (C6)', () => {
     put(two, { 'late.gguf': 'A' });
     await next;
     expect(c.get('ignored')).toBeUndefined();
+  });
+});
+
+describe('hostile files cost little and break nothing else (Trust 12)', () => {
+  /** Scans `dir` once, timed: every hostile file must be refused quickly. */
+  async function timedScan(dir: string): Promise<Record<string, CatalogEntry>> {
+    const t0 = performance.now();
+    const list = await catalog(dir).scan();
+    expect(performance.now() - t0).toBeLessThan(3000);
+    return byName(list);
+  }
+
+  it('Trust 12: YAML alias bombs and configs nested thousands deep are error rows, refused before they expand', async () => {
+    const dir = modelsDir();
+    let laughs = 'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
+    for (let i = 1; i < 30; i++) laughs += `l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(',')}]\n`;
+    put(dir, {
+      'm.gguf': 'A',
+      'good.yaml': 'name: good\nparameters:\n  model: m.gguf\n',
+      'laughs.yaml': `name: laughs\nparameters:\n  model: m.gguf\n${laughs}`,
+      // Deep block nesting once made the yaml parser's stack overflow abort the whole process.
+      'deep.yaml': Array.from({ length: 1200 }, (_, i) => `${' '.repeat(i)}- `).join('\n'),
+      'brackets.yaml': `name: brackets\nx: ${'['.repeat(100_000)}\n`,
+      // Aliases within reason are still fine YAML.
+      'anchors.yaml': 'name: anchors\nparameters:\n  model: m.gguf\nbase: &b [1, 2]\nagain: *b\n',
+    });
+    const rows = await timedScan(dir);
+    expect(rows.good.status).toBe('ok');
+    expect(rows.anchors.status).toBe('ok');
+    expect(rows.laughs.error).toMatch(/laughs\.yaml is refused: its aliases \(\*name\) expand to more than 100 copies/);
+    expect(rows.deep.error).toMatch(/deep\.yaml is refused: line \d+ is indented more than 256 columns/);
+    expect(rows.brackets.error).toMatch(/brackets\.yaml is refused: line 2 nests brackets more than 100 deep/);
+    // Refused files cannot be edited from the GUI either.
+    await expect(catalogs[0].updateConfig('laughs', { pinned: true })).rejects.toMatchObject({ code: 'invalid' });
+  });
+
+  it('Trust 12: a config over 1 MB is an error row naming its size, and is never read', async () => {
+    const dir = modelsDir();
+    put(dir, { 'm.gguf': 'A', 'small.yaml': 'name: small\nparameters:\n  model: m.gguf\n' });
+    const huge = path.join(dir, 'huge.yaml');
+    fs.writeFileSync(huge, 'name: huge\n');
+    fs.truncateSync(huge, 50 * 1024 * 1024); // sparse: 50 MB to read, nothing on disk
+    fs.chmodSync(huge, 0o200); // write-only: any read would fail with a different message
+    const rows = await timedScan(dir);
+    expect(rows.small.status).toBe('ok');
+    expect(rows.huge.status).toBe('error');
+    expect(rows.huge.error).toBe('huge.yaml is 50.0 MB, more than the 1.0 MB a model config may be, so it was not read. Trim it, or move it out of the models folder.');
+
+    // A template file named by a config is bounded the same way.
+    put(dir, { 'templated.yaml': 'name: templated\nparameters:\n  model: m.gguf\ntemplate:\n  chat: big\n' });
+    fs.writeFileSync(path.join(dir, 'big.tmpl'), '{{.Input}}');
+    fs.truncateSync(path.join(dir, 'big.tmpl'), 5 * 1024 * 1024);
+    const again = await timedScan(dir);
+    expect(again.templated.error).toMatch(/template\.chat names big\.tmpl, which is over 1 MB and was not read/);
+  });
+
+  it('Trust 12: a GGUF whose header claims billions of entries is an error on that model only, found at once', async () => {
+    const dir = modelsDir();
+    put(dir, { 'fine.gguf': 'A' });
+    const b = Buffer.alloc(24);
+    b.write('GGUF', 0, 'latin1');
+    b.writeUInt32LE(3, 4);
+    b.writeBigUInt64LE(2n ** 31n, 8);
+    const p = path.join(dir, 'absurd.gguf');
+    fs.writeFileSync(p, b);
+    fs.truncateSync(p, 100 * 2 ** 30); // a sparse 100 GB "model"
+    const rows = await timedScan(dir);
+    expect(rows.fine.status).toBe('ok');
+    expect(rows.absurd.error).toMatch(/absurd\.gguf is corrupt: the tensor count at byte 8 claims 2147483648 entries/);
+  });
+
+  it('Trust 12: a 15 MB chat template in a GGUF stays in the file: the row carries its size only', async () => {
+    const dir = modelsDir();
+    const template = `{# ${'x'.repeat(15 * 1024 * 1024)} #}{{ messages }}`;
+    await makeModel(path.join(dir, 'wordy.gguf'), { preset: 'tiny', seed: 1, chatTemplate: template });
+    const rows = await timedScan(dir);
+    expect(rows.wordy.gguf?.chatTemplateBytes).toBe(Buffer.byteLength(template));
+    expect(JSON.stringify(rows.wordy).length).toBeLessThan(2000);
+  });
+});
+
+describe('symlinks and big trees: the scan is bounded and says so (Trust 13)', () => {
+  it('Trust 13: a link to a big folder tree is followed up to the folder bound; the own models are found first, the log says what was left out, once', async () => {
+    const dir = modelsDir();
+    const big = modelsDir(); // elsewhere, as another disk's folder would be
+    put(dir, { 'own.gguf': 'A', 'sub/nested.gguf': 'B' });
+    put(big, { 'linked-model.gguf': 'A' });
+    for (let a = 0; a < 8; a++) for (let b = 0; b < 10; b++) fs.mkdirSync(path.join(big, `d${a}`, `e${b}`), { recursive: true });
+    fs.symlinkSync(big, path.join(dir, 'aaa-everything')); // sorts before the user's own folders
+    fs.symlinkSync(dir, path.join(dir, 'sub', 'loop')); // and a loop back to the root
+    const logs: string[] = [];
+    // The bound scaled down (1,000 by default) so that the tree is quick to make.
+    const limits = { ...WALK_LIMITS, maxFolders: 50 };
+    const c = new Catalog({ modelsDir: dir, logger: (m) => logs.push(m), walkLimits: limits });
+    catalogs.push(c);
+    await c.start();
+    // Breadth first: the folder's own models and the linked folder's top level are in.
+    expect(c.list().map((e) => e.name)).toEqual(['linked-model', 'nested', 'own']);
+    expect(c.scanLimits).toEqual([expect.stringMatching(/^stopped at 50 folders \(each one is watched\): \d+ more, from .* on, were not scanned$/)]);
+    await c.scan();
+    const said = logs.filter((l) => l.includes('stopped at 50 folders'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/Is a link pointing at a big folder tree\?/);
+    // What is watched is what was walked: never more than the bound.
+    const watched = (c as unknown as { watcher: { watchers: Map<string, unknown> } }).watcher.watchers;
+    expect(watched.size).toBe(limits.maxFolders);
+  });
+
+  it('Trust 13: links to files and folders elsewhere are followed; depth and entry counts are bounded and reported', async () => {
+    const dir = modelsDir();
+    const other = modelsDir();
+    put(other, { 'far/away.gguf': 'A' });
+    fs.symlinkSync(path.join(other, 'far', 'away.gguf'), path.join(dir, 'file-link.gguf'));
+    fs.symlinkSync(path.join(other, 'far'), path.join(dir, 'folder-link'));
+    fs.symlinkSync(path.join(other, 'far'), path.join(dir, 'same-folder-again'));
+    const deep = Array.from({ length: 18 }, (_, i) => `l${i}`).join('/');
+    put(dir, { [`${deep}/too-deep.gguf`]: 'B', 'l0/l1/shallow.gguf': 'B' });
+    const names = (await catalog(dir).scan()).map((e) => e.name);
+    // One folder reached by two links is walked once; its model keeps the first path's name.
+    expect(names).toEqual(['away', 'file-link', 'shallow']);
+
+    const walk = await walkModelsDir(dir, (n) => n.endsWith('.gguf'), { ...WALK_LIMITS, maxEntries: 5 });
+    expect(walk.limits.some((l) => /^stopped after 5 entries/.test(l))).toBe(true);
+    const full = await walkModelsDir(dir, (n) => n.endsWith('.gguf'));
+    expect(full.limits).toEqual([expect.stringMatching(/^folders more than 16 levels deep were not scanned \(the first: .*l16\)$/)]);
   });
 });

@@ -6,7 +6,7 @@
  * YAML 1.1 words (yes/no/on/off) are booleans where a boolean is expected, but a quoted number
  * is not a number (`context_size: "4096"` fails in LocalAI too). Unknown keys are ignored.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml';
 import { MAX_DURATION_S } from '../../../shared/settings';
 import type { ModelConfig, TemplateConfig } from './types';
 import { parallelOption, parseOptions } from './options';
@@ -38,6 +38,69 @@ const EXPECTED: Record<Kind, string> = {
 const YAML11_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON']);
 const YAML11_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF']);
 
+/** A config with long templates is tens of KB; bigger files are refused unread (Trust 12). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/**
+ * The yaml parser recurses per nesting level: thousands of levels overflow the stack and can
+ * abort the process, so text nested deeper than any config is refused before parsing.
+ */
+const MAX_FLOW_DEPTH = 100;
+const MAX_INDENT = 256;
+/** Aliases may repeat a node this many times in all; a "billion laughs" file needs billions. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Why `text` is refused before parsing (too deep to parse safely), or null. */
+export function tooDeepYaml(text: string): string | null {
+  let depth = 0;
+  let line = 1;
+  let indent = 0;
+  let atLineStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) {
+      line++;
+      indent = 0;
+      atLineStart = true;
+      continue;
+    }
+    if (atLineStart && c === 32) {
+      if (++indent > MAX_INDENT) return `line ${line} is indented more than ${MAX_INDENT} columns`;
+      continue;
+    }
+    atLineStart = false;
+    if (c === 91 || c === 123) {
+      if (++depth > MAX_FLOW_DEPTH) return `line ${line} nests brackets more than ${MAX_FLOW_DEPTH} deep`;
+    } else if ((c === 93 || c === 125) && depth > 0) {
+      depth--;
+    }
+  }
+  return null;
+}
+
+/** Parses a config's text as a yaml Document, refusing what would cost too much (Trust 12). */
+export function parseConfigDocument(text: string, options: { lineCounter?: LineCounter } = {}): Document | string {
+  const deep = tooDeepYaml(text);
+  if (deep !== null) return deep;
+  const doc = parseDocument(text, { ...options, prettyErrors: false });
+  if (doc.errors.length > 0) return doc;
+  let aliases = false;
+  visit(doc, {
+    Alias() {
+      aliases = true;
+      return visit.BREAK;
+    },
+  });
+  if (!aliases) return doc;
+  try {
+    // Stops as soon as the expansion passes the limit, before it costs anything.
+    doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    if (e instanceof ReferenceError) return `its aliases (*name) expand to more than ${MAX_ALIAS_COUNT} copies (a "billion laughs" file)`;
+    throw e;
+  }
+  return doc;
+}
+
 export function emptyConfig(name: string): ModelConfig {
   return { name, parameters: {}, stopwords: [], concurrency_groups: [], pinned: false, disabled: false, options: [] };
 }
@@ -45,13 +108,14 @@ export function emptyConfig(name: string): ModelConfig {
 /** Parses one config file's text. `label` names the file in messages; `stem` is the fallback name. */
 export function parseModelConfig(text: string, label: string, stem: string): ParsedConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const fail = (message: string): ParsedConfig => ({
     name: null,
     config: emptyConfig(stem),
     problems: [message],
     unreadable: message,
   });
+  const doc = parseConfigDocument(text, { lineCounter: lines });
+  if (typeof doc === 'string') return fail(`${label} is refused: ${doc}. A model config needs none of that; fix the file.`);
 
   if (doc.errors.length > 0) {
     const e = doc.errors[0];

@@ -20,9 +20,24 @@ export interface WalkResult {
   dirs: string[];
   /** Folders that could not be read (logged, never fatal). */
   problems: string[];
+  /** Bounds the walk hit (what was left out and why), for the log and the folder's status. */
+  limits: string[];
 }
 
-const MAX_DEPTH = 32;
+export interface WalkLimits {
+  /** Folder levels below the root. */
+  maxDepth: number;
+  /** Folders visited (each one is watched). */
+  maxFolders: number;
+  /** Directory entries looked at, in all. */
+  maxEntries: number;
+}
+
+/**
+ * Far beyond a models folder (a Hugging Face cache is 4 levels and a few hundred folders), well
+ * short of a link to /usr (tens of thousands of folders, hundreds of thousands of entries).
+ */
+export const WALK_LIMITS: WalkLimits = { maxDepth: 16, maxFolders: 1000, maxEntries: 50_000 };
 
 /** Hidden entries (`.git`, LocalAI's `._gallery_*.yaml`, our temp files) and node_modules are skipped. */
 function skipped(name: string): boolean {
@@ -38,9 +53,18 @@ export function fileId(s: Stats): string {
   return s.ino ? `${s.dev}:${s.ino}` : '';
 }
 
-/** Walks `root`, returning the files whose name `accept`s, following symlinks without looping. */
-export async function walkModelsDir(root: string, accept: (name: string) => boolean): Promise<WalkResult> {
-  const result: WalkResult = { files: [], dirs: [], problems: [] };
+/**
+ * Walks `root` breadth-first (the folder's own files before anything deep behind a link),
+ * returning the files whose name `accept`s. Symlinks to files and folders are followed wherever
+ * they lead (models on another disk are a normal set-up); a folder reached twice (a loop, or two
+ * links to one place) is walked once; the walk stops at `limits` and says so in `limits`.
+ */
+export async function walkModelsDir(
+  root: string,
+  accept: (name: string) => boolean,
+  limits: WalkLimits = WALK_LIMITS,
+): Promise<WalkResult> {
+  const result: WalkResult = { files: [], dirs: [], problems: [], limits: [] };
   let rootStat: Stats;
   try {
     rootStat = await fs.stat(root);
@@ -52,18 +76,37 @@ export async function walkModelsDir(root: string, accept: (name: string) => bool
     result.problems.push(`models folder ${root} is not a folder`);
     return result;
   }
-  const seenDirs = new Set<string>([fileId(rootStat)]);
+  const seenDirs = new Set<string>([await dirKey(root, rootStat)]);
+  let entriesSeen = 0;
+  let tooDeep: string | null = null;
 
-  const visit = async (dir: string, rel: string, depth: number): Promise<void> => {
+  const queue: Array<{ dir: string; rel: string; depth: number }> = [{ dir: root, rel: '', depth: 0 }];
+  for (let i = 0; i < queue.length; i++) {
+    const { dir, rel, depth } = queue[i];
+    if (result.dirs.length >= limits.maxFolders) {
+      result.limits.push(
+        `stopped at ${limits.maxFolders} folders (each one is watched): ${queue.length - i} more, from ${dir} on, were not scanned`,
+      );
+      break;
+    }
+    if (entriesSeen >= limits.maxEntries) {
+      result.limits.push(`stopped after ${limits.maxEntries} entries: ${queue.length - i} folders, from ${dir} on, were not scanned`);
+      break;
+    }
     result.dirs.push(dir);
     let entries;
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
     } catch (e) {
       result.problems.push(`folder ${dir} cannot be read: ${(e as Error).message}`);
-      return;
+      continue;
     }
-    const subdirs: Array<[string, string]> = [];
+    if (entriesSeen + entries.length > limits.maxEntries) {
+      result.limits.push(`stopped after ${limits.maxEntries} entries: only part of ${dir} was scanned`);
+      entries = entries.slice(0, limits.maxEntries - entriesSeen);
+    }
+    entriesSeen += entries.length;
+    const subdirs: Array<{ dir: string; rel: string; depth: number }> = [];
     await Promise.all(
       entries.map(async (entry) => {
         if (skipped(entry.name)) return;
@@ -78,20 +121,30 @@ export async function walkModelsDir(root: string, accept: (name: string) => bool
           return;
         }
         if (s.isDirectory()) {
-          const id = fileId(s);
-          if (depth >= MAX_DEPTH || (id !== '' && seenDirs.has(id))) return; // a symlink loop, or too deep
-          if (id !== '') seenDirs.add(id);
-          subdirs.push([full, relPath]);
+          const key = await dirKey(full, s);
+          if (seenDirs.has(key)) return; // a loop, or a second way to a folder already walked
+          seenDirs.add(key);
+          subdirs.push({ dir: full, rel: relPath, depth: depth + 1 });
         } else if (s.isFile() && accept(entry.name)) {
           result.files.push({ path: full, rel: relPath, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, id: fileId(s) });
         }
       }),
     );
-    subdirs.sort((a, b) => (a[1] < b[1] ? -1 : 1));
-    for (const [full, relPath] of subdirs) await visit(full, relPath, depth + 1);
-  };
-
-  await visit(root, '', 0);
-  result.files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    subdirs.sort((x, y) => (x.rel < y.rel ? -1 : 1));
+    if (subdirs.length > 0 && depth + 1 > limits.maxDepth) {
+      tooDeep ??= `folders more than ${limits.maxDepth} levels deep were not scanned (the first: ${subdirs[0].dir})`;
+      continue;
+    }
+    queue.push(...subdirs);
+  }
+  if (tooDeep !== null) result.limits.push(tooDeep);
+  result.files.sort((x, y) => (x.rel < y.rel ? -1 : x.rel > y.rel ? 1 : 0));
   return result;
+}
+
+/** A folder's identity: dev:ino, or its real path where the platform has no inode numbers. */
+async function dirKey(dir: string, s: Stats): Promise<string> {
+  const id = fileId(s);
+  if (id !== '') return id;
+  return fs.realpath(dir).catch(() => dir);
 }

@@ -65,7 +65,7 @@ describe('makeModel', () => {
     expect(header.metadata.has('llama.feed_forward_length')).toBe(false);
     expect(header.metadata.has('llama.attention.head_count')).toBe(true);
     const info = await readGgufInfo(path.join(dir, 'named.gguf'));
-    expect(info.chatTemplate).toBeNull();
+    expect(info.chatTemplateBytes).toBeNull();
   });
 
   it('the small preset has the stories15M shape and is about 99 MB (spec only, not written)', () => {

@@ -45,7 +45,7 @@ describe('C5: reading GGUF metadata', () => {
       parameterCount: spec.tensors.reduce((s, t) => s + t.byteLength / 4, 0),
       contextLength: 4096,
       quantization: 'F32',
-      chatTemplate: spec.metadata.find((m) => m.key === 'tokenizer.chat_template')?.value,
+      chatTemplateBytes: Buffer.byteLength(spec.metadata.find((m) => m.key === 'tokenizer.chat_template')?.value as string),
       embeddingLength: 64,
       blockCount: 2,
       headCount: 4,
@@ -298,6 +298,63 @@ describe('C5: corrupt, truncated and non-GGUF files fail with a GgufError', () =
     await expectGgufError(huge, /k at byte 37 claims 100000000 bytes, which no GGUF string needs/);
   });
 
+  it('C5: absurd counts that a huge sparse file could "hold" are refused at once, without looping or allocating', async () => {
+    // 64 GB of zeros reads as billions of empty keys, tensors or strings: each count must be capped.
+    const sparse = (name: string, head: Buffer): string => {
+      const p = file(name);
+      fs.writeFileSync(p, head);
+      fs.truncateSync(p, 64 * 2 ** 30);
+      return p;
+    };
+    const head = (tensors: bigint, keys: bigint, rest: Buffer = Buffer.alloc(0)): Buffer => {
+      const b = Buffer.alloc(24);
+      b.write('GGUF', 0, 'latin1');
+      b.writeUInt32LE(3, 4);
+      b.writeBigUInt64LE(tensors, 8);
+      b.writeBigUInt64LE(keys, 16);
+      return Buffer.concat([b, rest]);
+    };
+    const arrayKv = (key: string, itemType: number, length: bigint): Buffer => {
+      const b = Buffer.alloc(8 + key.length + 4 + 4 + 8);
+      b.writeBigUInt64LE(BigInt(key.length), 0);
+      b.write(key, 8, 'latin1');
+      b.writeUInt32LE(T.ARRAY, 8 + key.length);
+      b.writeUInt32LE(itemType, 12 + key.length);
+      b.writeBigUInt64LE(length, 16 + key.length);
+      return b;
+    };
+    const t0 = performance.now();
+    await expectGgufError(sparse('tensors.gguf', head(2n ** 30n, 0n)), /tensor count at byte 8 claims 1073741824 entries; no GGUF model has more than 131072/);
+    await expectGgufError(sparse('keys.gguf', head(0n, 2n ** 30n)), /metadata count at byte 16 claims 1073741824 entries; no GGUF model has more than 65536/);
+    await expectGgufError(sparse('strings.gguf', head(0n, 1n, arrayKv('k', T.STRING, 2n ** 30n))), /the length of k at byte \d+ claims 1073741824 items; no GGUF model has more than/);
+    // Within every count cap, but more header than any model has: reading stops at the cap.
+    const big = Buffer.concat([arrayKv('a', T.UINT64, 2n ** 24n - 1n)]);
+    const p = file('long.gguf');
+    fs.writeFileSync(p, head(0n, 2n, big));
+    const fd = fs.openSync(p, 'r+');
+    let at = 24 + big.length + 8 * (2 ** 24 - 1);
+    for (const key of ['b']) {
+      const kvb = arrayKv(key, T.UINT64, 2n ** 24n - 1n);
+      fs.writeSync(fd, kvb, 0, kvb.length, at);
+      at += kvb.length + 8 * (2 ** 24 - 1);
+    }
+    fs.closeSync(fd);
+    fs.truncateSync(p, 64 * 2 ** 30);
+    await expectGgufError(p, /header would run past 256 MB at b; real GGUF headers are a few MB/);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  it('C5: a 15 MB chat template is measured, not read: the info stays small', async () => {
+    const template = `{# ${'x'.repeat(15 * 1024 * 1024)} #}{{ messages }}`;
+    const p = (await makeModel(file('big-template.gguf'), { preset: 'tiny', seed: 1, chatTemplate: template })).path;
+    const info = await readGgufInfo(p);
+    expect(info.chatTemplateBytes).toBe(Buffer.byteLength(template));
+    expect(JSON.stringify(info).length).toBeLessThan(1000);
+    // The full header still has it, for whoever needs the text.
+    const header = await readGgufHeader(p);
+    expect(header.metadata.get('tokenizer.chat_template')?.value).toBe(template);
+  });
+
   it('C5: a tensor with too many dimensions or an unknown value type is corrupt', async () => {
     const p = file('dims.gguf');
     await writeGguf(p, { metadata: [], tensors: [zeroTensor('w', [2, 2, 2, 2, 2])] });
@@ -334,7 +391,7 @@ describe('C5: corrupt, truncated and non-GGUF files fail with a GgufError', () =
 describe('KV cache estimate', () => {
   it('is 2 x layers x context x kv_dim x 2 bytes (f16), with grouped-query heads', () => {
     const info = {
-      architecture: 'llama', name: null, parameterCount: null, contextLength: 2048, quantization: 'F32', chatTemplate: null,
+      architecture: 'llama', name: null, parameterCount: null, contextLength: 2048, quantization: 'F32', chatTemplateBytes: null,
       embeddingLength: 64, blockCount: 2, headCount: 4, headCountKv: 4,
     };
     expect(estimateKvCacheBytes(info, 2048)).toBe(2 * 2 * 2048 * 64 * 2);

@@ -2,7 +2,8 @@
  * Reads GGUF metadata without loading the model (C5): only the header is read, in chunks, and
  * long arrays (the vocabulary) are skipped without decoding. Corrupt input fails with a GgufError
  * that says what is wrong; no length read from the file can make us allocate more than
- * MAX_STRING_BYTES at once.
+ * MAX_STRING_BYTES at once, and no count can make us loop or keep more than the caps below allow
+ * (a sparse file of many GB can claim billions of empty entries that all "fit").
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -45,6 +46,8 @@ export interface GgufHeader {
   /** Absolute file offset where tensor data starts. */
   dataOffset: number;
   metadata: Map<string, GgufKv>;
+  /** Byte lengths of the string values read with `lengthOnly` (they are not in `metadata`). */
+  stringLengths: Map<string, number>;
   tensors: GgufTensorInfo[];
 }
 
@@ -53,6 +56,8 @@ export interface ReadGgufOptions {
   maxArrayItems?: number;
   /** Arrays under keys with this prefix keep only their length, whatever it is. */
   skipArraysUnder?: string;
+  /** String values under these keys are stepped over; `stringLengths` keeps their byte length. */
+  lengthOnly?: ReadonlySet<string>;
 }
 
 type ArrayLimit = { maxArrayItems: number };
@@ -63,6 +68,12 @@ const MAX_CHUNK_BYTES = 1024 * 1024;
 /** A chat template is tens of KB; a single string of more than this is corruption. */
 const MAX_STRING_BYTES = 16 * 1024 * 1024;
 const MAX_ARRAY_DEPTH = 8;
+/** Far beyond real models (about a thousand tensors, a few dozen keys, a 262k-token vocabulary). */
+const MAX_TENSORS = 1 << 17;
+const MAX_KEYS = 1 << 16;
+const MAX_ARRAY_ITEMS = 1 << 24;
+/** Real headers are a few MB (the vocabulary); reading stops here whatever the counts say. */
+const MAX_HEADER_BYTES = 256 * 1024 * 1024;
 
 /** Bytes per element for fixed-size value types. */
 const FIXED_SIZE: Record<number, number> = {
@@ -124,8 +135,16 @@ class Reader {
     return this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length;
   }
 
+  tooBig(what: string): GgufError {
+    return new GgufError(
+      `${this.label} is corrupt: its header would run past ${MAX_HEADER_BYTES / 1024 / 1024} MB at ${what}; real GGUF headers are a few MB. ` +
+        'If it was downloaded, download it again.',
+    );
+  }
+
   async fill(n: number, what: string): Promise<void> {
     if (this.pos + n > this.fileSize) throw this.truncated(what, this.pos + n);
+    if (this.pos + n > MAX_HEADER_BYTES) throw this.tooBig(what);
     // Chunks grow as the header turns out long (a big vocabulary), to keep the number of reads low.
     this.chunk = Math.min(this.chunk * 2, MAX_CHUNK_BYTES);
     const size = Math.min(Math.max(n, this.chunk), this.fileSize - this.pos);
@@ -148,6 +167,7 @@ class Reader {
   /** Moves past n bytes without reading them. */
   skip(n: number, what: string): void {
     if (this.pos + n > this.fileSize) throw this.truncated(what, this.pos + n);
+    if (this.pos + n > MAX_HEADER_BYTES) throw this.tooBig(what);
     this.pos += n;
   }
 
@@ -197,7 +217,7 @@ class Reader {
 }
 
 /** A u64 count or length that must fit in the rest of the file at `minBytes` per unit. */
-async function readCount(r: Reader, minBytes: number, what: string, unit = 'entries'): Promise<number> {
+async function readCount(r: Reader, minBytes: number, what: string, unit = 'entries', max = Infinity): Promise<number> {
   await r.need(8, what);
   const at = r.pos;
   const n = r.u64();
@@ -207,6 +227,9 @@ async function readCount(r: Reader, minBytes: number, what: string, unit = 'entr
       `${r.label} is corrupt or truncated: ${what} at byte ${at} claims ${String(n)} ` +
         `${unit}, but only ${remaining} bytes follow. If it was downloaded, download it again.`,
     );
+  }
+  if (n > max) {
+    throw new GgufError(`${r.label} is corrupt: ${what} at byte ${at} claims ${n} ${unit}; no GGUF model has more than ${max}.`);
   }
   return n;
 }
@@ -269,7 +292,7 @@ async function readArray(r: Reader, what: string, opts: ArrayLimit, depth: numbe
   if (itemType !== GgufValueType.STRING && itemType !== GgufValueType.ARRAY && FIXED_SIZE[itemType] === undefined) {
     throw new GgufError(`${r.label} is corrupt: ${what} is an array of unknown value type ${itemType}.`);
   }
-  const length = await readCount(r, minSize(itemType), `the length of ${what}`);
+  const length = await readCount(r, minSize(itemType), `the length of ${what}`, 'items', MAX_ARRAY_ITEMS);
   if (length <= opts.maxArrayItems) {
     const items: GgufValue[] = new Array(length);
     for (let i = 0; i < length; i++) items[i] = await readValue(r, itemType, what, opts, depth);
@@ -316,14 +339,21 @@ export async function readGgufHeader(file: string, options: ReadGgufOptions = {}
       throw new GgufError(`${label} has unsupported GGUF version ${version}.${hint}`);
     }
     // Each tensor info takes at least 8 + 4 + 4 + 8 bytes; each key-value at least 8 + 4 + 1.
-    const tensorCount = await readCount(r, 24, 'the tensor count');
-    const kvCount = await readCount(r, 13, 'the metadata count');
+    const tensorCount = await readCount(r, 24, 'the tensor count', 'entries', MAX_TENSORS);
+    const kvCount = await readCount(r, 13, 'the metadata count', 'entries', MAX_KEYS);
 
     const metadata = new Map<string, GgufKv>();
+    const stringLengths = new Map<string, number>();
     for (let i = 0; i < kvCount; i++) {
       const key = await readString(r, `metadata key #${i + 1}`);
       await r.need(4, `the type of ${key}`);
       const type = r.u32() as GgufKv['type'];
+      if (type === GgufValueType.STRING && options.lengthOnly?.has(key)) {
+        const n = await readCount(r, 1, `the length of ${key}`, 'bytes');
+        r.skip(n, key);
+        stringLengths.set(key, n);
+        continue;
+      }
       const value = await readValue(r, type, key, skipPrefix !== undefined && key.startsWith(skipPrefix) ? SKIP_ITEMS : opts, 0);
       metadata.set(key, { key, type, value });
     }
@@ -367,7 +397,7 @@ export async function readGgufHeader(file: string, options: ReadGgufOptions = {}
           'If it was downloaded, download it again.',
       );
     }
-    return { version, fileSize, alignment, dataOffset, metadata, tensors };
+    return { version, fileSize, alignment, dataOffset, metadata, stringLengths, tensors };
   } finally {
     await fh.close();
   }
@@ -386,6 +416,15 @@ function num(v: GgufValue | undefined): number | null {
 
 function str(v: GgufValue | undefined): string | null {
   return typeof v === 'string' ? v : null;
+}
+
+const CHAT_TEMPLATE_KEY = 'tokenizer.chat_template';
+
+function templateBytes(header: GgufHeader): number | null {
+  const skipped = header.stringLengths.get(CHAT_TEMPLATE_KEY);
+  if (skipped !== undefined) return skipped;
+  const text = str(header.metadata.get(CHAT_TEMPLATE_KEY)?.value);
+  return text === null ? null : Buffer.byteLength(text);
 }
 
 /** What the UI and the memory estimate need from a GGUF header (C5). */
@@ -412,7 +451,7 @@ export function ggufInfoFromHeader(header: GgufHeader): GgufInfo {
     parameterCount: header.tensors.length > 0 ? header.tensors.reduce((sum, t) => sum + t.elements, 0) : null,
     contextLength: archNum('context_length'),
     quantization,
-    chatTemplate: str(get('tokenizer.chat_template')),
+    chatTemplateBytes: templateBytes(header),
     embeddingLength: archNum('embedding_length'),
     blockCount: archNum('block_count'),
     headCount,
@@ -424,7 +463,8 @@ export function ggufInfoFromHeader(header: GgufHeader): GgufInfo {
 export async function readGgufInfo(file: string): Promise<GgufInfo> {
   // The vocabulary (tokens, scores, merges) is most of a small model's header and none of its
   // info: decoding it for every file of a big models folder was most of the scan's garbage.
-  return ggufInfoFromHeader(await readGgufHeader(file, { skipArraysUnder: 'tokenizer.ggml.' }));
+  // The chat template can be megabytes; the backend reads it from the file, rows need only its size.
+  return ggufInfoFromHeader(await readGgufHeader(file, { skipArraysUnder: 'tokenizer.ggml.', lengthOnly: new Set([CHAT_TEMPLATE_KEY]) }));
 }
 
 /**

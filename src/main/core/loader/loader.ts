@@ -30,7 +30,7 @@ import { decideAdmission, formatBytes, settingsSurplus, unloadSentence } from '.
 import type { PolicyModel } from './policy';
 import { ThreadBudget } from './threadBudget';
 
-/** gRPC's status for "the request is wrong" (backend-proto.md: what a backend answers to a bad argument). */
+/** gRPC status 3: the backend refuses the request's input. */
 const GRPC_INVALID_ARGUMENT = 3;
 
 /** Who asked for a load: the API's on-demand loads get the failure cooldown (L13), users never. */
@@ -267,6 +267,9 @@ export class Loader {
     rt.host = host;
     rt.remoteCheckedAt = this.o.clock.now();
     void host.exited.then((info) => this.onHostExit(rt, host, info));
+    // W2: the load's stall clock starts now, so a backend that never reports progress (frozen, or
+    // a LocalAI backend that cannot) is stuck after stall_timeout, as a silent request is.
+    rt.progressSeenAt = this.o.clock.now();
     this.set(rt, 'loading');
 
     const sizeGiB = (entry.sizeBytes ?? 0) / 1024 ** 3;
@@ -689,7 +692,9 @@ export class Loader {
     if (record.abort.signal.aborted && isLoadoutError(record.abort.signal.reason)) return record.abort.signal.reason;
     if (callerSignal?.aborted) return new LoadoutError('cancelled', 'The request was cancelled.');
     if (isLoadoutError(e)) return e;
-    const err = e as { kind?: string; message?: string };
+    const err = e as { kind?: string; message?: string; code?: number; details?: string };
+    // The backend judged the input unusable (over the context, empty, a bad grammar): the client's to fix.
+    if (err.code === GRPC_INVALID_ARGUMENT && err.details) return new LoadoutError('invalid', `${rt.name}: ${err.details}`);
     if (host.kind === 'remote' && isConnectionFailure(e)) {
       this.dropRemote(rt, host, 'lost the connection to its remote backend');
       return new LoadoutError('backend_crashed', `${rt.name}: lost the connection to the remote backend ${host.address} (${err.message}).`);
@@ -697,12 +702,6 @@ export class Loader {
     if (err.kind === 'deadline') return new LoadoutError('timeout', `${rt.name} did not answer in time.`);
     if (err.kind === 'unavailable' && host.kind === 'local') {
       return new LoadoutError('backend_crashed', `${rt.name}'s backend stopped while answering.`);
-    }
-    // The backend refused the request itself (a prompt longer than the context, a bad grammar):
-    // the client's to fix, and the backend's own sentence says how.
-    const refused = e as { code?: unknown; details?: unknown };
-    if (refused.code === GRPC_INVALID_ARGUMENT && typeof refused.details === 'string' && refused.details) {
-      return new LoadoutError('invalid', `${rt.name}: ${refused.details}`);
     }
     return new LoadoutError('backend_failed', `${rt.name}: ${err.message ?? String(e)}`);
   }
