@@ -5,7 +5,7 @@
  */
 import type { CatalogEntry } from './catalog/types';
 import { renderChatPrompt, renderCompletionPrompt, usesConfigTemplate } from './catalog/prompt';
-import type { ChatMessage, PredictOptions } from './grpc/types';
+import type { ChatMessage, PredictOptions } from '../../wire';
 
 export interface Sampling {
   temperature?: number;

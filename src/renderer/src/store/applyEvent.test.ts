@@ -169,7 +169,13 @@ describe('selectors', () => {
         ['r', 'a', 'b', 'c'],
       ),
     );
-    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toEqual({ used: 4, cap: 2, next: 'c' });
+    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toEqual({ used: 4, loaded: 4, loading: 1, cap: 2, next: 'c' });
+  });
+
+  it('Trust 10: a model still loading holds a slot but is not counted or filtered as loaded', () => {
+    const s = fold([], snapshot([row('a', { state: 'ready' }), row('b', { state: 'starting' }), row('c', { state: 'loading' }), row('d', { state: 'stopping' })]));
+    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toMatchObject({ used: 4, loaded: 1, loading: 2 });
+    expect(filterNames(s.models, s.names, '', 'loaded')).toEqual(['a']);
   });
 
   it('search matches every word in name, backend, groups or quantization; filters narrow', () => {

@@ -28,7 +28,7 @@ interface Route {
   run(call: ApiCall, name: string): void | Promise<void>;
 }
 
-const ROUTES: Route[] = [
+export const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: /^\/v1\/models$/, run: (c) => v1.listModels(c) },
   { method: 'GET', pattern: /^\/v1\/models\/(.+)$/, modelLookup: true, run: (c, name) => v1.getModel(c, name) },
   { method: 'POST', pattern: /^\/v1\/chat\/completions$/, modelLookup: true, run: (c) => v1.chatCompletions(c) },

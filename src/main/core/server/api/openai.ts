@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { LoadoutError } from '../../../../shared/errors';
 import type { ModelRow } from '../../../../shared/model';
 import type { Core } from '../../createCore';
-import type { ToolCallDelta } from '../../grpc/types';
+import type { ToolCallDelta__Output } from '../../../../wire';
 import type { StreamChunk } from '../../loader/loader';
 import type { ApiCall } from './call';
 import { bodyObject, replyJson } from './call';
@@ -87,7 +87,7 @@ class Tally {
    * Joins tool-call deltas (the first one of a call carries its id and name, the rest pieces of
    * its arguments) and returns them as OpenAI's stream deltas: id, type and name once per call.
    */
-  addCalls(deltas: readonly ToolCallDelta[]): Record<string, unknown>[] {
+  addCalls(deltas: readonly ToolCallDelta__Output[]): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
     for (const d of deltas) {
       let call = this.calls.get(d.index);
