@@ -185,7 +185,8 @@ describe('watchdog through the core', () => {
     });
     const long = consume(t.core.commands.complete('l', { prompt: 'p' }));
     const hung = await consume(t.core.commands.complete('h', { prompt: 'p' }));
-    expect(hung.error?.code).toBe('unloaded');
+    expect(hung.error?.code).toBe('timeout');
+    expect(hung.error?.message).toContain('stall_timeout');
     expect(hung.text).toBe('tok0 tok1');
     expect(t.core.commands.journal('h')[0]).toMatchObject({ reason: 'stalled' });
     const ok = await long;

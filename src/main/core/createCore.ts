@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
@@ -18,9 +19,8 @@ import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
-import type { ChatCommands } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
-import type { CatalogEntry } from './catalog/types';
+import type { CatalogEntry, ModelConfig } from './catalog/types';
 import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
@@ -59,34 +59,27 @@ export interface CoreOptions {
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
 
-export interface CoreCommands extends ChatCommands {
-  snapshot(): Snapshot;
+/**
+ * The core's commands: the contract's (their arguments checked by `dispatch` before they get
+ * here) and the ones only the core's own parts call (the HTTP API, the request log).
+ */
+export interface CoreCommands extends CoreHandlers {
   row(name: string): ModelRow;
+  /** The model's config as parsed (what the HTTP API checks a request against before loading). */
+  modelConfig(name: string): ModelConfig;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
-  cancelLoad(name: string): ModelRow;
-  plan(name: string): Plan;
-  pin(name: string, pinned: boolean): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
-  settings(): Settings;
   /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
   settingsProblem(): string | null;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
-  journal(model?: string): JournalEntry[];
-  logs(name: string): LogLine[];
-  clearLogs(name: string): void;
-  backends(): BackendEntry[];
   addBackend(entry: NewBackend): BackendEntry;
-  removeBackend(name: string): void;
-  testBackend(target: string): Promise<{ ok: boolean; message: string }>;
   chat(name: string, req: ChatRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   complete(name: string, req: CompletionRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   embed(name: string, input: string, opts?: RequestOptions): Promise<number[]>;
   tokenize(name: string, text: string, opts?: RequestOptions): Promise<number[]>;
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
-  requestLog(): RequestLogEntry[];
   recordRequest(entry: RequestLogEntry): void;
-  serverStatus(): ServerStatus;
   setServerStatus(status: ServerStatus): void;
 }
 
@@ -96,6 +89,8 @@ export interface Core {
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
+  /** The core's time, for the parts built on it (the HTTP server's timers). */
+  clock: Clock;
   dispose(): Promise<void>;
 }
 
@@ -234,6 +229,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         entryOf(name);
         return router.rowOf(name);
       },
+      modelConfig: (name) => entryOf(name).config,
       load: (name, opts) => router.load(name, opts),
       unload: async (name, opts) => {
         await router.unload(name, { force: opts?.force, reason: 'user' });
@@ -304,6 +300,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       events,
       notices,
       dataDir,
+      clock,
       dispose: () => {
         disposed ??= (async () => {
           watchdog.dispose();

@@ -16,6 +16,9 @@ export interface Sampling {
   max_tokens?: number;
   seed?: number;
   repeat_penalty?: number;
+  /** OpenAI's penalties (-2 to 2), as PredictOptions' PresencePenalty and FrequencyPenalty. */
+  presence_penalty?: number;
+  frequency_penalty?: number;
   stop?: string[];
 }
 
@@ -48,6 +51,8 @@ function sampling(entry: CatalogEntry, req: Sampling): PredictOptions {
     Tokens: req.max_tokens ?? p.max_tokens ?? 0,
     Seed: req.seed ?? p.seed ?? 0,
     Penalty: req.repeat_penalty ?? 1.1,
+    ...(req.presence_penalty ? { PresencePenalty: req.presence_penalty } : {}),
+    ...(req.frequency_penalty ? { FrequencyPenalty: req.frequency_penalty } : {}),
     StopPrompts: [...new Set(stops.filter((s) => s.length > 0))],
   };
 }

@@ -133,6 +133,10 @@ export class Supervisor {
       this.t.record({ model: name, reason: 'stalled', sentence: unloadSentence('stalled', name, { text }), by: null });
       return;
     }
+    // The stuck requests end first, as what they are: a server fault that timed out (504), not
+    // an unload the client could have avoided (the unload's own `unloaded` comes too late for them).
+    const stall = this.t.o.settings().stall_timeout;
+    abortRequests(rt, new LoadoutError('timeout', `${name} stopped answering (${text}, more than stall_timeout, ${stall} s), so Loadout stopped its backend. Try again; if it keeps happening, check the model's log.`));
     await this.deps.unload(name, { force: true, reason: 'stalled', sentence: unloadSentence('stalled', name, { text }) });
     if (this.t.entryPinned(name)) this.scheduleRestart(rt);
   }
