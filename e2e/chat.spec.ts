@@ -10,7 +10,7 @@ import { test as base } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import type { ChatMessage } from '../src/shared/chat';
 import { DEFAULT_CHAT_PARAMS } from '../src/shared/chat';
-import { expect, faultModel, keepScreenshot, root, startApp, tempRoot, test } from './support/app';
+import { expect, faultModel, keepScreenshot, readmeScreenshot, startApp, tempRoot, test } from './support/app';
 
 /** Opens the chat view, starts a conversation and picks its model. */
 async function newChat(page: Page, model: string): Promise<string> {
@@ -158,6 +158,18 @@ test.describe('fault-backend models', () => {
     await expect(answer.locator('a[href^="javascript" i]')).toHaveCount(0);
     await expect(answer.locator('.md')).toContainText('<img src=x onerror=');
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+
+    // CommonMark + GFM inline (the echo answer is JSON, so one line): a link with parentheses,
+    // entities, nested emphasis, strikethrough, a bare URL. Blocks are covered in markdown.test.ts.
+    await sendText(page, '[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) Tom &amp; Jerry ***a** b* ~~old~~ www.example.com/x and more');
+    const rich = lastAnswer(page);
+    await expect(rich).toHaveAttribute('data-finish', 'stop');
+    await expect(rich.locator('.md a[href="https://en.wikipedia.org/wiki/Foo_(bar)"]')).toHaveText('Foo');
+    await expect(rich.locator('.md')).toContainText('Tom & Jerry');
+    await expect(rich.locator('.md em > strong')).toHaveText('a');
+    await expect(rich.locator('.md del')).toHaveText('old');
+    await expect(rich.locator('.md a[href="http://www.example.com/x"]')).toHaveText('www.example.com/x');
+    await keepScreenshot(page, 'chat-markdown');
   });
 
   test('the chat window (?window=chat) opened mid-answer picks the answer up and streams it with the main window', async ({ page, app, context }) => {
@@ -502,7 +514,7 @@ restartTest.describe('history on disk', () => {
     }
   });
 
-  restartTest('screenshot of the chat view (docs/screenshots/chat.png)', async ({ page }) => {
+  restartTest('screenshot of the chat view (the README\'s chat.png)', async ({ page }) => {
     const dir = tempRoot();
     try {
       // Recent times, so the list reads "2 d ago", "4 min ago".
@@ -558,7 +570,7 @@ restartTest.describe('history on disk', () => {
         await expect(page.locator('.picker-button [data-testid="state"]')).toHaveText('Loaded');
         await page.getByRole('textbox', { name: 'Message' }).fill('Thanks! What about a tuple?');
         await expect(page.locator('.md-code')).toContainText('items.reverse()');
-        await page.screenshot({ path: join(root, 'docs', 'screenshots', 'chat.png') });
+        await readmeScreenshot(page, 'chat', 'chat');
         await page.emulateMedia({ colorScheme: 'dark' });
         await keepScreenshot(page, 'chat-dark');
         await page.emulateMedia({ colorScheme: 'light' });

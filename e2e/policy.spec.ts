@@ -96,6 +96,17 @@ test.describe('groups', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     await expect(form.getByRole('alert')).toContainText('Parallel slots must be a whole number');
   });
+
+  test('Trust 10: the Groups view says what the loader would do: a pinned member is never said to be unloaded', async ({ page }) => {
+    await loadNow(page, 'big-a');
+    await row(page, 'big-a').getByRole('button', { name: 'Pin' }).click();
+    await expect(row(page, 'big-a')).toHaveAttribute('data-pinned', 'true');
+    await openView(page, 'Groups');
+    const card = page.locator('[data-group="gpu-heavy"]');
+    await expect(card.getByTestId('group-plan')).toContainText('big-b cannot load now');
+    await expect(card.getByTestId('group-plan')).toContainText('pinned');
+    await expect(card).not.toContainText('unloads big-a');
+  });
 });
 
 test.describe('pinning and the cap', () => {

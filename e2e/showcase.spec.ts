@@ -1,9 +1,9 @@
 /**
- * The screenshots for the README (docs/screenshots): one realistic state - a real model loaded,
+ * The screenshots for the README (written to docs/screenshots by `npm run screenshots` only): one realistic state - a real model loaded,
  * groups, a pinned model, a load in progress, a broken config - in light and dark, and the plan
  * dialog. Also checks what those pictures promise.
  */
-import { expect, faultModel, keepScreenshot, openView, row, test } from './support/app';
+import { expect, faultModel, keepScreenshot, openView, readmeScreenshot, row, test } from './support/app';
 
 test.use({
   // Sized to the content, for the README.
@@ -30,14 +30,14 @@ test('screenshots of the main views in one realistic state', async ({ page }) =>
   await page.getByRole('dialog').getByRole('button', { name: 'Unload 1 and load' }).click();
   await expect(row(page, 'coder-7b').locator('.load-progress')).toContainText(/[2-9]\d%/, { timeout: 15_000 });
   await expect(row(page, 'mistral-7b').getByTestId('problem')).toBeVisible();
-  await keepScreenshot(page, 'showcase-models');
+  await readmeScreenshot(page, 'showcase-models', 'models');
   await page.emulateMedia({ colorScheme: 'dark' });
-  await keepScreenshot(page, 'showcase-models-dark');
+  await readmeScreenshot(page, 'showcase-models-dark', 'models-dark');
   await page.emulateMedia({ colorScheme: 'light' });
 
   await row(page, 'llama-70b').getByRole('button', { name: 'Load' }).click();
   await expect(page.getByRole('dialog').locator('[data-unload="qwen-30b"]')).toBeVisible();
-  await keepScreenshot(page, 'showcase-plan');
+  await readmeScreenshot(page, 'showcase-plan', 'plan');
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 
   await openView(page, 'LRU');

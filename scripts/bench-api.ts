@@ -23,7 +23,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +30,8 @@ import { builtinLlamaCommand } from '../src/main/core/backends/builtin';
 import { createCore, type Core } from '../src/main/core/createCore';
 import { makeModel } from '../src/main/core/gguf/makeModel';
 import { createBackendClient } from '../src/main/core/grpc/client';
-import type { BackendClient, ModelOptions, PredictOptions } from '../src/main/core/grpc/types';
+import type { BackendClient } from '../src/main/core/grpc/types';
+import { freePort, type ModelOptions, type PredictOptions } from '../src/wire';
 import { startHttpServer, type HttpServerHandle } from '../src/main/core/server/httpServer';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -106,17 +106,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     killChildren();
     process.exit(130);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
   });
 }
 

@@ -138,7 +138,7 @@ describe('/v1 through the openai package', () => {
   });
 
   it('embeddings: one or many inputs; the SDK default (base64) decodes to the float answer', async () => {
-    const { client } = await startApi({ configs: { 'e.yaml': faultModel('e', { options: ['embedding_dim:16'] }) } });
+    const { client } = await startApi({ configs: { 'e.yaml': faultModel('e', { options: ['embedding_dim:16'], extra: 'embeddings: true' }) } });
     const viaBase64 = await client.embeddings.create({ model: 'e', input: ['hello world', 'other'] });
     const viaFloat = await client.embeddings.create({ model: 'e', input: ['hello world', 'other'], encoding_format: 'float' });
     expect(viaBase64.data.map((d) => d.index)).toEqual([0, 1]);
@@ -374,7 +374,7 @@ describe('management /api', () => {
     expect((await fetch(`${base}/api/nothing-here`)).status).toBe(404);
     const wrongMethod = await fetch(`${base}/api/state`, { method: 'POST' });
     expect(wrongMethod.status).toBe(405);
-    expect(wrongMethod.headers.get('allow')).toBe('GET');
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
     expect((await json(wrongMethod)).error.code).toBe('invalid');
     const badName = await fetch(`${base}/api/models/%E0%A4%A/plan`);
     expect(badName.status).toBe(400);

@@ -117,3 +117,15 @@ describe('/v1 on the built-in llama-cpp backend', () => {
     expect(r.data[0].embedding.length).toBeGreaterThan(8);
   });
 });
+
+describe('the built-in backend refusing a request is the client\'s 400 (Trust 15)', () => {
+  it('a prompt longer than the context is 400 with the token count and the limit, not 502', async () => {
+    const { client } = await start('', 64);
+    const err = await client.completions.create({ model: 'tiny', prompt: 'one two three four five six seven eight nine ten '.repeat(20), max_tokens: 4 }).then(
+      () => null,
+      (e: { status?: number; message?: string }) => e,
+    );
+    expect(err?.status).toBe(400);
+    expect(err?.message).toMatch(/The prompt is \d+ tokens but the context holds \d+/);
+  });
+});

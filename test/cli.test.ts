@@ -1,5 +1,5 @@
 /** The headless entry: flags, the first line contract, the page, refusal of foreign hosts, clean exit. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -8,6 +8,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseArgs } from '../src/main/cli';
+import { defaultDataDir } from '../src/main/core/paths';
 
 const root = resolve(__dirname, '..');
 const children: ChildProcess[] = [];
@@ -77,6 +78,17 @@ describe('CLI flags', () => {
 });
 
 describe('npm run serve', () => {
+  it('--help lists every flag, says where the data folder is by default, and exits 0', () => {
+    const home = tmp();
+    const env = { ...process.env, XDG_CONFIG_HOME: home, APPDATA: home };
+    const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--help'], { cwd: root, encoding: 'utf8', env });
+    expect(res.status).toBe(0);
+    const dataLine = res.stdout.split('\n').find((l) => l.trimStart().startsWith('--data-dir'));
+    expect(dataLine).toContain(`(default ${defaultDataDir(process.platform, env)})`);
+    expect(dataLine).not.toContain('(default "")');
+    expect(res.stdout).toMatch(/--models-dir, --models\s+folder scanned for models \(default <data>\/models\)/);
+  });
+
   it('prints the URL first, serves the page only with the token, refuses foreign hosts, writes the demo model, exits on SIGTERM', async () => {
     const data = tmp();
     const { child, first } = await serve(['--port', '0', '--data', data]);

@@ -3,7 +3,7 @@
  * electron), shared code is pure TypeScript, and the renderer never reaches into main.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative, resolve, dirname } from 'node:path';
+import { join, relative, resolve, dirname, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(__dirname, '..');
@@ -43,10 +43,25 @@ function violations(dir: string, bad: (spec: string, file: string) => boolean): 
 
 const isElectron = (spec: string) => spec === 'electron' || spec.startsWith('electron/') || spec.startsWith('@electron/');
 
+/** True when the relative import `spec` of `file` lands in the folder `dir` (relative to the root). */
+function reaches(spec: string, file: string, dir: string): boolean {
+  if (!spec.startsWith('.')) return false;
+  const target = resolve(dirname(file), spec);
+  const folder = join(root, dir);
+  return target === folder || target.startsWith(folder + sep);
+}
+
 describe('layers', () => {
   it('the import scanner sees every import form (so the checks below can fail)', () => {
     const src = `import a from 'electron';\nimport { b } from "x";\nimport 'side';\nconst c = await import('dyn');\nconst d = require('req');\nexport { e } from './e';`;
     expect(importsOf(src)).toEqual(['electron', 'x', 'side', 'dyn', 'req', './e']);
+  });
+
+  it('the folder check sees a relative import into another layer (so the checks below can fail)', () => {
+    const backendFile = join(root, 'src/backends/llama/server.ts');
+    expect(reaches('../../main/core/grpc/types', backendFile, 'src/main')).toBe(true);
+    expect(reaches('../../wire', backendFile, 'src/main')).toBe(false);
+    expect(reaches('../../mainly', backendFile, 'src/main')).toBe(false);
   });
 
   it('src/main/core never imports electron', () => {
@@ -55,6 +70,19 @@ describe('layers', () => {
 
   it('the built-in backend never imports electron', () => {
     expect(violations('src/backends', isElectron)).toEqual([]);
+  });
+
+  it('the built-in backend is its own program: it never imports the app (src/main); the wire is in src/wire', () => {
+    // Its tests make their GGUF inputs with the app's test-model maker; nothing the program runs does.
+    const testInput = (spec: string, file: string) =>
+      file.endsWith('.test.ts') && resolve(dirname(file), spec) === join(root, 'src/main/core/gguf/makeModel');
+    expect(violations('src/backends', (spec, file) => reaches(spec, file, 'src/main') && !testInput(spec, file))).toEqual([]);
+  });
+
+  it('src/wire is neutral: it imports neither side (src/main, src/backends) nor electron', () => {
+    expect(
+      violations('src/wire', (spec, file) => isElectron(spec) || reaches(spec, file, 'src/main') || reaches(spec, file, 'src/backends')),
+    ).toEqual([]);
   });
 
   it('src/shared imports nothing but other shared files (no node:, no electron, no DOM libs)', () => {

@@ -1,6 +1,7 @@
 /** Loader behaviour (L1-L14) with real backend processes (the fault backend speaks the real protocol). */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadoutError } from '../src/shared/errors';
+import { createCore } from '../src/main/core/createCore';
 import { disposeAll, faultModel, pidAlive, startTestCore, waitUntil } from './harness';
 
 afterEach(disposeAll);
@@ -12,6 +13,11 @@ async function rejection(p: Promise<unknown>): Promise<LoadoutError> {
     return e as LoadoutError;
   }
   throw new Error('expected the promise to reject');
+}
+
+/** True when `p` settles before the event loop gets to I/O (decided at once, no process work). */
+function beforeAnyIo(p: Promise<unknown>): Promise<boolean> {
+  return Promise.race([p.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
 }
 
 /** Drains a stream in the background; resolves with its text or its error. */
@@ -34,9 +40,8 @@ describe('load', () => {
     await t.core.commands.load('b');
     expect(t.core.commands.snapshot().lru).toEqual(['a', 'b']);
     const pid = t.row('a').pid;
-    const started = performance.now();
-    await t.core.commands.load('a');
-    expect(performance.now() - started).toBeLessThan(20);
+    // At once: it resolves before any I/O could happen (no wall-clock bound to flake under load).
+    expect(await beforeAnyIo(t.core.commands.load('a'))).toBe(true);
     expect(t.row('a').pid).toBe(pid);
     expect(t.core.commands.snapshot().lru).toEqual(['b', 'a']);
     expect(t.core.commands.journal()).toEqual([]);
@@ -61,11 +66,15 @@ describe('load', () => {
 
   it('L3: loads of different, non-conflicting models run concurrently', async () => {
     const t = await startTestCore({
-      configs: { 'a.yaml': faultModel('a', { options: ['fault_load_ms:1500'] }), 'b.yaml': faultModel('b', { options: ['fault_load_ms:1500'] }) },
+      configs: { 'a.yaml': faultModel('a', { options: ['fault_load_ms:800'] }), 'b.yaml': faultModel('b', { options: ['fault_load_ms:800'] }) },
     });
-    const started = Date.now();
+    // Proven by the states, not by wall time (which a loaded machine stretches): both load at once.
+    let together = false;
+    t.core.events.on(() => {
+      if (t.core.commands.snapshot().models.filter((m) => m.state === 'loading').length === 2) together = true;
+    });
     await Promise.all([t.core.commands.load('a'), t.core.commands.load('b')]);
-    expect(Date.now() - started).toBeLessThan(2800);
+    expect(together).toBe(true);
   });
 
   it('L4: a cold load first unloads models sharing a group and waits for their processes to exit', async () => {
@@ -127,9 +136,9 @@ describe('load', () => {
   it('L5: a pinned conflicting model fails the load at once with pinned_conflict naming it and the group', async () => {
     const t = await startTestCore({ configs: { 'p.yaml': faultModel('p', { groups: ['gpu'], pinned: true }), 'x.yaml': faultModel('x', { groups: ['gpu'] }) } });
     await t.core.commands.load('p');
-    const started = Date.now();
-    const err = await rejection(t.core.commands.load('x'));
-    expect(Date.now() - started).toBeLessThan(200);
+    const load = t.core.commands.load('x');
+    expect(await beforeAnyIo(load.catch(() => {}))).toBe(true);
+    const err = await rejection(load);
     expect(err.code).toBe('pinned_conflict');
     expect(err.message).toMatch(/p is pinned and shares group gpu/);
     expect(t.row('p').state).toBe('ready');
@@ -287,5 +296,20 @@ describe('load', () => {
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
     await t.core.commands.unload('p');
     expect(t.states('p').slice(-2)).toEqual(['stopping', 'unloaded']);
+  });
+
+  it('Trust 17: "last used" and the LRU order survive a restart of the app', async () => {
+    const t = await startTestCore({ configs: { 'a.yaml': faultModel('a'), 'b.yaml': faultModel('b') } });
+    await t.core.commands.load('b');
+    await t.core.commands.load('a');
+    const before = [t.row('a').lastUsed, t.row('b').lastUsed];
+    await t.core.dispose();
+    const again = await createCore({ dataDir: t.dataDir, overrides: { models_dir: t.modelsDir, warm_standby: false }, demoModel: false });
+    try {
+      expect([again.commands.row('a').lastUsed, again.commands.row('b').lastUsed]).toEqual(before);
+      expect(before.every((u) => u !== null)).toBe(true);
+    } finally {
+      await again.dispose();
+    }
   });
 });

@@ -106,4 +106,22 @@ describe('requests', () => {
     await a;
     expect(bDoneAt).toBeGreaterThanOrEqual(aDoneAt);
   });
+
+  it('R4/L6 (Trust 6): at max_active 1, two clients alternating models get their answers; no model is unloaded before it answers', async () => {
+    const t = await startTestCore({
+      configs: { 'a.yaml': faultModel('a', { options: ['fault_tokens:3'] }), 'b.yaml': faultModel('b', { options: ['fault_tokens:3'] }) },
+      settings: { max_active_models: 1 },
+    });
+    const client = async (model: string) => {
+      const codes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await consume(t.core.commands.complete(model, { prompt: 'p' }, { origin: 'api' }));
+        codes.push(r.error ? r.error.code : 'ok');
+      }
+      return codes;
+    };
+    const results = (await Promise.all([client('a'), client('b')])).flat();
+    expect(results).toEqual(Array(8).fill('ok'));
+    expect(t.core.commands.journal().every((e) => e.reason === 'lru')).toBe(true);
+  });
 });

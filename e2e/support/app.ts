@@ -176,6 +176,15 @@ export async function keepScreenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
 }
 
+/**
+ * A screenshot the README shows: kept as a test artifact like any other, and written to
+ * docs/screenshots/<readmeName>.png only by `npm run screenshots` (tests leave tracked files alone).
+ */
+export async function readmeScreenshot(page: Page, name: string, readmeName: string): Promise<void> {
+  await keepScreenshot(page, name);
+  if (process.env.LOADOUT_README_SCREENSHOTS === '1') await page.screenshot({ path: join(root, 'docs', 'screenshots', `${readmeName}.png`) });
+}
+
 /** A row of the models list. */
 export const row = (page: Page, model: string) => page.locator(`.model-row[data-model="${model}"]`);
 

@@ -11,7 +11,9 @@ import { SerialQueue } from './core/fsx/serialQueue';
 import type { Core } from './core/createCore';
 import { startHttpServer } from './core/server/httpServer';
 import type { HttpServerHandle } from './core/server/httpServer';
+import { apiListenHost } from './core/server/listenHost';
 import { ensureWebUiBuilt } from './core/server/ui';
+import { defaultDataDir } from './core/paths';
 
 export interface ParsedArgs {
   command: 'serve' | 'help';
@@ -60,24 +62,18 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, overrides: overrides as Partial<Settings> };
 }
 
-export function usage(): string {
+/** The --help text; `dataDir` is the data folder a run without --data uses. */
+export function usage(dataDir = defaultDataDir()): string {
   const lines = ['Usage: npm run serve -- [flags]', '', 'Every setting is a flag (saved settings are overridden for this run only):'];
   for (const key of SETTING_KEYS) {
     const f = SETTINGS_SCHEMA[key];
     const flag = `--${key.replace(/_/g, '-')}${f.alias ? `, --${f.alias}` : ''}`;
-    const shownDefault = f.help.includes('(default') ? '' : ` (default ${JSON.stringify(f.default) || '""'})`;
+    // The data folder's default is derived at run time (the schema's '' means that), so say where it is.
+    const shownDefault =
+      key === 'data_dir' ? ` (default ${dataDir})` : f.help.includes('(default') ? '' : ` (default ${JSON.stringify(f.default) || '""'})`;
     lines.push(`  ${flag.padEnd(34)} ${f.help}${shownDefault}`);
   }
   return lines.join('\n');
-}
-
-/** Where the server listens: the LAN only with an API key (without one the API would be open to the whole network). */
-export function listenHost(s: Settings): { host: string; warning: string | null } {
-  const lan = s.api_lan && s.api_key !== '';
-  return {
-    host: lan ? '0.0.0.0' : '127.0.0.1',
-    warning: s.api_lan && !lan ? 'api_lan is on but no api_key is set: listening on 127.0.0.1 only. Set an API key to open the API to the LAN.' : null,
-  };
 }
 
 /**
@@ -86,7 +82,7 @@ export function listenHost(s: Settings): { host: string; warning: string | null 
  */
 export function followLanSetting(core: Core, server: HttpServerHandle, say: (line: string) => void): () => void {
   const apply = async (s: Settings): Promise<void> => {
-    const { host, warning } = listenHost(s);
+    const { host, warning } = apiListenHost(s);
     let error = warning;
     if (host !== server.host) {
       try {
@@ -123,7 +119,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   }
   let core;
   try {
-    core = await createCore({ overrides: parsed.overrides });
+    core = await createCore({ overrides: parsed.overrides, onNotice: (n) => process.stdout.write(`note: ${n}\n`) });
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     process.exit(1);
@@ -138,7 +134,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   let server: HttpServerHandle;
   const settings = core.commands.settings();
   try {
-    server = await startHttpServer(core, { port: settings.api_port, host: listenHost(settings).host });
+    server = await startHttpServer(core, { port: settings.api_port, host: apiListenHost(settings).host });
   } catch (e) {
     process.stderr.write(`loadout: ${(e as Error).message}\n`);
     await core.dispose();

@@ -1,106 +1,151 @@
 /**
  * THE contract between the core and its clients (Electron IPC, the headless WebSocket bridge,
  * the renderer): every command with its arguments and result, and the event stream. Adding a
- * command is one entry here; the preload, ipcMain registration, bridge and client are generic
- * over this map, so a missing handler is a type error.
+ * command is one entry in `COMMANDS`; the types, the name list, the argument checks, the preload,
+ * ipcMain registration, bridge and client derive from it, so a missing handler is a type error.
  */
 import type { ChatExportFormat, ChatMessage, ChatSearchHit, Conversation, ConversationPatch, ConversationSummary, Generation } from './chat';
+import * as c from './argCheck';
+import type { Check } from './argCheck';
 import type { ErrorData } from './errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
 /** The keys of a model's config the GUI edits; `null` removes the key (back to the default). */
-export interface ModelConfigPatch {
-  pinned?: boolean;
-  concurrency_groups?: string[];
-  ttl?: number | null;
-  context_size?: number | null;
-  parallel?: number | null;
-  disabled?: boolean;
-}
+const modelConfigPatch = c.object({
+  pinned: c.optional(c.flag),
+  concurrency_groups: c.optional(c.list(c.text({ max: 200 }))),
+  ttl: c.optional(c.nullable(c.number())),
+  context_size: c.optional(c.nullable(c.number({ integer: true }))),
+  parallel: c.optional(c.nullable(c.number({ integer: true }))),
+  disabled: c.optional(c.flag),
+});
+export type ModelConfigPatch = c.TypeOf<typeof modelConfigPatch>;
 
-export interface Commands {
-  snapshot: { args: []; result: Snapshot };
-  load: { args: [name: string]; result: ModelRow };
-  unload: { args: [name: string, opts?: { force?: boolean }]; result: ModelRow };
-  cancelLoad: { args: [name: string]; result: ModelRow };
-  plan: { args: [name: string]; result: Plan };
-  pin: { args: [name: string, pinned: boolean]; result: ModelRow };
-  updateModel: { args: [name: string, patch: ModelConfigPatch]; result: ModelRow };
-  settings: { args: []; result: Settings };
-  updateSettings: { args: [patch: Partial<Settings>]; result: Settings };
-  journal: { args: [model?: string]; result: JournalEntry[] };
-  logs: { args: [name: string]; result: LogLine[] };
-  clearLogs: { args: [name: string]; result: void };
-  backends: { args: []; result: BackendEntry[] };
-  addBackend: { args: [entry: { name: string; target: string }]; result: BackendEntry };
-  removeBackend: { args: [name: string]; result: void };
-  testBackend: { args: [target: string]; result: { ok: boolean; message: string } };
-  requestLog: { args: []; result: RequestLogEntry[] };
-  serverStatus: { args: []; result: ServerStatus };
+/**
+ * A result type, named once in the table (results are the core's to get right, so they are not
+ * checked): `returns` for a command the core answers at once, `resolves` for one it answers later.
+ */
+interface Returns<T> {
+  readonly __result?: T;
+}
+interface Resolves<T> extends Returns<T> {
+  readonly async: true;
+}
+const returns = <T>(): Returns<T> => ({});
+const resolves = <T>(): Resolves<T> => ({ async: true });
+
+/** One argument: its name (for messages) and its check; `optional` ones may be left out at the end. */
+interface Arg<T, O extends boolean> {
+  label: string;
+  check: Check<unknown>;
+  optional: O;
+  readonly __type?: T;
+}
+const arg = <T>(label: string, check: Check<T>): Arg<T, false> => ({ label, check, optional: false });
+const optionalArg = <T>(label: string, check: Check<T>): Arg<T, true> => ({ label, check: c.optional(check), optional: true });
+
+type AnyArg = Arg<unknown, boolean>;
+interface CommandSpec<A extends readonly AnyArg[] = readonly AnyArg[], R extends Returns<unknown> = Returns<unknown>> {
+  args: A;
+  result: R;
+}
+const command = <R extends Returns<unknown>, A extends AnyArg[]>(result: R, ...args: A): CommandSpec<A, R> => ({ args, result });
+
+/** The names of models, conversations and messages: text, checked further by the core (ids by their pattern). */
+const modelName = c.name;
+const id = c.text({ max: 200 });
+/** A search is a literal substring: longer than any message a person would look for is a mistake. */
+const SEARCH_MAX = 1000;
+
+/**
+ * THE command table: each command's arguments (with the checks every call passes before it runs)
+ * and its result. Everything else is derived from it: the `Commands` types, the name list, the
+ * handler map the core must provide, and the checks of `dispatch`.
+ */
+export const COMMANDS = {
+  snapshot: command(returns<Snapshot>()),
+  load: command(resolves<ModelRow>(), arg('name', modelName)),
+  unload: command(resolves<ModelRow>(), arg('name', modelName), optionalArg('opts', c.object({ force: c.optional(c.flag) }))),
+  cancelLoad: command(returns<ModelRow>(), arg('name', modelName)),
+  plan: command(returns<Plan>(), arg('name', modelName)),
+  pin: command(resolves<ModelRow>(), arg('name', modelName), arg('pinned', c.flag)),
+  updateModel: command(resolves<ModelRow>(), arg('name', modelName), arg('patch', modelConfigPatch)),
+  settings: command(returns<Settings>()),
+  updateSettings: command(resolves<Settings>(), arg('patch', c.record<Partial<Settings>>('an object of settings, such as {"idle_timeout": 600}'))),
+  journal: command(returns<JournalEntry[]>(), optionalArg('model', modelName)),
+  logs: command(returns<LogLine[]>(), arg('name', modelName)),
+  clearLogs: command(returns<void>(), arg('name', modelName)),
+  backends: command(returns<BackendEntry[]>()),
+  addBackend: command(returns<BackendEntry>(), arg('entry', c.object({ name: c.text({ max: 200 }), target: c.text({ max: 4096 }) }))),
+  removeBackend: command(returns<void>(), arg('name', c.text({ max: 200 }))),
+  testBackend: command(resolves<{ ok: boolean; message: string }>(), arg('target', c.text({ max: 4096 }))),
+  requestLog: command(returns<RequestLogEntry[]>()),
+  serverStatus: command(returns<ServerStatus>()),
   /** Newest first. */
-  conversations: { args: []; result: ConversationSummary[] };
-  conversation: { args: [id: string]; result: Conversation };
-  createConversation: { args: [init?: ConversationPatch]; result: ConversationSummary };
-  updateConversation: { args: [id: string, patch: ConversationPatch]; result: ConversationSummary };
-  deleteConversation: { args: [id: string]; result: void };
-  searchConversations: { args: [query: string]; result: ChatSearchHit[] };
-  exportConversation: { args: [id: string, format: ChatExportFormat]; result: { filename: string; mime: string; text: string } };
+  conversations: command(returns<ConversationSummary[]>()),
+  conversation: command(returns<Conversation>(), arg('id', id)),
+  createConversation: command(returns<ConversationSummary>(), optionalArg('init', c.record<ConversationPatch>('an object such as {"title": "...", "model": "..."}'))),
+  updateConversation: command(returns<ConversationSummary>(), arg('id', id), arg('patch', c.record<ConversationPatch>('an object such as {"title": "..."}'))),
+  deleteConversation: command(resolves<void>(), arg('id', id)),
+  searchConversations: command(returns<ChatSearchHit[]>(), arg('query', c.text({ max: SEARCH_MAX }))),
+  exportConversation: command(returns<{ filename: string; mime: string; text: string }>(), arg('id', id), arg('format', c.oneOf<ChatExportFormat>('markdown', 'json'))),
   /** Appends the user's message and starts the answer (loading the model if needed); returns the user's message. */
-  sendMessage: { args: [id: string, text: string]; result: ChatMessage };
+  sendMessage: command(returns<ChatMessage>(), arg('id', id), arg('text', c.text())),
   /** Stops the answer at once (R3); the partial answer is kept. No-op when nothing is generating. */
-  stopGeneration: { args: [id: string]; result: void };
+  stopGeneration: command(resolves<void>(), arg('id', id)),
   /** Drops the last answer and generates it again. */
-  regenerate: { args: [id: string]; result: void };
+  regenerate: command(returns<void>(), arg('id', id)),
   /** Replaces a user message, drops everything after it, and answers again. */
-  editMessage: { args: [id: string, messageId: string, text: string]; result: ChatMessage };
+  editMessage: command(returns<ChatMessage>(), arg('id', id), arg('messageId', id), arg('text', c.text())),
   /** Answers being generated now (for a window that opens mid-answer). */
-  generations: { args: []; result: Generation[] };
-}
+  generations: command(returns<Generation[]>()),
+} satisfies Record<string, CommandSpec>;
 
-export type CommandName = keyof Commands;
+type Table = typeof COMMANDS;
+export type CommandName = keyof Table;
+
+/** An argument list's type from its specs; optional ones become optional elements. */
+type ArgsOf<A> = A extends readonly [infer H, ...infer R]
+  ? H extends Arg<infer T, true>
+    ? [T?, ...ArgsOf<R>]
+    : H extends Arg<infer T, false>
+      ? [T, ...ArgsOf<R>]
+      : never
+  : [];
+
+export type Commands = { [K in CommandName]: { args: ArgsOf<Table[K]['args']>; result: Table[K]['result'] extends Returns<infer R> ? R : never } };
 
 /** Runtime list of command names (the preload and bridges accept only these). */
-export const COMMAND_NAMES = [
-  'snapshot',
-  'load',
-  'unload',
-  'cancelLoad',
-  'plan',
-  'pin',
-  'updateModel',
-  'settings',
-  'updateSettings',
-  'journal',
-  'logs',
-  'clearLogs',
-  'backends',
-  'addBackend',
-  'removeBackend',
-  'testBackend',
-  'requestLog',
-  'serverStatus',
-  'conversations',
-  'conversation',
-  'createConversation',
-  'updateConversation',
-  'deleteConversation',
-  'searchConversations',
-  'exportConversation',
-  'sendMessage',
-  'stopGeneration',
-  'regenerate',
-  'editMessage',
-  'generations',
-] as const satisfies readonly CommandName[];
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
 
-// Compile-time check that COMMAND_NAMES lists every command.
-type Missing = Exclude<CommandName, (typeof COMMAND_NAMES)[number]>;
-const everyCommandListed: Missing extends never ? true : Missing = true;
-void everyCommandListed;
+/**
+ * Checks a call's arguments against the table. A misfit gets a message for the caller that names
+ * the command, the argument and what it must be; absent optional arguments become undefined.
+ */
+export function checkArgs(name: CommandName, args: readonly unknown[]): { ok: true; args: unknown[] } | { ok: false; message: string } {
+  const specs: readonly AnyArg[] = COMMANDS[name].args;
+  const required = specs.filter((s) => !s.optional).length;
+  if (args.length > specs.length || args.length < required) {
+    const usage = `${name}(${specs.map((s) => (s.optional ? `${s.label}?` : s.label)).join(', ')})`;
+    const count = required === specs.length ? `${specs.length}` : `${required} to ${specs.length}`;
+    return { ok: false, message: `${name} takes ${count} argument${specs.length === 1 ? '' : 's'}, got ${args.length}: ${usage}` };
+  }
+  for (const [i, spec] of specs.entries()) {
+    const problem = spec.check(args[i], spec.label);
+    if (problem) return { ok: false, message: `${name}: ${problem}` };
+  }
+  return { ok: true, args: args.map((a) => (a === null || a === undefined ? undefined : a)) };
+}
 
 /** Errors cross process boundaries as data (convention 4). */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorData };
 
+/** What the core must provide for the contract: each command with its exact arguments, answered at once or later as the table says. */
+export type CoreHandlers = {
+  [K in CommandName]: (...args: Commands[K]['args']) => Table[K]['result'] extends Resolves<infer R> ? Promise<R> : Commands[K]['result'];
+};
+
+/** Any implementation of the commands (a test's, or the core's). */
 export type CommandHandlers = { [K in CommandName]: (...args: Commands[K]['args']) => Commands[K]['result'] | Promise<Commands[K]['result']> };
 
 /** What the preload exposes to the page as `window.loadout`. */
@@ -110,7 +155,7 @@ export interface LoadoutBridge {
 }
 
 export function isCommandName(name: unknown): name is CommandName {
-  return typeof name === 'string' && (COMMAND_NAMES as readonly string[]).includes(name);
+  return typeof name === 'string' && Object.hasOwn(COMMANDS, name);
 }
 
 export const IPC_INVOKE = 'loadout:invoke';

@@ -77,6 +77,24 @@ export interface ModelRow {
   templateWarning: string | null;
   /** True when the backend is a remote host:port (no local process). */
   remote: boolean;
+  /** What a request that sets no sampling gets (the chat's "model default (0.7)"). */
+  sampling: SamplingDefaults;
+}
+
+export interface SamplingDefaults {
+  temperature: number;
+  top_p: number;
+  /** null: until the context is full or the model stops. */
+  max_tokens: number | null;
+  /** null: random. */
+  seed: number | null;
+}
+
+/** Loadout's own sampling where neither the request nor the model's config sets it. */
+export const BUILTIN_SAMPLING = { temperature: 0.7, top_p: 0.95 } as const;
+
+export function samplingDefaults(p: { temperature?: number; top_p?: number; max_tokens?: number; seed?: number } | undefined): SamplingDefaults {
+  return { temperature: p?.temperature ?? BUILTIN_SAMPLING.temperature, top_p: p?.top_p ?? BUILTIN_SAMPLING.top_p, max_tokens: p?.max_tokens ?? null, seed: p?.seed ?? null };
 }
 
 export type UnloadReason =
@@ -123,6 +141,8 @@ export interface Snapshot {
   standby?: { pid: number; backend: string } | null;
   /** Why the saved settings file cannot be used (then no settings are saved and the API stays off), or null. */
   settingsProblem?: string | null;
+  /** Settings set by a command-line flag for this run (they win over the saved value until saved again). */
+  flags?: (keyof Settings)[];
 }
 
 export interface Settings {
@@ -207,7 +227,7 @@ export type CoreEvent =
   | { type: 'model'; row: ModelRow }
   | { type: 'removed'; name: string }
   | { type: 'journal'; entry: JournalEntry }
-  | { type: 'settings'; settings: Settings; settingsProblem?: string | null }
+  | { type: 'settings'; settings: Settings; settingsProblem?: string | null; flags?: (keyof Settings)[] }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }

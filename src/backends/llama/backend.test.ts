@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeModel } from '../../main/core/gguf/makeModel';
-import type { Result, StatusResponse } from '../../main/core/grpc/types';
+import type { Result__Output, StatusResponse__Output } from '../../wire';
 import {
   exitOf,
   freePort,
@@ -68,15 +68,15 @@ describe('start-up', () => {
     const backend = await started();
     // Seconds, not the minutes a from-source build of llama.cpp would take (build: 'never').
     expect(backend.healthMs).toBeLessThan(10_000);
-    const idle = await unary<StatusResponse>(backend.client, 'Status', {});
+    const idle = await unary<StatusResponse__Output>(backend.client, 'Status', {});
     expect(idle.state).toBe('UNINITIALIZED');
     expect(idle.memory?.total).toBeGreaterThan(10_000_000);
 
     const t = performance.now();
     let loading = true;
-    const load = unary<Result>(backend.client, 'LoadModel', loadOptions(modelFile)).finally(() => (loading = false));
-    const samples: StatusResponse[] = [];
-    while (loading) samples.push(await unary<StatusResponse>(backend.client, 'Status', {}));
+    const load = unary<Result__Output>(backend.client, 'LoadModel', loadOptions(modelFile)).finally(() => (loading = false));
+    const samples: StatusResponse__Output[] = [];
+    while (loading) samples.push(await unary<StatusResponse__Output>(backend.client, 'Status', {}));
     const result = await load;
     const loadMs = performance.now() - t;
     expect(result, result.message).toMatchObject({ success: true });
@@ -86,7 +86,7 @@ describe('start-up', () => {
     const progress = samples.filter((s) => s.state === 'BUSY').map((s) => s.load_progress);
     for (const p of progress) expect(p >= 0 && p < 1).toBe(true);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
-    const ready = await unary<StatusResponse>(backend.client, 'Status', {});
+    const ready = await unary<StatusResponse__Output>(backend.client, 'Status', {});
     expect(ready).toMatchObject({ state: 'READY', load_progress: 1 });
     expect(ready.memory?.breakdown.model).toBeGreaterThan(500_000);
 
@@ -112,13 +112,13 @@ describe('start-up', () => {
       [dir, /not a file/],
     ];
     for (const [file, reason] of cases) {
-      const result = await unary<Result>(backend.client, 'LoadModel', loadOptions(file));
+      const result = await unary<Result__Output>(backend.client, 'LoadModel', loadOptions(file));
       expect(result.success, file).toBe(false);
       expect(result.message).toContain(file);
       expect(result.message).toMatch(reason);
     }
     // A relative ModelFile is looked up in ModelPath.
-    const relative = await unary<Result>(backend.client, 'LoadModel', loadOptions('tiny.gguf', { ModelPath: dir }));
+    const relative = await unary<Result__Output>(backend.client, 'LoadModel', loadOptions('tiny.gguf', { ModelPath: dir }));
     expect(relative, relative.message).toMatchObject({ success: true });
     expect(backend.child.exitCode).toBeNull();
   });
@@ -150,7 +150,7 @@ describe('start-up', () => {
 describe('stopping', () => {
   it('U1: SIGTERM while generating stops the backend promptly with exit code 0', async () => {
     const backend = await started();
-    const loaded = await unary<Result>(backend.client, 'LoadModel', loadOptions(modelFile, { ContextSize: 2048 }));
+    const loaded = await unary<Result__Output>(backend.client, 'LoadModel', loadOptions(modelFile, { ContextSize: 2048 }));
     expect(loaded.success).toBe(true);
     let sentAt = 0;
     const generating = stream(backend.client, { Prompt: 'the cat', Tokens: 0 }, () => {

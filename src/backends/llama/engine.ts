@@ -14,15 +14,15 @@ import type {
   Token,
 } from 'node-llama-cpp';
 import type {
-  ChatMessage,
+  ChatMessage__Output,
   EmbeddingResult,
   ModelOptions,
-  PredictOptions,
+  PredictOptions__Output,
   Result,
   StatusResponse,
   StatusState,
   TokenizationResponse,
-} from '../../main/core/grpc/types';
+} from '../../wire';
 import { JoinGate } from './joinGate';
 import type { LlamaRuntime, Log } from './runtime';
 import { SlotPool } from './slotPool';
@@ -387,7 +387,7 @@ export class LlamaEngine {
    * Generates for a request, calling `onText` with each piece (never splitting a UTF-8
    * character). Waits FIFO for a free slot. Aborting `signal` stops within one token.
    */
-  async generate(req: PredictOptions, onText: OnText, signal: AbortSignal): Promise<Generation> {
+  async generate(req: PredictOptions__Output, onText: OnText, signal: AbortSignal): Promise<Generation> {
     const loaded = this.require(req.ModelIdentity);
     const input = this.inputOf(loaded, req);
     const abort = new AbortController();
@@ -405,7 +405,7 @@ export class LlamaEngine {
     }
   }
 
-  private async run(loaded: Loaded, req: PredictOptions, input: Input, onText: OnText, signal: AbortSignal): Promise<Generation> {
+  private async run(loaded: Loaded, req: PredictOptions__Output, input: Input, onText: OnText, signal: AbortSignal): Promise<Generation> {
     const slot = await loaded.slots.acquire(signal);
     // Ends the generation on the caller's abort, or when a stop string shows up.
     const generation = new AbortController();
@@ -492,7 +492,7 @@ export class LlamaEngine {
     await loaded.gate.join(() => sequence.eraseContextTokenRanges([{ start, end: sequence.nextTokenIndex }]));
   }
 
-  async embed(req: PredictOptions, signal?: AbortSignal): Promise<EmbeddingResult> {
+  async embed(req: PredictOptions__Output, signal?: AbortSignal): Promise<EmbeddingResult> {
     const loaded = this.require(req.ModelIdentity);
     if (!loaded.embedding) {
       throw new BackendError(
@@ -519,7 +519,7 @@ export class LlamaEngine {
   }
 
   /** Tokenizes text that could fit the context; longer text is refused untokenized (it cannot be a prompt). */
-  tokenize(req: PredictOptions, signal?: AbortSignal): TokenizationResponse {
+  tokenize(req: PredictOptions__Output, signal?: AbortSignal): TokenizationResponse {
     const loaded = this.require(req.ModelIdentity);
     const text = req.Prompt ?? '';
     refuseOversized(loaded, Buffer.byteLength(text), loaded.context.contextSize, 'The text', "shorten it or raise the model's context_size");
@@ -545,7 +545,7 @@ export class LlamaEngine {
   }
 
   /** The tokens to generate from: the chat rendered with the GGUF's template, or the raw prompt. */
-  private inputOf(loaded: Loaded, req: PredictOptions): Input {
+  private inputOf(loaded: Loaded, req: PredictOptions__Output): Input {
     const { model } = loaded;
     const stopTriggers: LlamaText[] = [];
     const chat = Boolean(req.UseTokenizerTemplate && req.Messages && req.Messages.length > 0);
@@ -583,7 +583,7 @@ export class LlamaEngine {
     return { tokens, promptTokens, stopTriggers };
   }
 
-  private async samplingOf(loaded: Loaded, req: PredictOptions): Promise<LlamaCompletionGenerationOptions> {
+  private async samplingOf(loaded: Loaded, req: PredictOptions__Output): Promise<LlamaCompletionGenerationOptions> {
     const options: LlamaCompletionGenerationOptions = {
       // 0 is greedy: the same prompt gives the same tokens.
       temperature: req.Temperature && req.Temperature > 0 ? req.Temperature : 0,
@@ -623,7 +623,7 @@ export class LlamaEngine {
 }
 
 /** LocalAI chat turns as node-llama-cpp chat history, ending with the model turn to generate. */
-export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+export function toChatHistory(messages: readonly Pick<ChatMessage__Output, 'role' | 'content'>[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
     const role = m.role.toLowerCase();
     if (role === 'system' || role === 'developer') return { type: 'system', text: m.content };

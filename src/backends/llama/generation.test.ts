@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeModel } from '../../main/core/gguf/makeModel';
-import type { EmbeddingResult, PredictOptions, Reply, Result, StatusResponse, TokenizationResponse } from '../../main/core/grpc/types';
+import type {
+  EmbeddingResult__Output,
+  PredictOptions,
+  Reply__Output,
+  Result__Output,
+  StatusResponse__Output,
+  TokenizationResponse__Output,
+} from '../../wire';
 import { loadOptions, startBackend, stream, text, unary, type Backend } from './testBackend';
 
 // A template unlike any node-llama-cpp knows, so the output proves the GGUF's own one was used.
@@ -27,11 +34,11 @@ let modelFile: string;
 let backend: Backend;
 
 async function load(extra: Parameters<typeof loadOptions>[1] = {}): Promise<void> {
-  const result = await unary<Result>(backend.client, 'LoadModel', loadOptions(modelFile, extra));
+  const result = await unary<Result__Output>(backend.client, 'LoadModel', loadOptions(modelFile, extra));
   expect(result, result.message).toMatchObject({ success: true });
 }
-const predict = (req: PredictOptions): Promise<Reply> => unary<Reply>(backend.client, 'Predict', req);
-const status = (): Promise<StatusResponse> => unary<StatusResponse>(backend.client, 'Status', {});
+const predict = (req: PredictOptions): Promise<Reply__Output> => unary<Reply__Output>(backend.client, 'Predict', req);
+const status = (): Promise<StatusResponse__Output> => unary<StatusResponse__Output>(backend.client, 'Status', {});
 const grpcError = (p: Promise<unknown>): Promise<grpc.ServiceError> =>
   p.then(
     () => {
@@ -137,10 +144,10 @@ describe('with the tiny model loaded', () => {
     const raw = await predict({ Prompt: render(messages), Tokens: 30 });
     expect(chat.prompt_tokens).toBe(raw.prompt_tokens);
     expect(text(chat)).toBe(text(raw));
-    const tokenized = await unary<TokenizationResponse>(backend.client, 'TokenizeString', { Prompt: render(messages) });
+    const tokenized = await unary<TokenizationResponse__Output>(backend.client, 'TokenizeString', { Prompt: render(messages) });
     expect(chat.prompt_tokens).toBe(tokenized.length + 1); // + BOS
     // Special tokens in a rendered prompt are parsed as such: <|im_start|> is one token.
-    const special = await unary<TokenizationResponse>(backend.client, 'TokenizeString', { Prompt: '<|im_start|>' });
+    const special = await unary<TokenizationResponse__Output>(backend.client, 'TokenizeString', { Prompt: '<|im_start|>' });
     expect(special.length).toBe(1);
   });
 
@@ -159,7 +166,7 @@ describe('with the tiny model loaded', () => {
 
   it('R3: cancelling a stream stops generation within a token or so; the next request is served at once', async () => {
     let received = 0;
-    let during: Promise<StatusResponse> | undefined;
+    let during: Promise<StatusResponse__Output> | undefined;
     const long = stream(backend.client, { Prompt: PROMPT, Tokens: 0 }, (reply, call) => {
       received = reply.tokens;
       during ??= status().finally(() => call.cancel());
@@ -228,7 +235,7 @@ describe('with the tiny model loaded', () => {
 
   it('Embedding returns a vector when loaded with Embeddings, a clear error otherwise', async () => {
     await load({ ContextSize: 1024, Embeddings: true });
-    const res = await unary<EmbeddingResult>(backend.client, 'Embedding', { Embeddings: 'the quiet river' });
+    const res = await unary<EmbeddingResult__Output>(backend.client, 'Embedding', { Embeddings: 'the quiet river' });
     expect(res.dim).toBe(64);
     expect(res.embeddings).toHaveLength(64);
     expect(res.embeddings.some((x) => x !== 0)).toBe(true);
@@ -241,9 +248,9 @@ describe('with the tiny model loaded', () => {
 
   it('U1: Free unloads the model; a stream in flight ends with ABORTED', async () => {
     await load({ ContextSize: 4096 });
-    let freeing: Promise<Result> | undefined;
+    let freeing: Promise<Result__Output> | undefined;
     const long = stream(backend.client, { Prompt: PROMPT, Tokens: 0 }, (reply) => {
-      if (reply.tokens >= 10 && !freeing) freeing = unary<Result>(backend.client, 'Free', {});
+      if (reply.tokens >= 10 && !freeing) freeing = unary<Result__Output>(backend.client, 'Free', {});
     });
     const err = await grpcError(long);
     expect(err.code).toBe(grpc.status.ABORTED);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Reply } from '../../main/core/grpc/types';
+import type { Reply } from '../../wire';
 import { CoalescingWriter } from './server';
 
-const texts = (replies: Reply[]) => replies.map((r) => Buffer.from(r.message).toString('utf8'));
+const texts = (replies: Reply[]) => replies.map((r) => Buffer.from(r.message ?? '').toString('utf8'));
 
 describe('stream coalescing', () => {
   it('R5: the first piece goes out at once; pieces within the window ride together; nothing is lost or reordered', async () => {

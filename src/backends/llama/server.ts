@@ -1,15 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { backendService } from '../../main/core/grpc/proto';
-import type {
-  EmbeddingResult,
-  HealthMessage,
-  ModelOptions,
-  PredictOptions,
-  Reply,
-  Result,
-  StatusResponse,
-  TokenizationResponse,
-} from '../../main/core/grpc/types';
+import { backendService, type BackendHandlers, type Reply } from '../../wire';
 import { BackendError, type Generation, type LlamaEngine } from './engine';
 
 const STATUS: Record<BackendError['code'], grpc.status> = {
@@ -106,26 +96,26 @@ function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) =>
 }
 
 /** The Backend service's handlers over an engine. */
-export function backendHandlers(engine: LlamaEngine): grpc.UntypedServiceImplementation {
-  const Health = unary<HealthMessage, Reply>(() => ({
+export function backendHandlers(engine: LlamaEngine): BackendHandlers {
+  const Health: BackendHandlers['Health'] = unary(() => ({
     message: Buffer.from('OK'),
     tokens: 0,
     prompt_tokens: 0,
     timing_prompt_processing: 0,
     timing_token_generation: 0,
   }));
-  const Status = unary<HealthMessage, StatusResponse>(() => engine.status());
-  const LoadModel = unary<ModelOptions, Result>((req) => engine.load(req));
-  const Free = unary<HealthMessage, Result>(() => engine.free());
-  const TokenizeString = unary<PredictOptions, TokenizationResponse>((req, call) => engine.tokenize(req, cancelSignal(call)));
-  const Embedding = unary<PredictOptions, EmbeddingResult>((req, call) => engine.embed(req, cancelSignal(call)));
+  const Status: BackendHandlers['Status'] = unary(() => engine.status());
+  const LoadModel: BackendHandlers['LoadModel'] = unary((req) => engine.load(req));
+  const Free: BackendHandlers['Free'] = unary(() => engine.free());
+  const TokenizeString: BackendHandlers['TokenizeString'] = unary((req, call) => engine.tokenize(req, cancelSignal(call)));
+  const Embedding: BackendHandlers['Embedding'] = unary((req, call) => engine.embed(req, cancelSignal(call)));
 
-  const Predict = unary<PredictOptions, Reply>(async (req, call) => {
+  const Predict: BackendHandlers['Predict'] = unary(async (req, call) => {
     const g = await engine.generate(req, () => {}, cancelSignal(call));
     return finalReply(g, g.text);
   });
 
-  const PredictStream: grpc.handleServerStreamingCall<PredictOptions, Reply> = (call) => {
+  const PredictStream: BackendHandlers['PredictStream'] = (call) => {
     const signal = cancelSignal(call);
     const out = new CoalescingWriter((reply) => {
       if (!call.cancelled) call.write(reply);

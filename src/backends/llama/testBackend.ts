@@ -6,9 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendService } from '../../main/core/grpc/proto';
-import type { ModelOptions, PredictOptions, Reply } from '../../main/core/grpc/types';
-import { freePort } from '../../main/core/backends/process';
+import { backendService, freePort, type ModelOptions, type PredictOptions, type Reply__Output } from '../../wire';
 
 export const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 /** Run the backend the way headless mode does. */
@@ -37,22 +35,22 @@ export function unary<T>(client: RawClient, method: string, request: object, tim
 }
 
 export interface StreamResult {
-  chunks: Reply[];
+  chunks: Reply__Output[];
   /** Every chunk's text bytes, concatenated. */
   bytes: Buffer;
-  last: Reply | undefined;
+  last: Reply__Output | undefined;
 }
 
 /** Collects a PredictStream; `onChunk` may cancel it. */
 export function stream(
   client: RawClient,
   request: PredictOptions,
-  onChunk?: (reply: Reply, call: grpc.ClientReadableStream<Reply>) => void,
-): Promise<StreamResult> & { call: grpc.ClientReadableStream<Reply> } {
-  const call = client.PredictStream(request, { deadline: Date.now() + 30_000 }) as grpc.ClientReadableStream<Reply>;
-  const chunks: Reply[] = [];
+  onChunk?: (reply: Reply__Output, call: grpc.ClientReadableStream<Reply__Output>) => void,
+): Promise<StreamResult> & { call: grpc.ClientReadableStream<Reply__Output> } {
+  const call = client.PredictStream(request, { deadline: Date.now() + 30_000 }) as grpc.ClientReadableStream<Reply__Output>;
+  const chunks: Reply__Output[] = [];
   const done = new Promise<StreamResult>((resolve, reject) => {
-    call.on('data', (reply: Reply) => {
+    call.on('data', (reply: Reply__Output) => {
       chunks.push(reply);
       onChunk?.(reply, call);
     });
@@ -109,7 +107,7 @@ export async function startBackend(timeoutMs = 20_000, env: NodeJS.ProcessEnv = 
       client.waitForReady(Date.now() + timeoutMs, (e) => (e ? reject(e) : resolve()));
     });
     for (;;) {
-      const reply = await unary<Reply>(client, 'Health', {}, 2000);
+      const reply = await unary<Reply__Output>(client, 'Health', {}, 2000);
       if (Buffer.from(reply.message).toString() === 'OK') break;
     }
   } catch (e) {
@@ -132,6 +130,6 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export function text(reply: Reply | undefined): string {
+export function text(reply: Reply__Output | undefined): string {
   return reply ? Buffer.from(reply.message).toString('utf8') : '';
 }

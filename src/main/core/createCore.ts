@@ -2,8 +2,9 @@
  * The composition root: wires the core's parts once and returns its commands, its events and
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
@@ -13,21 +14,22 @@ import { LocalHostLauncher } from './backends/process';
 import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
-import { builtinBackendEnv, type BuiltinCommand } from './backends/builtin';
+import type { BuiltinCommand } from './backends/builtin';
+import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
-import type { ChatCommands } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
-import type { CatalogEntry } from './catalog/types';
+import type { CatalogEntry, ModelConfig } from './catalog/types';
+import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { Emitter } from './emitter';
-import { makeModel } from './gguf/makeModel';
-import { estimateKvCacheBytes } from './gguf/readGguf';
-import { createBackendClient } from './grpc/client';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
-import type { RequestOptions, StreamChunk } from './loader/loader';
+import { memoryEstimator } from './loader/memoryEstimate';
+import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
+import { UsageStore } from './loader/usageStore';
 import { defaultDataDir } from './paths';
 import { requestLog } from './requestLog';
 import { buildChatOptions, buildCompletionOptions } from './requests';
@@ -39,6 +41,8 @@ import { Watchdog } from './watchdog/watchdog';
 export interface CoreOptions {
   /** Default: the per-user app data folder. */
   dataDir?: string;
+  /** Where problems found after start go (the host's log); those found while starting are in `Core.notices`. */
+  onNotice?: (message: string) => void;
   /** Flags for this run only (CLI). */
   overrides?: Partial<Settings>;
   /** The host's defaults, below the saved file (the desktop app's differ per platform: close_to_tray). */
@@ -55,34 +59,27 @@ export interface CoreOptions {
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
 
-export interface CoreCommands extends ChatCommands {
-  snapshot(): Snapshot;
+/**
+ * The core's commands: the contract's (their arguments checked by `dispatch` before they get
+ * here) and the ones only the core's own parts call (the HTTP API, the request log).
+ */
+export interface CoreCommands extends CoreHandlers {
   row(name: string): ModelRow;
+  /** The model's config as parsed (what the HTTP API checks a request against before loading). */
+  modelConfig(name: string): ModelConfig;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
-  cancelLoad(name: string): ModelRow;
-  plan(name: string): Plan;
-  pin(name: string, pinned: boolean): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
-  settings(): Settings;
   /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
   settingsProblem(): string | null;
   updateSettings(patch: Record<string, unknown>): Promise<Settings>;
-  journal(model?: string): JournalEntry[];
-  logs(name: string): LogLine[];
-  clearLogs(name: string): void;
-  backends(): BackendEntry[];
   addBackend(entry: NewBackend): BackendEntry;
-  removeBackend(name: string): void;
-  testBackend(target: string): Promise<{ ok: boolean; message: string }>;
   chat(name: string, req: ChatRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   complete(name: string, req: CompletionRequest, opts?: RequestOptions): AsyncGenerator<StreamChunk>;
   embed(name: string, input: string, opts?: RequestOptions): Promise<number[]>;
   tokenize(name: string, text: string, opts?: RequestOptions): Promise<number[]>;
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
-  requestLog(): RequestLogEntry[];
   recordRequest(entry: RequestLogEntry): void;
-  serverStatus(): ServerStatus;
   setServerStatus(status: ServerStatus): void;
 }
 
@@ -92,10 +89,10 @@ export interface Core {
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
+  /** The core's time, for the parts built on it (the HTTP server's timers). */
+  clock: Clock;
   dispose(): Promise<void>;
 }
-
-export const DEMO_MODEL = 'demo';
 
 export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const dataDir = options.dataDir ?? options.overrides?.data_dir ?? defaultDataDir();
@@ -103,6 +100,10 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   // U4: one instance per data dir; refuse before touching anything else.
   const lock = acquireInstanceLock(dataDir);
   const notices: string[] = [];
+  let started = false;
+  // Problems found while starting are returned; later ones (a catalog bound hit, a rescan that
+  // failed) would otherwise reach nobody, so they go to the host's log as they happen.
+  const notice = (msg: string) => (started ? options.onNotice?.(msg) : notices.push(msg));
   const clock = options.clock ?? systemClock;
   const events = new Emitter<CoreEvent>();
   const disposers: (() => void | Promise<void>)[] = [];
@@ -127,29 +128,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const modelsDir = settings().models_dir;
     if (options.demoModel !== false) await writeDemoModel(dataDir, modelsDir, notices);
 
-    const catalog = new Catalog({ modelsDir, clock, logger: (msg) => notices.push(msg) });
+    const catalog = new Catalog({ modelsDir, clock, logger: notice });
     disposers.push(() => catalog.dispose());
 
-    const estimateMemory = (entry: CatalogEntry): number | null => {
-      if (entry.sizeBytes === null) return null;
-      const context = entry.config.context_size || entry.gguf?.contextLength || 0;
-      const kv = entry.gguf && context ? estimateKvCacheBytes(entry.gguf, Math.min(context, 4096)) : 0;
-      return entry.sizeBytes + kv;
-    };
-
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
-    let shownStandby = 'null';
+    const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice });
+    const standbyChanged = standbyChanges((standby) => events.emit({ type: 'standby', standby }));
     const localLauncher: LocalHostLauncher = new LocalHostLauncher({
       logs,
       pids,
       clock,
-      onStandbyChange: () => {
-        const standby = localLauncher.standbyInfo();
-        const key = JSON.stringify(standby);
-        if (key === shownStandby) return;
-        shownStandby = key;
-        events.emit({ type: 'standby', standby });
-      },
+      onStandbyChange: () => standbyChanged(localLauncher.standbyInfo()),
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
@@ -163,17 +152,28 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       emit: (e) => events.emit(e),
       log: (model, text) => logs.append(model, 'loadout', `${text}\n`),
       physicalCores: options.cores ?? physicalCores(),
-      estimateMemory,
+      estimateMemory: memoryEstimator((n) => registry.resolve(n)),
+      usage,
     });
+    // Everything above the loader (commands, chats, the API) sees only the router interface, so a
+    // cluster router can take its place; the watchdog supervises this machine's loader itself.
+    const router: ModelRouter = loader;
 
     await catalog.start();
     disposers.push(
       catalog.onChange((changes) => {
-        for (const c of changes) loader.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
+        for (const c of changes) router.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
         // W4: new groups, pins and ttls apply at once.
-        loader.enforcePolicy();
+        router.enforcePolicy();
       }),
     );
+
+    const standby = new StandbyPolicy({
+      settings,
+      isQuiet: () => router.isQuiet(),
+      builtin: () => registry.resolve(BUILTIN_BACKEND),
+      launcher: localLauncher,
+    });
 
     const watchdog = new Watchdog({
       clock,
@@ -182,7 +182,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       upkeep: () => {
         loader.refreshMemory();
         loader.enforceLimits();
-        keepStandby();
+        standby.upkeep();
       },
       models: () => loader.watchView(),
       memoryUsedFraction: systemMemoryUsedFraction,
@@ -194,18 +194,6 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     watchdog.start();
     disposers.push(() => watchdog.dispose());
 
-    /** A warm built-in backend is started only while the core is quiet, so it never slows a load or an answer. */
-    function keepStandby(): void {
-      if (!settings().warm_standby) {
-        if (localLauncher.standbyInfo()) void localLauncher.dropStandby();
-        return;
-      }
-      if (!loader.isQuiet()) return;
-      const builtin = registry.resolve(BUILTIN_BACKEND);
-      // Started as a one-slot model needs it (the default); a model with more slots starts its own.
-      if (builtin.kind === 'program') localLauncher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
-    }
-
     const entryOf = (name: string): CatalogEntry => {
       const entry = catalog.get(name);
       if (!entry) throw new LoadoutError('not_found', `There is no model named "${name}".`);
@@ -213,53 +201,55 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     async function* generate(name: string, built: ReturnType<typeof buildChatOptions>, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
-      loader.setTemplateWarning(name, built.templateWarning);
-      yield* loader.stream(name, built.options, opts);
+      router.setTemplateWarning(name, built.templateWarning);
+      yield* router.stream(name, built.options, opts);
     }
 
     // Conversations: the core owns them and their answers (a chat outlives its window).
-    const chatStore = new ChatStore({ dir: join(dataDir, 'chats'), notice: (msg) => notices.push(msg) });
+    const chatStore = new ChatStore({ dir: join(dataDir, 'chats'), notice });
     chatStore.open();
     const chats = new ChatService({
       store: chatStore,
       emit: (e) => events.emit(e),
-      notice: (msg) => notices.push(msg),
+      notice,
       catalog: (name) => catalog.get(name),
-      row: (name) => loader.rowOf(name),
-      load: (name, opts) => loader.load(name, opts),
-      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      row: (name) => router.rowOf(name),
+      load: (name, opts) => router.load(name, opts),
+      tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
+      clock,
     });
 
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...loader.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem }),
+      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
       row: (name) => {
         entryOf(name);
-        return loader.rowOf(name);
+        return router.rowOf(name);
       },
-      load: (name, opts) => loader.load(name, opts),
+      modelConfig: (name) => entryOf(name).config,
+      load: (name, opts) => router.load(name, opts),
       unload: async (name, opts) => {
-        await loader.unload(name, { force: opts?.force, reason: 'user' });
-        return loader.rowOf(name);
+        await router.unload(name, { force: opts?.force, reason: 'user' });
+        return router.rowOf(name);
       },
       cancelLoad: (name) => {
         entryOf(name);
-        loader.cancelLoad(name);
-        return loader.rowOf(name);
+        router.cancelLoad(name);
+        return router.rowOf(name);
       },
-      plan: (name) => loader.plan(name),
+      plan: (name) => router.plan(name),
       pin: async (name, pinned) => {
         await catalog.updateConfig(name, { pinned });
-        loader.enforcePolicy();
-        return loader.rowOf(name);
+        router.enforcePolicy();
+        return router.rowOf(name);
       },
       updateModel: async (name, patch) => {
         await catalog.updateConfig(name, patch);
-        loader.enforcePolicy();
-        return loader.rowOf(name);
+        router.enforcePolicy();
+        return router.rowOf(name);
       },
       settings,
       settingsProblem: () => settingsStore.problem,
@@ -267,8 +257,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const before = settings();
         const next = settingsStore.update(patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem });
-        loader.enforcePolicy();
+        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
+        router.enforcePolicy();
         return next;
       },
       journal: (model) => journal.list(model),
@@ -288,8 +278,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.
-      embed: async (name, input, opts) => { const r = await loader.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
-      tokenize: async (name, text, opts) => (await loader.tokenize(name, { Prompt: text }, opts)).tokens,
+      embed: async (name, input, opts) => { const r = await router.embed(name, { Embeddings: input, Prompt: input }, opts); return Object.assign(r.embeddings, { promptTokens: r.prompt_tokens || r.tokens || 0 }); },
+      tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       requestLog: () => requests.list(),
       recordRequest: (entry) => {
         requests.add(entry);
@@ -304,17 +294,20 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     };
 
     let disposed: Promise<void> | null = null;
+    started = true;
     return {
       commands,
       events,
       notices,
       dataDir,
+      clock,
       dispose: () => {
         disposed ??= (async () => {
           watchdog.dispose();
           // Answers save their partial text while their backends still run.
           await chats.dispose();
-          await loader.dispose();
+          await router.dispose();
+          usage.flush();
           for (const d of disposers.reverse()) await d();
           events.clear();
           lock.release();
@@ -326,60 +319,5 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     for (const d of disposers.reverse()) await d();
     lock.release();
     throw e;
-  }
-}
-
-/** A first run with an empty models folder gets a tiny model to try everything with (random weights). */
-async function writeDemoModel(dataDir: string, modelsDir: string, notices: string[]): Promise<void> {
-  const marker = join(dataDir, '.demo-model-written');
-  if (existsSync(marker)) return;
-  const empty = !existsSync(modelsDir) || readdirSync(modelsDir).filter((f) => !f.startsWith('.')).length === 0;
-  if (!empty) return;
-  try {
-    mkdirSync(modelsDir, { recursive: true });
-    await makeModel(join(modelsDir, `${DEMO_MODEL}.gguf`), { preset: 'tiny', seed: 1, name: 'Loadout demo (random weights)' });
-    writeFileSync(
-      join(modelsDir, `${DEMO_MODEL}.yaml`),
-      [
-        '# A tiny model with RANDOM weights, written by Loadout on first run so you can try loading,',
-        '# eviction and chat before adding real models. Its answers are gibberish by design.',
-        '# Put real GGUF files (or LocalAI model YAMLs) in this folder; delete these two files any time.',
-        `name: ${DEMO_MODEL}`,
-        'description: Demo model with random weights (answers are gibberish)',
-        'parameters:',
-        `  model: ${DEMO_MODEL}.gguf`,
-        '  temperature: 0.8',
-        '  max_tokens: 64',
-        'context_size: 512',
-        'threads: 1',
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
-  } catch (e) {
-    notices.push(`could not write the demo model: ${(e as Error).message}`);
-  }
-}
-
-/** Settings > Backends "test connection": a program must be executable; an address must answer Health. */
-async function testBackendTarget(target: string): Promise<{ ok: boolean; message: string }> {
-  if (/^[^/\\\s]+:\d+$/.test(target)) {
-    const client = createBackendClient(target);
-    try {
-      const reply = await client.health({ timeoutMs: 3000 });
-      const text = Buffer.from(reply.message ?? []).toString('utf8');
-      return { ok: true, message: `${target} answered Health: ${text || '(empty)'}` };
-    } catch (e) {
-      return { ok: false, message: `${target} did not answer: ${(e as Error).message}` };
-    } finally {
-      client.close();
-    }
-  }
-  try {
-    const st = statSync(target);
-    if (!st.isFile()) return { ok: false, message: `${target} is not a file` };
-    return { ok: true, message: `${target} exists; it is started as "${target} --addr 127.0.0.1:<port>" on the next load` };
-  } catch {
-    return { ok: false, message: `${target} does not exist` };
   }
 }

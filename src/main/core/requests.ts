@@ -3,9 +3,10 @@
  * the model's config (C2), stop words, and the prompt - rendered from the config's Go templates
  * when it has them, else left to the GGUF's own chat template (C3).
  */
+import { BUILTIN_SAMPLING } from '../../shared/model';
 import type { CatalogEntry } from './catalog/types';
 import { renderChatPrompt, renderCompletionPrompt, usesConfigTemplate } from './catalog/prompt';
-import type { ChatMessage, PredictOptions } from './grpc/types';
+import type { ChatMessage, PredictOptions } from '../../wire';
 
 export interface Sampling {
   temperature?: number;
@@ -15,6 +16,9 @@ export interface Sampling {
   max_tokens?: number;
   seed?: number;
   repeat_penalty?: number;
+  /** OpenAI's penalties (-2 to 2), as PredictOptions' PresencePenalty and FrequencyPenalty. */
+  presence_penalty?: number;
+  frequency_penalty?: number;
   stop?: string[];
 }
 
@@ -40,13 +44,15 @@ function sampling(entry: CatalogEntry, req: Sampling): PredictOptions {
   const p = entry.config.parameters;
   const stops = [...entry.config.stopwords, ...(req.stop ?? [])];
   return {
-    Temperature: req.temperature ?? p.temperature ?? 0.7,
-    TopP: req.top_p ?? p.top_p ?? 0.95,
+    Temperature: req.temperature ?? p.temperature ?? BUILTIN_SAMPLING.temperature,
+    TopP: req.top_p ?? p.top_p ?? BUILTIN_SAMPLING.top_p,
     TopK: req.top_k ?? p.top_k ?? 40,
     MinP: req.min_p ?? 0.05,
     Tokens: req.max_tokens ?? p.max_tokens ?? 0,
     Seed: req.seed ?? p.seed ?? 0,
     Penalty: req.repeat_penalty ?? 1.1,
+    ...(req.presence_penalty ? { PresencePenalty: req.presence_penalty } : {}),
+    ...(req.frequency_penalty ? { FrequencyPenalty: req.frequency_penalty } : {}),
     StopPrompts: [...new Set(stops.filter((s) => s.length > 0))],
   };
 }

@@ -111,6 +111,11 @@ export class SettingsStore {
     return this.current;
   }
 
+  /** The settings a command-line flag set for this run (saving one replaces its flag). */
+  flagged(): (keyof Settings)[] {
+    return Object.keys(this.overrides) as (keyof Settings)[];
+  }
+
   /**
    * Merges a partial update (PUT /api/settings semantics): validated, saved, then applied.
    * Throws `invalid` listing every bad key, or the save's error (`disk_space` on a full disk);

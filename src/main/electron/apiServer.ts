@@ -5,6 +5,7 @@
  */
 import type { ServerStatus, Settings } from '../../shared/model';
 import { SerialQueue } from '../core/fsx/serialQueue';
+import { apiListenHost } from '../core/server/listenHost';
 
 export interface RunningServer {
   port: number;
@@ -21,14 +22,9 @@ export interface ApiServerDeps {
 
 type ListenKey = { enabled: boolean; port: number; host: string };
 
-/** Listening on the LAN needs an API key: without one, stay on loopback and say why. */
 function listenKey(s: Settings): { key: ListenKey; warning: string | null } {
-  const wantsLan = s.api_lan;
-  const lan = wantsLan && s.api_key !== '';
-  return {
-    key: { enabled: s.api_enabled, port: s.api_port, host: lan ? '0.0.0.0' : '127.0.0.1' },
-    warning: wantsLan && !lan ? 'LAN access needs an API key: set one in Settings > API. Listening on 127.0.0.1 only.' : null,
-  };
+  const { host, warning } = apiListenHost(s);
+  return { key: { enabled: s.api_enabled, port: s.api_port, host }, warning };
 }
 
 export function startErrorMessage(port: number, e: unknown): string {

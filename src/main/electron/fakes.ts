@@ -5,6 +5,7 @@
  */
 
 import type { ModelRow, ModelState, Snapshot } from '../../shared/model';
+import { samplingDefaults } from '../../shared/model';
 import { defaultSettings } from '../../shared/settings';
 
 type Listener = (...args: any[]) => unknown;
@@ -208,6 +209,7 @@ export function fakeRow(name: string, state: ModelState = 'unloaded', extra: Par
     gguf: null,
     reloadPending: false,
     templateWarning: null,
+    sampling: samplingDefaults(undefined),
     remote: false,
     ...extra,
   };

@@ -66,6 +66,7 @@ async function start(): Promise<void> {
       // close_to_tray: on for macOS and Windows, off on Linux (some desktops show no tray).
       defaults: desktopSettingsDefaults(process.platform),
       builtinCommand: () => electronBackendCommand(process.execPath, mainFile),
+      onNotice: (notice) => log(`note: ${notice}`),
     });
   } catch (e) {
     showError('Loadout cannot start', (e as Error).message);

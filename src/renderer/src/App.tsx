@@ -69,14 +69,14 @@ function Notices() {
 }
 
 function Summary() {
-  const { used, cap } = useStore(useShallow((s) => slotInfo(s.models, s.names, s.lru, s.settings)));
-  const loading = useStore((s) => s.pending.length);
+  // Counts by the loader's states: a model still loading is shown as loading, never as loaded.
+  const { loaded, loading, used, cap } = useStore(useShallow((s) => slotInfo(s.models, s.names, s.lru, s.settings)));
   const open = useStore((s) => s.connection.status === 'open');
   return (
     <a className="summary" href={routeHref('lru')} title="Loaded models and slots">
       <span className={`dot ${open ? 'on' : 'off'}`} aria-hidden="true" />
-      {cap > 0 ? `${used} of ${cap} slots` : `${used} loaded`}
-      {loading > 0 ? ` · ${loading} loading` : ''}
+      {!open ? 'offline' : cap > 0 ? `${loaded} loaded · ${used} of ${cap} slots` : `${loaded} loaded`}
+      {open && loading > 0 ? ` · ${loading} loading` : ''}
     </a>
   );
 }

@@ -4,11 +4,11 @@
  * exit. The running process is a `LocalHost` (localHost.ts); the standby lives in standbyPool.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { LoadoutError } from '../../../shared/errors';
 import { systemClock, type Clock } from '../clock';
 import { createBackendClient } from '../grpc/client';
 import type { BackendClient } from '../grpc/types';
+import { freePort } from '../../../wire';
 import { describeExit, LocalHost } from './localHost';
 import type { LogStore } from './logs';
 import type { PidRegistry } from './pidRegistry';
@@ -228,20 +228,6 @@ class PortTaken extends Error {
   constructor(readonly failure: LoadoutError) {
     super(failure.message);
   }
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function exitedWhileStarting(backend: string, info: ExitInfo): LoadoutError {

@@ -22,6 +22,7 @@ import type {
 import { LoadoutError, isLoadoutError } from '../../../shared/errors';
 import type { ModelRow } from '../../../shared/model';
 import type { CatalogEntry } from '../catalog/types';
+import { systemClock, type Clock } from '../clock';
 import type { RequestOptions, StreamChunk } from '../loader/loader';
 import type { ChatRequest } from '../requests';
 import type { ChatStore } from './chatStore';
@@ -59,7 +60,8 @@ export interface ChatServiceOptions {
   tokenize: (name: string, text: string, opts: RequestOptions) => Promise<number[]>;
   /** The same path as the core's `chat` command (the model's templates and sampling defaults). */
   chat: (name: string, req: ChatRequest, opts: RequestOptions) => AsyncGenerator<StreamChunk>;
-  now?: () => number;
+  /** Message times, answer stats and the shutdown wait (default: the system clock). */
+  clock?: Clock;
 }
 
 const SEARCH_LIMIT = 50;
@@ -91,11 +93,15 @@ export class ChatService {
   private readonly running = new Map<string, Running>();
   /** `${model}\n${messageId}` -> tokens (message ids never change content). */
   private readonly tokenCache = new Map<string, number>();
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private closed = false;
 
   constructor(private readonly o: ChatServiceOptions) {
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? systemClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   commands(): ChatCommands {
@@ -123,14 +129,14 @@ export class ChatService {
       r.closing = true;
       r.abort.abort(new LoadoutError('cancelled', 'Loadout was closed while answering.'));
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     await Promise.race([
       Promise.all(all.map((r) => r.done)),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, DISPOSE_WAIT_MS);
+        timer = this.clock.setTimeout(resolve, DISPOSE_WAIT_MS);
       }),
     ]);
-    clearTimeout(timer);
+    this.clock.clearTimeout(timer);
   }
 
   // ------------------------------------------------------------- conversations

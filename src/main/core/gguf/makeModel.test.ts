@@ -179,19 +179,62 @@ describe('make-model CLI', () => {
     expect(res.stdout).toContain(`${fs.statSync(out).size} bytes`);
   });
 
+  const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'makeModelCli.ts'), ...args], { cwd: repoRoot, encoding: 'utf8', env });
+
+  it('--help prints the usage and where the file goes, and exits 0', () => {
+    const res = cli(['--help']);
+    expect(res.status).toBe(0);
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toMatch(/^usage: npm run make-model -- /);
+    expect(res.stdout).toContain('in the folder Loadout watches');
+    expect(cli(['-h']).status).toBe(0);
+  });
+
+  it('without --out it writes into the models folder Loadout watches (the data folder\'s models_dir), never over a file', () => {
+    const data = path.join(dir, 'data');
+    const res = cli(['--data', data, '--seed', '2']);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const written = path.join(data, 'models', 'tiny.gguf');
+    expect(res.stdout).toContain(written);
+    expect(fs.existsSync(written)).toBe(true);
+
+    const again = cli(['--data', data]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/tiny\.gguf already exists; pass --out/);
+
+    // A saved models_dir is the folder the app watches, so that is where the file goes.
+    const moved = path.join(dir, 'elsewhere');
+    fs.writeFileSync(path.join(data, 'settings.json'), JSON.stringify({ models_dir: moved }));
+    expect(cli(['--data', data, '--preset', 'tiny']).status).toBe(0);
+    expect(fs.existsSync(path.join(moved, 'tiny.gguf'))).toBe(true);
+
+    // With no flag at all: the default data folder (here under XDG_CONFIG_HOME on Linux).
+    if (process.platform === 'linux') {
+      const home = path.join(dir, 'config-home');
+      expect(cli([], { ...process.env, XDG_CONFIG_HOME: home }).status).toBe(0);
+      expect(fs.existsSync(path.join(home, 'Loadout', 'models', 'tiny.gguf'))).toBe(true);
+    }
+  });
+
   it('exits 1 with a usage line on bad arguments', () => {
     const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'makeModelCli.ts'), '--seed', 'x'], { cwd: repoRoot, encoding: 'utf8' });
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/--seed must be a whole number/);
-    expect(res.stderr).toMatch(/^usage: npm run make-model -- --out <file.gguf>/m);
+    expect(res.stderr).toMatch(/^usage: npm run make-model -- \[--out <file.gguf>\]/m);
   });
 
   it('parses every flag and rejects unknown or incomplete ones', () => {
     expect(parseArgs(['--out', 'x.gguf', '--seed', '3', '--preset', 'small', '--name', 'N', '--context', '128'])).toEqual({
       out: 'x.gguf',
+      modelsDir: null,
+      dataDir: null,
       options: { seed: 3, preset: 'small', name: 'N', contextLength: 128 },
     });
-    expect(() => parseArgs([])).toThrow('--out is required');
+    expect(parseArgs(['--models', '/m'])).toEqual({ out: null, modelsDir: '/m', dataDir: null, options: {} });
+    expect(parseArgs(['--seed', '1', '--help'])).toEqual({ help: true });
+    expect(() => parseArgs(['--out', 'x', '--models', '/m'])).toThrow(/leave out --models/);
     expect(() => parseArgs(['--out'])).toThrow('--out needs a value');
     expect(() => parseArgs(['--out', 'x', '--preset', 'huge'])).toThrow(/tiny or small/);
     expect(() => parseArgs(['--out', 'x', '--what'])).toThrow(/unknown argument/);

@@ -1,22 +1,45 @@
 /**
- * `npm run make-model -- --out <file.gguf> [--seed N] [--preset tiny|small] [--name X]`
- * Writes a random-weights GGUF (see makeModel.ts) and prints its path and size.
+ * `npm run make-model -- [--out <file.gguf> | --models <dir> | --data <dir>] [--seed N] [--preset tiny|small] [--name X]`
+ * Writes a random-weights GGUF (see makeModel.ts) and prints its path and size. Without --out
+ * the file goes into the models folder Loadout watches, so it shows up in the app at once.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { defaultDataDir } from '../paths';
+import { SettingsStore } from '../settingsStore';
 import { makeModel, type MakeModelOptions, type ModelPreset } from './makeModel';
 
-export const USAGE = 'usage: npm run make-model -- --out <file.gguf> [--seed N] [--preset tiny|small] [--name X] [--context N]';
+export const USAGE = 'usage: npm run make-model -- [--out <file.gguf>] [--seed N] [--preset tiny|small] [--name X] [--context N] [--models <dir>] [--data <dir>]';
 
-export interface CliArgs {
-  out: string;
-  options: MakeModelOptions;
+export function help(dataDir = defaultDataDir()): string {
+  return [
+    USAGE,
+    '',
+    'Writes a GGUF model with deterministic random weights (its answers are gibberish), for trying and testing Loadout.',
+    '',
+    '  --out <file.gguf>  where to write it (replaces an existing file)',
+    `  (no --out)         <models folder>/<preset>.gguf, in the folder Loadout watches: the models_dir setting`,
+    `                     of the data folder, by default ${join(dataDir, 'models')}; never replaces a file`,
+    '  --models <dir>     that models folder instead',
+    `  --data <dir>       the data folder whose models folder to use (default ${dataDir})`,
+    '  --preset tiny|small  tiny (default; about 0.7 MB) or small (99 MB, stories15M-shaped, for benchmarks)',
+    '  --seed N           the weights\' seed (same seed, same file)',
+    '  --name X           the model\'s general.name',
+    '  --context N        its context length',
+    '  --help, -h         this help',
+  ].join('\n');
 }
+
+export type CliArgs =
+  | { help: true }
+  | { help?: false; out: string | null; modelsDir: string | null; dataDir: string | null; options: MakeModelOptions };
 
 /** Parses the arguments; throws an Error whose message says what is wrong. */
 export function parseArgs(argv: string[]): CliArgs {
   let out: string | null = null;
+  let modelsDir: string | null = null;
+  let dataDir: string | null = null;
   const options: MakeModelOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -32,8 +55,17 @@ export function parseArgs(argv: string[]): CliArgs {
       return n;
     };
     switch (flag) {
+      case '--help':
+      case '-h':
+        return { help: true };
       case '--out':
         out = value();
+        break;
+      case '--models':
+        modelsDir = value();
+        break;
+      case '--data':
+        dataDir = value();
         break;
       case '--seed':
         options.seed = wholeNumber(0);
@@ -54,8 +86,15 @@ export function parseArgs(argv: string[]): CliArgs {
         throw new Error(`unknown argument "${flag}"`);
     }
   }
-  if (!out) throw new Error('--out is required');
-  return { out, options };
+  if (out && (modelsDir || dataDir)) throw new Error('--out names the file itself: leave out --models and --data');
+  return { out, modelsDir, dataDir, options };
+}
+
+/** The file to write: --out, or the preset's name in the models folder Loadout watches. */
+export function targetOf(args: Extract<CliArgs, { out: string | null }>): { path: string; inWatchedFolder: boolean } {
+  if (args.out) return { path: args.out, inWatchedFolder: false };
+  const folder = args.modelsDir ?? new SettingsStore(args.dataDir ?? defaultDataDir()).get().models_dir;
+  return { path: join(folder, `${args.options.preset ?? 'tiny'}.gguf`), inWatchedFolder: true };
 }
 
 function formatSize(bytes: number): string {
@@ -71,10 +110,19 @@ export async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 1;
   }
+  if (args.help) {
+    console.log(help());
+    return 0;
+  }
   try {
-    // Like `mkdir -p`: the README's first command writes into a models/ folder a clone lacks.
-    mkdirSync(dirname(args.out), { recursive: true });
-    const { path, sizeBytes } = await makeModel(args.out, args.options);
+    const target = targetOf(args);
+    if (target.inWatchedFolder && existsSync(target.path)) {
+      console.error(`make-model: ${target.path} already exists; pass --out <file.gguf> to write another file (or to replace it)`);
+      return 1;
+    }
+    // Like `mkdir -p`: on a first run the models folder may not exist yet.
+    mkdirSync(dirname(target.path), { recursive: true });
+    const { path, sizeBytes } = await makeModel(target.path, args.options);
     console.log(`${path} ${sizeBytes} bytes (${formatSize(sizeBytes)})`);
     return 0;
   } catch (err) {

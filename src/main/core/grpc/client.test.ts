@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { faultBackendPath, freePort, killAllBackends, spawnBackend, waitUntil, type SpawnedBackend } from '../../../../test/fixtures/backends';
 import { createBackendClient, GrpcCallError, isConnectionError, isDeadlineError } from './client';
-import type { BackendClient, Reply } from './types';
+import type { Reply__Output } from '../../../wire';
+import type { BackendClient } from './types';
 
 const clients: BackendClient[] = [];
 
@@ -26,7 +27,7 @@ async function loaded(options: string[], env: Record<string, string> = {}): Prom
   return { b, c };
 }
 
-const text = (r: Reply) => Buffer.from(r.message).toString('utf8');
+const text = (r: Reply__Output) => Buffer.from(r.message).toString('utf8');
 
 async function counters(c: BackendClient) {
   const s = await c.status();

@@ -1,17 +1,16 @@
 /** The typed gRPC client of one backend address (LocalAI's `backend.Backend` service). */
 import * as grpc from '@grpc/grpc-js';
-import { backendService } from './proto';
-import type {
-  BackendClient,
-  CallOptions,
-  EmbeddingResult,
-  ModelOptions,
-  PredictOptions,
-  Reply,
-  Result,
-  StatusResponse,
-  TokenizationResponse,
-} from './types';
+import {
+  backendService,
+  type EmbeddingResult__Output,
+  type ModelOptions,
+  type PredictOptions,
+  type Reply__Output,
+  type Result__Output,
+  type StatusResponse__Output,
+  type TokenizationResponse__Output,
+} from '../../../wire';
+import type { BackendClient, CallOptions } from './types';
 
 export type GrpcErrorKind = 'unavailable' | 'deadline' | 'cancelled' | 'precondition' | 'other';
 
@@ -114,14 +113,14 @@ type UnaryFn = (
   options: grpc.CallOptions,
   cb: (err: grpc.ServiceError | null, res?: unknown) => void,
 ) => grpc.ClientUnaryCall;
-type StreamFn = (req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<Reply>;
+type StreamFn = (req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<Reply__Output>;
 
 class Client implements BackendClient {
   private readonly raw: grpc.Client & Record<string, unknown>;
 
   constructor(readonly address: string) {
     const Ctor = backendService();
-    this.raw = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as grpc.Client &
+    this.raw = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as grpc.Client &
       Record<string, unknown>;
   }
 
@@ -158,7 +157,7 @@ class Client implements BackendClient {
     });
   }
 
-  health(opts?: CallOptions): Promise<Reply> {
+  health(opts?: CallOptions): Promise<Reply__Output> {
     return this.unary('Health', {}, opts);
   }
 
@@ -212,20 +211,20 @@ class Client implements BackendClient {
     });
   }
 
-  loadModel(options: ModelOptions, opts?: CallOptions): Promise<Result> {
+  loadModel(options: ModelOptions, opts?: CallOptions): Promise<Result__Output> {
     return this.unary('LoadModel', options, opts);
   }
 
-  predict(options: PredictOptions, opts?: CallOptions): Promise<Reply> {
+  predict(options: PredictOptions, opts?: CallOptions): Promise<Reply__Output> {
     return this.unary('Predict', options, opts);
   }
 
-  predictStream(options: PredictOptions, opts?: CallOptions): AsyncIterable<Reply> {
+  predictStream(options: PredictOptions, opts?: CallOptions): AsyncIterable<Reply__Output> {
     return new ReplyStream(this, options, opts);
   }
 
   /** Starts a raw server stream (for ReplyStream). */
-  openStream(req: unknown, opts?: CallOptions): grpc.ClientReadableStream<Reply> {
+  openStream(req: unknown, opts?: CallOptions): grpc.ClientReadableStream<Reply__Output> {
     const fn = this.raw.PredictStream as StreamFn;
     return fn.call(this.raw, req, new grpc.Metadata({ waitForReady: false }), this.callOptions(opts));
   }
@@ -238,19 +237,19 @@ class Client implements BackendClient {
     return this.cancelledError('PredictStream');
   }
 
-  embedding(options: PredictOptions, opts?: CallOptions): Promise<EmbeddingResult> {
+  embedding(options: PredictOptions, opts?: CallOptions): Promise<EmbeddingResult__Output> {
     return this.unary('Embedding', options, opts);
   }
 
-  tokenizeString(options: PredictOptions, opts?: CallOptions): Promise<TokenizationResponse> {
+  tokenizeString(options: PredictOptions, opts?: CallOptions): Promise<TokenizationResponse__Output> {
     return this.unary('TokenizeString', options, opts);
   }
 
-  status(opts?: CallOptions): Promise<StatusResponse> {
+  status(opts?: CallOptions): Promise<StatusResponse__Output> {
     return this.unary('Status', {}, opts);
   }
 
-  free(opts?: CallOptions): Promise<Result> {
+  free(opts?: CallOptions): Promise<Result__Output> {
     return this.unary('Free', {}, opts);
   }
 
@@ -266,8 +265,8 @@ class Client implements BackendClient {
  * replies that arrived before it; `return()` (a `break` out of for-await) and the abort signal
  * cancel the call.
  */
-class ReplyStream implements AsyncIterableIterator<Reply> {
-  private call?: grpc.ClientReadableStream<Reply>;
+class ReplyStream implements AsyncIterableIterator<Reply__Output> {
+  private call?: grpc.ClientReadableStream<Reply__Output>;
   private failure?: GrpcCallError;
   private ended = false;
   private finished = false;
@@ -281,12 +280,12 @@ class ReplyStream implements AsyncIterableIterator<Reply> {
     private readonly opts?: CallOptions,
   ) {}
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Reply> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<Reply__Output> {
     return this;
   }
 
   /** The call starts at the first next(), so an iterator nobody reads never opens a call. */
-  private start(): grpc.ClientReadableStream<Reply> {
+  private start(): grpc.ClientReadableStream<Reply__Output> {
     if (this.call) return this.call;
     const call = this.client.openStream(this.req, this.opts);
     this.call = call;
@@ -326,7 +325,7 @@ class ReplyStream implements AsyncIterableIterator<Reply> {
     this.wakeAll();
   }
 
-  async next(): Promise<IteratorResult<Reply>> {
+  async next(): Promise<IteratorResult<Reply__Output>> {
     if (this.finished) return { done: true, value: undefined };
     if (this.opts?.signal?.aborted) this.failure ??= this.client.streamCancelled();
     const call = this.failure ? this.call : this.start();
@@ -335,7 +334,7 @@ class ReplyStream implements AsyncIterableIterator<Reply> {
       // An abort wins over buffered replies: the caller asked to stop.
       const abortedHere = this.opts?.signal?.aborted;
       if (!abortedHere && call) {
-        const value = call.read() as Reply | null;
+        const value = call.read() as Reply__Output | null;
         if (value !== null) return { done: false, value };
       }
       if (this.failure) {
@@ -351,12 +350,12 @@ class ReplyStream implements AsyncIterableIterator<Reply> {
     }
   }
 
-  async return(): Promise<IteratorResult<Reply>> {
+  async return(): Promise<IteratorResult<Reply__Output>> {
     this.finish();
     return { done: true, value: undefined };
   }
 
-  async throw(e?: unknown): Promise<IteratorResult<Reply>> {
+  async throw(e?: unknown): Promise<IteratorResult<Reply__Output>> {
     this.finish();
     throw e;
   }

@@ -1,133 +1,13 @@
-/** TypeScript shapes of the proto messages as @grpc/proto-loader delivers them (keepCase, defaults). */
-
-export type HealthMessage = Record<string, never>;
-
-export interface Result {
-  message: string;
-  success: boolean;
-}
-
-export interface ToolCallDelta {
-  index: number;
-  id: string;
-  name: string;
-  arguments: string;
-}
-
-export interface ChatDelta {
-  content: string;
-  reasoning_content: string;
-  tool_calls: ToolCallDelta[];
-}
-
-export interface Reply {
-  message: Buffer | Uint8Array;
-  tokens: number;
-  prompt_tokens: number;
-  timing_prompt_processing: number;
-  timing_token_generation: number;
-  logprobs?: Buffer | Uint8Array;
-  chat_deltas?: ChatDelta[];
-}
-
-export interface ChatMessage {
-  role: string;
-  content: string;
-  name?: string;
-  tool_call_id?: string;
-  reasoning_content?: string;
-  tool_calls?: string;
-}
-
-export interface TokenizationResponse {
-  length: number;
-  tokens: number[];
-}
-
-export interface EmbeddingResult {
-  embeddings: number[];
-  tokens: number;
-  dim: number;
-  prompt_tokens: number;
-}
-
-export interface MemoryUsageData {
-  total: number;
-  breakdown: Record<string, number>;
-}
-
-export type StatusState = 'UNINITIALIZED' | 'BUSY' | 'READY' | 'ERROR';
-
-export interface StatusResponse {
-  state: StatusState;
-  memory: MemoryUsageData | null;
-  load_progress: number;
-}
-
-export interface ModelOptions {
-  Model: string;
-  ContextSize?: number;
-  Seed?: number;
-  NBatch?: number;
-  F16Memory?: boolean;
-  MLock?: boolean;
-  MMap?: boolean;
-  Embeddings?: boolean;
-  NUMA?: boolean;
-  NGPULayers?: number;
-  MainGPU?: string;
-  TensorSplit?: string;
-  Threads?: number;
-  RopeFreqBase?: number;
-  RopeFreqScale?: number;
-  ModelFile?: string;
-  LoraAdapter?: string;
-  DraftModel?: string;
-  MMProj?: string;
-  Type?: string;
-  FlashAttention?: string;
-  NoKVOffload?: boolean;
-  ModelPath?: string;
-  Options?: string[];
-  CacheTypeKey?: string;
-  CacheTypeValue?: string;
-}
-
-export interface PredictOptions {
-  Prompt?: string;
-  Seed?: number;
-  Threads?: number;
-  /** Max new tokens. */
-  Tokens?: number;
-  TopK?: number;
-  Repeat?: number;
-  Batch?: number;
-  NKeep?: number;
-  Temperature?: number;
-  /** Repeat penalty. */
-  Penalty?: number;
-  StopPrompts?: string[];
-  IgnoreEOS?: boolean;
-  TailFreeSamplingZ?: number;
-  TypicalP?: number;
-  FrequencyPenalty?: number;
-  PresencePenalty?: number;
-  Mirostat?: number;
-  MirostatETA?: number;
-  MirostatTAU?: number;
-  LogitBias?: string;
-  Grammar?: string;
-  TopP?: number;
-  Embeddings?: string;
-  UseTokenizerTemplate?: boolean;
-  Messages?: ChatMessage[];
-  CorrelationId?: string;
-  Tools?: string;
-  ToolChoice?: string;
-  Metadata?: Record<string, string>;
-  MinP?: number;
-  ModelIdentity?: string;
-}
+/** The core's typed client of one backend (the wire messages are generated in src/wire). */
+import type {
+  EmbeddingResult__Output,
+  ModelOptions,
+  PredictOptions,
+  Reply__Output,
+  Result__Output,
+  StatusResponse__Output,
+  TokenizationResponse__Output,
+} from '../../../wire';
 
 /** Per-call options: a deadline and a cancel signal. */
 export interface CallOptions {
@@ -139,16 +19,16 @@ export interface CallOptions {
 /** A typed client of one backend address. Every method rejects with a `GrpcCallError`. */
 export interface BackendClient {
   readonly address: string;
-  health(opts?: CallOptions): Promise<Reply>;
+  health(opts?: CallOptions): Promise<Reply__Output>;
   /** Polls Health fast (tens of ms, backing off) until it answers "OK", the timeout, or the signal. */
   waitReady(opts: { timeoutMs: number; signal?: AbortSignal }): Promise<void>;
-  loadModel(options: ModelOptions, opts?: CallOptions): Promise<Result>;
-  predict(options: PredictOptions, opts?: CallOptions): Promise<Reply>;
+  loadModel(options: ModelOptions, opts?: CallOptions): Promise<Result__Output>;
+  predict(options: PredictOptions, opts?: CallOptions): Promise<Reply__Output>;
   /** A server stream as an async iterator; aborting the signal (or breaking the loop) cancels the call. */
-  predictStream(options: PredictOptions, opts?: CallOptions): AsyncIterable<Reply>;
-  embedding(options: PredictOptions, opts?: CallOptions): Promise<EmbeddingResult>;
-  tokenizeString(options: PredictOptions, opts?: CallOptions): Promise<TokenizationResponse>;
-  status(opts?: CallOptions): Promise<StatusResponse>;
-  free(opts?: CallOptions): Promise<Result>;
+  predictStream(options: PredictOptions, opts?: CallOptions): AsyncIterable<Reply__Output>;
+  embedding(options: PredictOptions, opts?: CallOptions): Promise<EmbeddingResult__Output>;
+  tokenizeString(options: PredictOptions, opts?: CallOptions): Promise<TokenizationResponse__Output>;
+  status(opts?: CallOptions): Promise<StatusResponse__Output>;
+  free(opts?: CallOptions): Promise<Result__Output>;
   close(): void;
 }

@@ -131,6 +131,13 @@ describe('admission policy', () => {
     expect(pinned).toMatchObject({ kind: 'fail', code: 'memory' });
   });
 
+  it('L7 (Trust 5): models already stopping free their memory: the load waits for them instead of refusing', () => {
+    const GiB = 1024 ** 3;
+    const stopping = [m('a', { state: 'stopping', memoryBytes: 2 * GiB }), m('b', { state: 'stopping', memoryBytes: 2 * GiB })];
+    const d = decideAdmission(stopping, target('x', { needBytes: 3 * GiB }), limits({ memory_budget: 4 * GiB }));
+    expect(d).toMatchObject({ kind: 'make_room', unloads: [], waitExit: ['a', 'b'] });
+  });
+
   it('W4: a lowered cap names the least recently used surplus; a new group conflict drops the older one', () => {
     const models = [m('a', { lastUsed: 1 }), m('b', { lastUsed: 2, pinned: true }), m('c', { lastUsed: 3 }), m('d', { lastUsed: 4 })];
     expect(settingsSurplus(models, { max_active_models: 2 }).map((x) => x.name)).toEqual(['a', 'c']);

@@ -197,6 +197,13 @@ export function decideAdmission(models: readonly PolicyModel[], target: PolicyTa
       `needs ${formatBytes(target.needBytes)}, budget ${formatBytes(budget)}, in use ${formatBytes(inUse)}`;
     const local = others.filter((m) => !m.remote);
     const inUseAll = local.reduce((s, m) => s + m.memoryBytes, 0);
+    // Models already stopping free their memory by exiting: wait for them, never count them as
+    // in use (otherwise the loads' own evictions, once stopping, would make it refuse: Trust 5).
+    for (const m of local) {
+      if (m.state !== 'stopping' || chosen.has(m.name)) continue;
+      if (!waitExit.includes(m.name)) waitExit.push(m.name);
+      chosen.add(m.name);
+    }
     if (target.needBytes > budget) {
       return { kind: 'fail', code: 'memory', message: `${target.name} does not fit in the memory budget: ${numbers(inUseAll)}. Raise memory_budget or use a smaller model/context.` };
     }

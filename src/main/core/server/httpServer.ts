@@ -2,12 +2,13 @@
  * The one HTTP server of headless mode (and of the desktop app's local API): it listens, refuses
  * foreign Host headers (DNS rebinding), and hands each request to the first part that takes it:
  * the API (`/v1`, `/api`), then the web UI (`/` and its assets). WebSocket upgrades go to the
- * UI's bridge (`/ws`). Each part owns its own rules (token, API key, Origin).
+ * UI's bridge (`/ws`); other Upgrade requests are answered as plain HTTP. Each part owns its own rules (token, API key, Origin).
  */
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse, createServer } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Settings } from '../../../shared/model';
+import type { Clock } from '../clock';
 import type { Core } from '../createCore';
 import { SerialQueue } from '../fsx/serialQueue';
 import { createApiHandler } from './api';
@@ -89,7 +90,19 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
       res.end(`Internal error: ${(e as Error).message}\n`);
     }
   }
+  // A client may half-close its side once its request is sent; it still gets its answer
+  // (keepReplying tells a half-close from a client that went away).
+  // (Node's own switch for it, used by its http2 compatibility layer; not in its typings.)
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => keepReplying(req, res, core.clock));
   server.on('upgrade', (req, socket: Socket, head) => {
+    // Node hands every request with an Upgrade header here once anyone listens for upgrades;
+    // only a WebSocket is ours to upgrade. Anything else (curl --http2 asks for h2c) is answered
+    // as the plain HTTP/1.1 request it also is, as a server that does not switch must (RFC 9110 7.8).
+    if (!isWebSocketUpgrade(req)) {
+      answerWithoutUpgrade(req, socket, head, route);
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (!isLoopbackHost(req.headers.host)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
@@ -137,6 +150,94 @@ export async function startHttpServer(core: Core, opts: { port: number; host?: s
       });
     },
   };
+}
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+}
+
+/**
+ * Serves an Upgrade request that is not a WebSocket as plain HTTP on its socket. Node has already
+ * taken the socket from its HTTP machinery, so the request is re-made with its body (the
+ * Content-Length bytes that follow the head) and answered once, then the connection closes.
+ */
+function answerWithoutUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, route: (req: IncomingMessage, res: ServerResponse) => Promise<void>): void {
+  const plain = new IncomingMessage(socket);
+  plain.method = req.method;
+  plain.url = req.url;
+  plain.headers = req.headers;
+  plain.rawHeaders = req.rawHeaders;
+  plain.httpVersion = req.httpVersion;
+  plain.httpVersionMajor = req.httpVersionMajor;
+  plain.httpVersionMinor = req.httpVersionMinor;
+  const length = Number(req.headers['content-length'] ?? 0);
+  let got = 0;
+  const feed = (chunk: Buffer) => {
+    const take = chunk.subarray(0, Math.max(0, length - got));
+    got += take.length;
+    if (take.length > 0) plain.push(take);
+    if (got >= length) {
+      socket.off('data', feed);
+      end();
+    }
+  };
+  // `complete` as Node's parser would set it: an incomplete message destroys its socket when read.
+  const end = () => {
+    plain.complete = true;
+    plain.push(null);
+  };
+  if (!(length > 0)) end();
+  else {
+    feed(head);
+    if (got < length) socket.on('data', feed);
+  }
+  const res = new ServerResponse(plain);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.on('finish', () => {
+    res.detachSocket(socket);
+    socket.destroySoon();
+  });
+  socket.on('error', () => socket.destroy());
+  void route(plain, res);
+}
+
+/** How often a request whose client half-closed checks that the client is still there. */
+const HALF_CLOSED_PROBE_MS = 250;
+
+/**
+ * A client's FIN before its answer is either a half-close (it sent all it will and waits) or
+ * a client that left: TCP tells them apart only when we write. So while the answer is not started,
+ * an HTTP/1.1 client that half-closed gets "102 Processing" interim answers (which HTTP/1.1
+ * clients skip): one that left answers with a reset, the socket closes, and the request is
+ * cancelled (R3); one that waits gets its answer. HTTP/1.0 has no interim answers: its FIN ends
+ * the request, as before.
+ */
+function keepReplying(req: IncomingMessage, res: ServerResponse, clock: Clock): void {
+  const socket = req.socket;
+  let timer: unknown = null;
+  const stop = () => {
+    if (timer !== null) clock.clearTimeout(timer);
+    timer = null;
+    socket.off('end', onEnd);
+  };
+  const probe = () => {
+    timer = null;
+    if (res.headersSent || res.writableEnded || socket.destroyed) return;
+    res.writeProcessing();
+    timer = clock.setTimeout(probe, HALF_CLOSED_PROBE_MS);
+  };
+  const onEnd = () => {
+    if (res.writableEnded) return;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
+      socket.destroy();
+      return;
+    }
+    if (!res.headersSent) probe();
+  };
+  socket.once('end', onEnd);
+  res.once('close', stop);
+  res.once('finish', stop);
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -17,6 +17,8 @@ import type { ServerContext, ServerParts } from './httpServer';
 
 /** A page that stops reading is dropped rather than buffering events without end. */
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+/** How long a page gets to answer the close handshake when the server stops. */
+const CLOSE_WAIT_MS = 500;
 
 export function attachWsBridge(ctx: ServerContext): ServerParts {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
@@ -78,11 +80,11 @@ export function attachWsBridge(ctx: ServerContext): ServerParts {
         ws.close(WIRE_CLOSE_SHUTDOWN, 'Loadout is stopping');
       }));
       // A page that does not answer the close handshake promptly is cut.
-      const timer = setTimeout(() => {
+      const timer = ctx.core.clock.setTimeout(() => {
         for (const ws of sockets) ws.terminate();
-      }, 500);
+      }, CLOSE_WAIT_MS);
       await Promise.all(closed);
-      clearTimeout(timer);
+      ctx.core.clock.clearTimeout(timer);
       wss.close();
     },
   };

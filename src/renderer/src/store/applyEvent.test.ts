@@ -1,6 +1,7 @@
 /** The store's one reducer: events folded into the snapshot keep rows, LRU, groups and pending consistent (E1, E2). */
 import { describe, expect, it } from 'vitest';
 import type { CoreEvent, ModelRow, RequestLogEntry, Snapshot } from '../../../shared/model';
+import { samplingDefaults } from '../../../shared/model';
 import { defaultSettings } from '../../../shared/settings';
 import { JOURNAL_LIMIT, LOG_LIMIT, REQUEST_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
 import { conflictsOf, filterNames, slotInfo } from './selectors';
@@ -33,6 +34,7 @@ function row(name: string, o: Partial<ModelRow> = {}): ModelRow {
     gguf: null,
     reloadPending: false,
     templateWarning: null,
+    sampling: samplingDefaults(undefined),
     remote: false,
     ...o,
   };
@@ -169,7 +171,13 @@ describe('selectors', () => {
         ['r', 'a', 'b', 'c'],
       ),
     );
-    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toEqual({ used: 4, cap: 2, next: 'c' });
+    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toEqual({ used: 4, loaded: 4, loading: 1, cap: 2, next: 'c' });
+  });
+
+  it('Trust 10: a model still loading holds a slot but is not counted or filtered as loaded', () => {
+    const s = fold([], snapshot([row('a', { state: 'ready' }), row('b', { state: 'starting' }), row('c', { state: 'loading' }), row('d', { state: 'stopping' })]));
+    expect(slotInfo(s.models, s.names, s.lru, s.settings)).toMatchObject({ used: 4, loaded: 1, loading: 2 });
+    expect(filterNames(s.models, s.names, '', 'loaded')).toEqual(['a']);
   });
 
   it('search matches every word in name, backend, groups or quantization; filters narrow', () => {

@@ -25,6 +25,8 @@ export interface CoreState {
   settings: Settings | null;
   /** Why the saved settings file cannot be used (nothing is saved, the API is off), or null. */
   settingsProblem: string | null;
+  /** Settings a command-line flag set for this run. */
+  flags: (keyof Settings)[];
   /** Oldest first. */
   journal: JournalEntry[];
   /** Backend output per model, oldest first (only models whose log was fetched or that logged since). */
@@ -45,6 +47,7 @@ export const emptyCoreState: CoreState = {
   pending: [],
   settings: null,
   settingsProblem: null,
+  flags: [],
   journal: [],
   logs: {},
   server: null,
@@ -79,7 +82,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, standby: snap.standby ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -126,7 +129,7 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       return { ...state, journal };
     }
     case 'settings':
-      return { ...state, settings: event.settings, settingsProblem: event.settingsProblem ?? null };
+      return { ...state, settings: event.settings, settingsProblem: event.settingsProblem ?? null, flags: event.flags ?? state.flags };
     case 'log': {
       const lines = state.logs[event.model] ?? [];
       const next = lines.length >= LOG_LIMIT ? [...lines.slice(lines.length - LOG_LIMIT + 1), event.line] : [...lines, event.line];

@@ -1,6 +1,6 @@
 /** Pure views of the store that several screens share (table-tested in selectors.test.ts). */
 import type { ModelRow, Settings } from '../../../shared/model';
-import { isOccupying } from '../../../shared/model';
+import { isOccupying, isResident } from '../../../shared/model';
 import type { ModelFilter } from './store';
 
 /** Why a model cannot work as it is, in the user's words, or null. */
@@ -23,7 +23,8 @@ export function matchesFilter(row: ModelRow, filter: ModelFilter): boolean {
     case 'all':
       return true;
     case 'loaded':
-      return isOccupying(row.state);
+      // Loaded means ready or answering, as the loader says: a model still loading is not (Trust 10).
+      return isResident(row.state);
     case 'problems':
       return row.status === 'error' || row.status === 'not_downloaded' || row.state === 'failed';
     case 'pinned':
@@ -39,6 +40,10 @@ export function filterNames(models: Record<string, ModelRow>, names: string[], q
 export interface SlotInfo {
   /** Local models holding a slot (occupying, not remote). */
   used: number;
+  /** Models loaded (ready or busy), local or remote: what the header counts as loaded. */
+  loaded: number;
+  /** Models starting or loading. */
+  loading: number;
   /** `max_active_models`; 0 = no cap. */
   cap: number;
   /** The model the next load beyond the cap unloads: least recently used, not pinned, idle first. */
@@ -47,9 +52,11 @@ export interface SlotInfo {
 
 export function slotInfo(models: Record<string, ModelRow>, names: string[], lru: string[], settings: Settings | null): SlotInfo {
   const used = names.filter((n) => isOccupying(models[n].state) && !models[n].remote).length;
+  const loaded = names.filter((n) => isResident(models[n].state)).length;
+  const loading = names.filter((n) => models[n].state === 'starting' || models[n].state === 'loading').length;
   const candidates = lru.filter((n) => models[n] && !models[n].pinned && !models[n].remote);
   const next = candidates.find((n) => models[n].inFlight === 0) ?? candidates[0] ?? null;
-  return { used, cap: settings?.max_active_models ?? 0, next };
+  return { used, loaded, loading, cap: settings?.max_active_models ?? 0, next };
 }
 
 /** Models that share a group with `name` (they are never loaded together). */

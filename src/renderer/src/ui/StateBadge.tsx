@@ -1,5 +1,6 @@
 /** A model's state in a word and a colour, with load progress and elapsed time while it starts. */
 import type { ModelRow } from '../../../shared/model';
+import { useStore } from '../store/store';
 import { formatDuration } from './format';
 import { useNow } from './useNow';
 
@@ -19,7 +20,18 @@ function Elapsed({ since }: { since: string }) {
 }
 
 export function StateBadge({ row }: { row: Pick<ModelRow, 'state' | 'progress' | 'loadStartedAt' | 'inFlight'> }) {
+  const offline = useStore((s) => s.connection.status !== 'open');
   const starting = row.state === 'starting' || row.state === 'loading';
+  // What the page last heard may no longer be true: nothing is claimed until Loadout is back.
+  if (offline) {
+    return (
+      <span className="state">
+        <span className="badge state-unknown" data-testid="state" title="Disconnected from Loadout: the state is known again once it reconnects">
+          Unknown
+        </span>
+      </span>
+    );
+  }
   return (
     <span className="state">
       <span className={`badge state-${row.state}`} data-testid="state">

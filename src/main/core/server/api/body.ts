@@ -63,6 +63,30 @@ function drain(req: IncomingMessage): void {
 }
 
 /**
+ * Deepest nesting of objects and lists a request may have. Real requests nest a few levels (a
+ * tool's JSON schema a dozen or so); everything that walks a request (the schema grammar,
+ * JSON.stringify of tools) recurses per level, so a body nested thousands deep is refused whole.
+ */
+export const MAX_JSON_DEPTH = 256;
+
+/** True when the JSON text opens more than `max` objects or lists inside each other (strings skipped). */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/**
  * The body as JSON. An empty body is `undefined` (a management POST may have none); malformed
  * JSON is 400 `invalid` with the parser's reason.
  */
@@ -70,6 +94,9 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   const raw = await readBody(req, limit);
   const text = raw.toString('utf8');
   if (text.trim() === '') return undefined;
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new LoadoutError('invalid', `The request body nests objects or lists more than ${MAX_JSON_DEPTH} levels deep; no request needs that many. Flatten it.`);
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {

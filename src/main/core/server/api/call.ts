@@ -4,6 +4,7 @@ import type { ServerContext } from '../httpServer';
 import { readJsonObject } from './body';
 import { sendError, sendJson } from './errors';
 import type { ApiFlavor } from './errors';
+import type { SsePacer } from './sse';
 
 export interface ApiCall {
   ctx: ServerContext;
@@ -13,6 +14,8 @@ export interface ApiCall {
   flavor: ApiFlavor;
   /** Aborted when the client goes away before its answer is complete (R3). */
   signal: AbortSignal;
+  /** The server's streams (one event per piece; writes joined when many streams run). */
+  sse: SsePacer;
   /** Added to every answer (CORS for an allowed origin). */
   headers: Record<string, string>;
   /** What the request log shows besides method, path, status and duration. */

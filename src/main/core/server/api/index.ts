@@ -4,6 +4,7 @@
  * the core's request log for the GUI when it ends.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { name as checkName } from '../../../../shared/argCheck';
 import { LoadoutError } from '../../../../shared/errors';
 import type { RequestLogEntry } from '../../../../shared/model';
 import type { RequestHandler, ServerContext, ServerParts } from '../httpServer';
@@ -14,6 +15,7 @@ import { sendError } from './errors';
 import { checkRequest, corsHeaders } from './guard';
 import * as mgmt from './management';
 import * as v1 from './openai';
+import { SsePacer } from './sse';
 
 export { checkRequest, corsHeaders, isLoopbackAddress, allowedOrigins } from './guard';
 export type { GuardRequest, GuardResult, GuardSettings } from './guard';
@@ -26,7 +28,7 @@ interface Route {
   run(call: ApiCall, name: string): void | Promise<void>;
 }
 
-const ROUTES: Route[] = [
+export const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: /^\/v1\/models$/, run: (c) => v1.listModels(c) },
   { method: 'GET', pattern: /^\/v1\/models\/(.+)$/, modelLookup: true, run: (c, name) => v1.getModel(c, name) },
   { method: 'POST', pattern: /^\/v1\/chat\/completions$/, modelLookup: true, run: (c) => v1.chatCompletions(c) },
@@ -54,13 +56,17 @@ function flavorOf(path: string): ApiFlavor | null {
   return null;
 }
 
-/** `{name}` in a path, percent-decoded. */
+/** `{name}` in a path, percent-decoded; a name no model can have (control characters, spaces at the ends) is 400. */
 function decodeName(raw: string): string {
+  let name: string;
   try {
-    return decodeURIComponent(raw);
+    name = decodeURIComponent(raw);
   } catch {
-    throw new LoadoutError('invalid', `The model name in the path is not valid percent-encoding: ${raw}`);
+    throw new LoadoutError('invalid', `The model name in the path is not valid percent-encoding: ${raw.slice(0, 200)}`);
   }
+  const problem = checkName(name, 'the model name in the path');
+  if (problem) throw new LoadoutError('invalid', `${problem[0].toUpperCase()}${problem.slice(1)}.`);
+  return name;
 }
 
 /** "127.0.0.1 (OpenAI/JS)": the address and the User-Agent's product, for the request log. */
@@ -80,6 +86,7 @@ function refuse(res: ServerResponse, flavor: ApiFlavor, code: 'unauthorized' | '
 export function createApiHandler(ctx: ServerContext): ServerParts {
   /** Calls still running, so dispose can end them (their generations stop with them). */
   const running = new Set<AbortController>();
+  const sse = new SsePacer(ctx.core.clock);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL, flavor: ApiFlavor): Promise<void> => {
     const started = performance.now();
@@ -129,19 +136,21 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
       return;
     }
     if (guard.kind === 'preflight') {
-      res.writeHead(204, { ...corsHeaders(guard.corsOrigin, { requestHeaders: header(req, 'access-control-request-headers') }), allow: 'GET, POST, PUT, OPTIONS' }).end();
+      res.writeHead(204, { ...corsHeaders(guard.corsOrigin, { requestHeaders: header(req, 'access-control-request-headers') }), allow: 'GET, HEAD, POST, PUT, OPTIONS' }).end();
       return;
     }
 
-    const call: ApiCall = { ctx, req, res, url, flavor, signal: abort.signal, headers: corsHeaders(guard.corsOrigin), log };
+    const call: ApiCall = { ctx, req, res, url, flavor, signal: abort.signal, sse, headers: corsHeaders(guard.corsOrigin), log };
     let modelLookup = false;
     try {
       const path = url.pathname;
       const matches = ROUTES.filter((r) => r.pattern.test(path));
-      const route = matches.find((r) => r.method === req.method);
+      // HEAD is GET without the body (Node leaves the body out of a HEAD answer by itself).
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      const route = matches.find((r) => r.method === method);
       if (!route) {
         if (matches.length > 0) {
-          const allow = [...new Set(matches.map((r) => r.method))].join(', ');
+          const allow = [...new Set(matches.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method])))].join(', ');
           const message = `${req.method} is not allowed on ${path}; use ${allow}.`;
           sendError(res, new LoadoutError('invalid', message), flavor, { headers: { ...call.headers, allow }, status: 405 });
           log.error = `invalid: ${message}`;
@@ -181,6 +190,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
     dispose: () => {
       for (const a of running) a.abort(new LoadoutError('cancelled', 'The server is stopping.'));
       running.clear();
+      sse.dispose();
     },
   };
 }

@@ -107,3 +107,26 @@ describe('structured output grammars', () => {
     expect(jsonSchemaGrammar({ type: 'string', format: 'email', title: 'Mail', description: 'x', examples: ['a@b'] })).toContain('root ::= string');
   });
 });
+
+describe('schemas that would never end (Trust 15)', () => {
+  it('refuses a schema nested deeper than the limit by name, without overflowing the stack', () => {
+    let s: unknown = { type: 'string' };
+    for (let i = 0; i < 1000; i++) s = { type: 'object', properties: { a: s } };
+    expect(() => jsonSchemaGrammar(s)).toThrow(SchemaError);
+    expect(() => jsonSchemaGrammar(s)).toThrow(/is nested more than 64 levels deep; flatten the schema/);
+  });
+
+  it('refuses a reference back to itself with nothing in between ($ref "#", a cycle of $defs, anyOf)', () => {
+    const cases = [
+      { $ref: '#' },
+      { anyOf: [{ $ref: '#' }, { type: 'string' }] },
+      { $defs: { a: { $ref: '#/$defs/b' }, b: { $ref: '#/$defs/a' } }, $ref: '#/$defs/a' },
+    ];
+    for (const schema of cases) expect(() => jsonSchemaGrammar(schema), JSON.stringify(schema)).toThrow(/refers back to itself with no object or array in between/);
+  });
+
+  it('still takes recursion inside an object or an array (a tree)', () => {
+    const tree = { type: 'object', properties: { name: { type: 'string' }, children: { type: 'array', items: { $ref: '#' } } }, required: ['name'] };
+    expect(jsonSchemaGrammar(tree)).toMatch(/children/);
+  });
+});

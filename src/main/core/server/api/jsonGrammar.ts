@@ -93,6 +93,8 @@ export const MAX_REPEAT = 2000;
 /** Longest integer (in digits) the grammar lets through: JavaScript reads it exactly. */
 const MAX_DIGITS = 15;
 const MAX_GRAMMAR_CHARS = 256 * 1024;
+/** Schemas nested deeper than this are refused (no real answer format needs it; the builder recurses per level). */
+export const MAX_SCHEMA_DEPTH = 64;
 
 /** A GBNF literal for `text` (quotes, backslashes and control characters escaped). */
 export function gbnfLiteral(text: string): string {
@@ -121,6 +123,11 @@ export function jsonSchemaGrammar(schema: unknown, at = 'schema'): string {
 class Builder {
   private readonly rules = new Map<string, string>();
   private readonly refs = new Map<string, string>();
+  /** References being built, with the number of objects and arrays open when each began. */
+  private readonly building = new Map<string, number>();
+  /** Objects and arrays open around the part being visited: a reference back inside one of them is a finite recursion. */
+  private containers = 0;
+  private depth = 0;
   private rootExpr = '';
 
   constructor(private readonly schema: unknown) {}
@@ -156,9 +163,31 @@ class Builder {
   }
 
   visit(s: unknown, at: string, hint: string): string {
+    if (this.depth >= MAX_SCHEMA_DEPTH) {
+      throw new SchemaError(shortPath(at), `is nested more than ${MAX_SCHEMA_DEPTH} levels deep; flatten the schema (use "$defs" and "$ref" for shapes that repeat)`);
+    }
+    this.depth++;
+    try {
+      return this.visitSchema(s, at, hint);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Runs `build` for the parts inside an object or an array. */
+  private inside<T>(build: () => T): T {
+    this.containers++;
+    try {
+      return build();
+    } finally {
+      this.containers--;
+    }
+  }
+
+  private visitSchema(s: unknown, at: string, hint: string): string {
     if (s === true) return this.prim('value');
     if (s === false) throw new SchemaError(at, 'is false, so no value can match it');
-    if (!isSchemaObject(s)) throw new SchemaError(at, `must be a JSON Schema object (got ${JSON.stringify(s)})`);
+    if (!isSchemaObject(s)) throw new SchemaError(at, `must be a JSON Schema object (got ${Array.isArray(s) ? "a list" : s === null ? "null" : typeof s})`);
     for (const key of UNSUPPORTED) {
       if (key in s) throw new SchemaError(`${at}.${key}`, `"${key}" cannot be enforced by Loadout's grammar for structured output; remove it from the schema`);
     }
@@ -273,13 +302,13 @@ class Builder {
     // stricter answer still matches), unless additionalProperties says more are wanted.
     const extras = additional === true || isSchemaObject(additional) || (additional === undefined && names.length === 0);
     this.prim('ws');
-    const members = names.map((name) => {
+    const members = this.inside(() => names.map((name) => {
       const value = name in props ? this.visit(props[name], `${at}.properties.${name}`, `${hint}-${name}`) : this.prim('value');
       return { expr: `${gbnfLiteral(JSON.stringify(name))} ws ":" ws ${value} ws`, required: required.includes(name) };
-    });
+    }));
     let extra = '';
     if (extras) {
-      const value = isSchemaObject(additional) ? this.visit(additional, `${at}.additionalProperties`, `${hint}-extra`) : this.prim('value');
+      const value = isSchemaObject(additional) ? this.inside(() => this.visit(additional, `${at}.additionalProperties`, `${hint}-extra`)) : this.prim('value');
       this.prim('string');
       extra = this.rule(`${hint}-extra-member`, `string ws ":" ws ${value} ws`);
     }
@@ -308,13 +337,13 @@ class Builder {
     this.prim('ws');
     const prefix = s.prefixItems;
     if (prefix !== undefined && !Array.isArray(prefix)) throw new SchemaError(`${at}.prefixItems`, 'must be a list of schemas');
-    const fixed = (prefix ?? []).map((p, i) => this.visit(p, `${at}.prefixItems[${i}]`, `${hint}-${i}`));
+    const fixed = this.inside(() => (prefix ?? []).map((p, i) => this.visit(p, `${at}.prefixItems[${i}]`, `${hint}-${i}`)));
     if (max !== undefined && fixed.length > max) throw new SchemaError(`${at}.maxItems`, `is below the ${fixed.length} prefixItems`);
     let item: string | null;
     if (s.items === false) item = null;
     else if (s.items === undefined) item = fixed.length > 0 ? null : this.prim('value');
     else if (Array.isArray(s.items)) throw new SchemaError(`${at}.items`, 'a list of schemas is the old form of tuples; use "prefixItems"');
-    else item = this.visit(s.items, `${at}.items`, `${hint}-item`);
+    else item = this.inside(() => this.visit(s.items, `${at}.items`, `${hint}-item`));
     if (item === null && min > fixed.length) throw new SchemaError(`${at}.minItems`, `asks for ${min} items but only ${fixed.length} are allowed`);
 
     const seq = fixed.map((f, i) => (i === 0 ? `${f} ws` : `"," ws ${f} ws`));
@@ -336,7 +365,14 @@ class Builder {
   private ref(ref: unknown, at: string): string {
     if (typeof ref !== 'string' || !ref.startsWith('#')) throw new SchemaError(at, 'only references inside the schema ("#/$defs/...") are supported');
     const known = this.refs.get(ref);
-    if (known) return known;
+    if (known) {
+      // Back to a reference still being built with no object or array opened since: the rule
+      // would only ever expand into itself, which describes no value (and hangs a grammar).
+      if (this.building.get(ref) === this.containers) {
+        throw new SchemaError(at, `"${ref}" refers back to itself with no object or array in between, so no value can match it; put the recursion inside "properties" or "items"`);
+      }
+      return known;
+    }
     let target: unknown = this.schema;
     if (ref !== '#') {
       if (!ref.startsWith('#/')) throw new SchemaError(at, `"${ref}" is not a JSON pointer into the schema`);
@@ -350,9 +386,19 @@ class Builder {
     // Named before it is built, so a recursive schema refers to itself.
     const name = this.rule(`ref-${ref.split('/').pop() || 'root'}`, '');
     this.refs.set(ref, name);
-    this.rules.set(name, this.visit(target, ref, name));
+    this.building.set(ref, this.containers);
+    try {
+      this.rules.set(name, this.visit(target, ref, name));
+    } finally {
+      this.building.delete(ref);
+    }
     return name;
   }
+}
+
+/** A path cut to a readable length (a deeply nested one is thousands of characters). */
+function shortPath(at: string): string {
+  return at.length > 120 ? `${at.slice(0, 120)}…` : at;
 }
 
 /** Keywords that say nothing about which values match. */

@@ -20,19 +20,19 @@ export async function ensureLoaded(core: Core, row: ModelRow, signal: AbortSigna
   const name = row.name;
   const waitMs = Math.max(0, core.commands.settings().api_load_wait * 1000);
   const load = core.commands.load(name, { origin: 'api', signal });
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), waitMs);
+    timer = core.clock.setTimeout(() => resolve('timeout'), waitMs);
   });
   try {
     const result = await Promise.race([load, timedOut]);
     if (result !== 'timeout') return result;
   } finally {
-    clearTimeout(timer);
+    core.clock.clearTimeout(timer);
   }
   // The load goes on without us; its outcome reaches whoever asks next.
   load.catch(() => {});
-  throw stillLoading(core.commands.row(name), Date.now());
+  throw stillLoading(core.commands.row(name), core.clock.now());
 }
 
 export function stillLoading(row: ModelRow, now: number): LoadoutError {

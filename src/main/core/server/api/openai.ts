@@ -7,14 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { LoadoutError } from '../../../../shared/errors';
 import type { ModelRow } from '../../../../shared/model';
 import type { Core } from '../../createCore';
-import type { ToolCallDelta } from '../../grpc/types';
+import type { ToolCallDelta__Output } from '../../../../wire';
 import type { StreamChunk } from '../../loader/loader';
 import type { ApiCall } from './call';
 import { bodyObject, replyJson } from './call';
 import { InvalidParam, errorReply } from './errors';
 import { ensureLoaded } from './onDemand';
 import { parseChat, parseCompletion, parseEmbeddings } from './openaiRequest';
-import { SseStream } from './sse';
 
 /** Names of Loadout's built-in backend (registry aliases included). */
 const BUILTIN_NAMES = new Set(['llama-cpp', 'llama', 'llama.cpp']);
@@ -79,7 +78,7 @@ class Tally {
 
   add(c: StreamChunk): void {
     if (c.text) this.text += c.text;
-    if (c.text || c.toolCalls) this.pieces++;
+    if (c.text || c.toolCalls) this.pieces += Math.max(1, piecesOf(c).length);
     this.reported = Math.max(this.reported, c.tokens);
     this.prompt = Math.max(this.prompt, c.promptTokens);
   }
@@ -88,7 +87,7 @@ class Tally {
    * Joins tool-call deltas (the first one of a call carries its id and name, the rest pieces of
    * its arguments) and returns them as OpenAI's stream deltas: id, type and name once per call.
    */
-  addCalls(deltas: readonly ToolCallDelta[]): Record<string, unknown>[] {
+  addCalls(deltas: readonly ToolCallDelta__Output[]): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
     for (const d of deltas) {
       let call = this.calls.get(d.index);
@@ -203,6 +202,7 @@ export async function chatCompletions(call: ApiCall): Promise<void> {
   const core = call.ctx.core;
   const row = rowFor(core, parsed.model);
   checkCapabilities(core, row, parsed);
+  checkFits(row, 'messages', parsed.request.messages.map((m) => m.content));
   await ensureLoaded(core, row, call.signal);
   await generate(call, CHAT, {
     model: parsed.model,
@@ -219,7 +219,9 @@ export async function completions(call: ApiCall): Promise<void> {
   const parsed = parseCompletion(await bodyObject(call, { required: true }));
   call.log.model = parsed.model;
   const core = call.ctx.core;
-  await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
+  const row = rowFor(core, parsed.model);
+  checkFits(row, 'prompt', [parsed.request.prompt]);
+  await ensureLoaded(core, row, call.signal);
   await generate(call, COMPLETION, {
     model: parsed.model,
     stream: parsed.stream,
@@ -241,6 +243,26 @@ function checkCapabilities(core: Core, row: ModelRow, parsed: ReturnType<typeof 
     throw new InvalidParam(
       'tools',
       `Tools are not supported by ${row.name}'s backend (llama-cpp, Loadout's built-in backend, does no function calling). Leave "tools" out, or serve the model with an external backend that supports them (Settings > Backends).`,
+    );
+  }
+}
+
+/**
+ * No tokenizer packs more than this many bytes into a token on average (real text: 3 to 5), so
+ * text longer than the context at this rate cannot fit: it is refused before anything is loaded
+ * or tokenized (tokenizing 300,000 characters costs the backend seconds of CPU). Text under it
+ * that still does not fit is refused by the backend with its exact token count.
+ */
+const MAX_BYTES_PER_TOKEN = 32;
+
+function checkFits(row: ModelRow, param: string, texts: string[]): void {
+  const context = row.contextSize;
+  if (!context) return;
+  const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  if (bytes > context * MAX_BYTES_PER_TOKEN) {
+    throw new InvalidParam(
+      param,
+      `The prompt is ${bytes.toLocaleString('en')} bytes: far more than ${row.name}'s context of ${context.toLocaleString('en')} tokens can hold. Shorten it, or raise the model's context_size.`,
     );
   }
 }
@@ -292,13 +314,15 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
     return c;
   };
   const piece = pieceEncoder(chunk([shape.choice(TEXT_SLOT, false)]));
-  const out = new SseStream(res, piece);
+  const out = call.sse.stream(res, piece);
   try {
     if (!first.done) tally.add(first.value);
     call.log.tokens = tally.completion;
-    // The first token goes out at once, with the assistant's role.
+    // The first piece goes out at once, with the assistant's role; every further piece is its own event.
     const firstCalls = !first.done && first.value.toolCalls && shape === CHAT ? tally.addCalls(first.value.toolCalls) : undefined;
-    let wait = out.send(sse(chunk([shape.choice(g.prefix + (first.done ? '' : first.value.text), true, firstCalls)])));
+    const [head = '', ...rest] = first.done ? [] : piecesOf(first.value);
+    let wait = out.send(sse(chunk([shape.choice(g.prefix + head, true, firstCalls)])));
+    if (rest.length > 0) wait = out.sendPieces(rest);
     if (wait) await wait;
     if (!first.done) {
       for (let next = await it.next(); !next.done; next = await it.next()) {
@@ -306,7 +330,7 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
         tally.add(c);
         call.log.tokens = tally.completion;
         if (c.toolCalls && shape === CHAT) wait = out.send(sse(chunk([shape.choice(c.text, false, tally.addCalls(c.toolCalls))])));
-        else if (c.text) wait = out.sendText(c.text);
+        else if (c.text) wait = out.sendPieces(piecesOf(c));
         else continue;
         if (wait) await wait;
       }
@@ -330,6 +354,16 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
   } finally {
     await it.return?.(undefined);
   }
+}
+
+/**
+ * A chunk's pieces, one event each. A backend may carry several sampled tokens in one reply
+ * (clarifications 2: the `pieces` extension, `message` their concatenation); without it the
+ * reply's text is one piece.
+ */
+function piecesOf(c: StreamChunk): readonly string[] {
+  const pieces = (c as StreamChunk & { pieces?: readonly string[] }).pieces;
+  return pieces && pieces.length > 0 ? pieces : [c.text];
 }
 
 const TEXT_SLOT = '\u0000loadout-text\u0000';
@@ -357,7 +391,15 @@ export async function embeddings(call: ApiCall): Promise<void> {
   const parsed = parseEmbeddings(await bodyObject(call, { required: true }));
   call.log.model = parsed.model;
   const core = call.ctx.core;
-  await ensureLoaded(core, rowFor(core, parsed.model), call.signal);
+  const row = rowFor(core, parsed.model);
+  // Checked before loading: a model loaded without embeddings cannot make them.
+  if (!core.commands.modelConfig(parsed.model).embeddings) {
+    throw new InvalidParam(
+      'model',
+      `${parsed.model} is not set up for embeddings: add "embeddings: true" to its config (${row.configPath ?? 'a YAML file next to its .gguf'}) and load it again (a model loaded without it cannot make embeddings).`,
+    );
+  }
+  await ensureLoaded(core, row, call.signal);
   const data = [];
   let promptTokens = 0;
   for (const [index, input] of parsed.inputs.entries()) {

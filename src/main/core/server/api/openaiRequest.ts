@@ -3,6 +3,7 @@
  * message naming the field; fields we cannot honour are refused rather than silently dropped,
  * so a client never gets an answer that ignored what it asked for.
  */
+import { name as checkName } from '../../../../shared/argCheck';
 import type { ChatRequest, CompletionRequest, Sampling } from '../../requests';
 import { InvalidParam } from './errors';
 import { SchemaError, jsonObjectGrammar, jsonSchemaGrammar } from './jsonGrammar';
@@ -37,6 +38,8 @@ const present = (v: unknown) => v !== undefined && v !== null;
 function modelOf(b: Body): string {
   const m = b.model;
   if (typeof m !== 'string' || m.trim() === '') throw new InvalidParam('model', 'Say which model to use: "model" must be the name of a model (GET /v1/models lists them).');
+  const problem = checkName(m, '"model"');
+  if (problem) throw new InvalidParam('model', `${problem}; GET /v1/models lists the names.`);
   return m;
 }
 
@@ -76,6 +79,8 @@ function sampling(b: Body): Sampling {
   set('top_k', int(b, 'top_k', 0, INT32_MAX));
   set('min_p', num(b, 'min_p', 0, 1));
   set('repeat_penalty', num(b, 'repeat_penalty', 0, 10));
+  set('presence_penalty', num(b, 'presence_penalty', -2, 2));
+  set('frequency_penalty', num(b, 'frequency_penalty', -2, 2));
   const stop = b.stop;
   if (present(stop)) {
     if (typeof stop === 'string') out.stop = [stop];
@@ -84,6 +89,11 @@ function sampling(b: Body): Sampling {
   }
   if (present(b.n) && b.n !== 1) throw new InvalidParam('n', 'Only one answer per request is supported: leave "n" out or set it to 1.');
   if (present(b.logprobs) && b.logprobs !== false && b.logprobs !== 0) throw new InvalidParam('logprobs', '"logprobs" is not supported by Loadout; leave it out.');
+  if (present(b.top_logprobs) && b.top_logprobs !== 0) throw new InvalidParam('top_logprobs', '"top_logprobs" is not supported by Loadout (it sends no log probabilities); leave it out.');
+  const bias = b.logit_bias;
+  if (present(bias) && !(typeof bias === 'object' && !Array.isArray(bias) && Object.keys(bias).length === 0)) {
+    throw new InvalidParam('logit_bias', '"logit_bias" is not supported by Loadout; leave it out (to keep words out of an answer, use "stop" or a "response_format").');
+  }
   return out;
 }
 
@@ -179,6 +189,7 @@ export function parseCompletion(b: Body): ParsedCompletion {
   if (typeof prompt !== 'string') {
     throw new InvalidParam('prompt', Array.isArray(prompt) ? 'Send one prompt per request, as a string (lists of prompts and token ids are not supported).' : '"prompt" must be a string.');
   }
+  if (prompt === '') throw new InvalidParam('prompt', '"prompt" is empty: send the text the model should continue.');
   if (typeof b.suffix === 'string' && b.suffix !== '') throw new InvalidParam('suffix', '"suffix" (fill-in-the-middle) is not supported; leave it out.');
   if (present(b.best_of) && b.best_of !== 1) throw new InvalidParam('best_of', 'Only one answer per request is supported: leave "best_of" out or set it to 1.');
   return { model, ...streamFlags(b), request: { ...sampling(b), prompt }, echo: bool(b, 'echo') };
@@ -191,6 +202,7 @@ export function parseEmbeddings(b: Body): ParsedEmbeddings {
   if (typeof input === 'string') inputs = [input];
   else if (Array.isArray(input) && input.length > 0 && input.every((s) => typeof s === 'string')) inputs = input as string[];
   else throw new InvalidParam('input', '"input" must be a string or a non-empty list of strings (token ids are not supported).');
+  if (inputs.some((t) => t === '')) throw new InvalidParam('input', '"input" has an empty text; every input needs some text to embed.');
   const enc = b.encoding_format;
   if (present(enc) && enc !== 'float' && enc !== 'base64') throw new InvalidParam('encoding_format', '"encoding_format" must be "float" or "base64".');
   if (present(b.dimensions)) throw new InvalidParam('dimensions', '"dimensions" is not supported: the size of an embedding is fixed by the model.');

@@ -1,121 +1,141 @@
 /**
- * SseStream over a real HTTP server and client on 127.0.0.1: what arrives, together or apart.
- * Arrivals are told apart by the client's socket reads: one write from us is one read there
- * (small writes on loopback), and pieces that shared a write arrive in one read.
+ * SseStream over a real HTTP server and client on 127.0.0.1, on fake time: one event per piece,
+ * and which events share a socket write (every `res.write` is recorded as it is made).
  */
 import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SSE_WINDOW_MS, SseStream } from './sse';
+import { FakeClock } from '../../clock';
+import { SSE_WINDOW_MS, SsePacer } from './sse';
+import type { SseStream } from './sse';
 
 const textEvent = (text: string) => `data: ${JSON.stringify({ text })}\n\n`;
+const DONE = 'data: [DONE]\n\n';
 
 let server: Server | null = null;
-
 afterEach(async () => {
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   server = null;
 });
 
-/** Serves one streamed answer written by `script`; resolves with the client's reads (text and when). */
-async function stream(script: (out: SseStream, res: ServerResponse) => Promise<void>, windowMs = SSE_WINDOW_MS): Promise<{ at: number; text: string }[]> {
-  server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    void script(new SseStream(res, textEvent, windowMs), res);
-  });
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return new Promise((resolve, reject) => {
-    const reads: { at: number; text: string }[] = [];
-    const started = performance.now();
-    request({ host: '127.0.0.1', port, agent: false }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => reads.push({ at: performance.now() - started, text: d }));
-      res.on('end', () => resolve(reads));
-    })
-      .on('error', reject)
-      .end();
-  });
+interface Served {
+  /** Each socket write of the answer, in order. */
+  writes: string[];
+  /** Everything the client received. */
+  body: Promise<string>;
+  out: SseStream;
+  res: ServerResponse;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const texts = (reads: { text: string }[]) =>
-  reads
-    .map((r) => r.text)
-    .join('')
-    .split('\n\n')
-    .filter((e) => e && e !== 'data: [DONE]')
-    .map((e) => JSON.parse(e.slice(6)));
+/** Opens one streamed answer on `pacer` and hands it to the test to write. */
+async function open(pacer: SsePacer): Promise<Served> {
+  let served!: (s: Omit<Served, 'body'>) => void;
+  const ready = new Promise<Omit<Served, 'body'>>((r) => (served = r));
+  server ??= createServer();
+  server.removeAllListeners('request');
+  server.on('request', (_req, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    const writes: string[] = [];
+    const write = res.write.bind(res) as (chunk: string) => boolean;
+    res.write = ((chunk: string) => {
+      writes.push(chunk);
+      return write(chunk);
+    }) as ServerResponse['write'];
+    const end = res.end.bind(res) as (chunk: string) => ServerResponse;
+    res.end = ((chunk: string) => {
+      if (chunk) writes.push(chunk);
+      return end(chunk);
+    }) as ServerResponse['end'];
+    served({ writes, out: pacer.stream(res, textEvent), res });
+  });
+  if (!server.listening) await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const body = new Promise<string>((resolve) => {
+    request({ host: '127.0.0.1', port, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve(text));
+      res.on('error', () => resolve(text));
+    })
+      .on('error', () => resolve(''))
+      .end();
+  });
+  return { ...(await ready), body };
+}
+
+const events = (text: string) => text.split('\n\n').filter(Boolean).map((e) => `${e}\n\n`);
 
 describe('SseStream', () => {
-  it('R5: the first event goes out at once; pieces within the window leave together as one event', async () => {
-    const reads = await stream(async (out) => {
-      out.send('data: {"first":true}\n\n');
-      await sleep(SSE_WINDOW_MS * 4); // the first read is on its own
-      out.sendText('a'); // idle for longer than the window: at once
-      out.sendText('b'); // within the window: waits for the tick, joined with the next
-      out.sendText('c');
-      await sleep(SSE_WINDOW_MS * 4);
-      out.end('data: [DONE]\n\n');
-    });
-    expect(texts(reads)).toEqual([{ first: true }, { text: 'a' }, { text: 'bc' }]);
-    expect(reads.map((r) => r.text)).toEqual(['data: {"first":true}\n\n', textEvent('a'), textEvent('bc'), 'data: [DONE]\n\n']);
+  it('House B: every piece is its own event; pieces that arrive together share one write', async () => {
+    const clock = new FakeClock();
+    const s = await open(new SsePacer(clock));
+    s.out.send('data: {"first":true}\n\n');
+    s.out.sendPieces(['a', 'b', 'c']);
+    clock.advance(1);
+    s.out.sendPieces(['d']);
+    s.out.sendPieces(['e']);
+    s.out.end(DONE);
+    expect(events(await s.body)).toEqual(['data: {"first":true}\n\n', textEvent('a'), textEvent('b'), textEvent('c'), textEvent('d'), textEvent('e'), DONE]);
+    // Few streams: nothing waits for a tick, each call is written at once.
+    expect(s.writes).toEqual(['data: {"first":true}\n\n', textEvent('a') + textEvent('b') + textEvent('c'), textEvent('d'), textEvent('e'), DONE]);
   });
 
-  it('R5: a held piece waits at most about one window, and the end is never held back', async () => {
-    const reads = await stream(async (out) => {
-      out.sendText('x'); // at once: starts the window
-      out.sendText('y'); // held for the tick
-      out.end('data: [DONE]\n\n'); // flushes "y" with the end, no wait
-    });
-    expect(reads.map((r) => r.text).join('')).toBe(textEvent('x') + textEvent('y') + 'data: [DONE]\n\n');
-    // Held and released by a tick: "q" arrives one window after "p", not later.
-    const timed = await stream(async (out) => {
-      out.sendText('p');
-      out.sendText('q');
-      await sleep(SSE_WINDOW_MS * 20);
-      out.end('data: [DONE]\n\n');
-    });
-    expect(timed.map((r) => r.text)).toEqual([textEvent('p'), textEvent('q'), 'data: [DONE]\n\n']);
-    const gap = timed[1].at - timed[0].at;
-    expect(gap).toBeGreaterThanOrEqual(SSE_WINDOW_MS - 2);
-    expect(gap).toBeLessThan(SSE_WINDOW_MS * 10); // not held until the end, 20 windows later
+  it('many streams at once: a stream that wrote within the window waits for the shared tick (at most one window); its events stay apart', async () => {
+    const clock = new FakeClock();
+    const pacer = new SsePacer(clock, SSE_WINDOW_MS, 2);
+    const other = await open(pacer);
+    const s = await open(pacer);
+    s.out.sendPieces(['x']); // idle so far: at once
+    s.out.sendPieces(['y']); // within the window: held
+    s.out.sendPieces(['z']);
+    expect(s.writes).toEqual([textEvent('x')]);
+    clock.advance(SSE_WINDOW_MS - 1);
+    expect(s.writes).toEqual([textEvent('x')]);
+    clock.advance(1);
+    expect(s.writes).toEqual([textEvent('x'), textEvent('y') + textEvent('z')]);
+    // Idle for a window again: written at once.
+    clock.advance(SSE_WINDOW_MS);
+    s.out.sendPieces(['w']);
+    expect(s.writes.at(-1)).toBe(textEvent('w'));
+    // The end is never held back: a held piece leaves with it.
+    s.out.sendPieces(['v']);
+    s.out.end(DONE);
+    expect(s.writes.at(-1)).toBe(textEvent('v') + DONE);
+    other.out.end(DONE);
+    expect(events(await s.body)).toEqual(['x', 'y', 'z', 'w', 'v'].map(textEvent).concat(DONE));
   });
 
-  it('R5: a piece slower than the window is written as it comes; events keep their order around text', async () => {
-    const reads = await stream(async (out) => {
-      for (const t of ['one', 'two', 'three']) {
-        out.sendText(t);
-        await sleep(SSE_WINDOW_MS * 2);
-      }
-      out.sendText('four');
-      out.send('data: {"tool":1}\n\n'); // after the text queued before it
-      out.end('data: [DONE]\n\n');
-    });
-    expect(reads.slice(0, 3).map((r) => r.text)).toEqual([textEvent('one'), textEvent('two'), textEvent('three')]);
-    expect(texts(reads).slice(3)).toEqual([{ text: 'four' }, { tool: 1 }]);
+  it('the streams due at a tick are written in that same tick', async () => {
+    const clock = new FakeClock();
+    const pacer = new SsePacer(clock, SSE_WINDOW_MS, 2);
+    const a = await open(pacer);
+    const b = await open(pacer);
+    a.out.sendPieces(['a1']);
+    clock.advance(5);
+    b.out.sendPieces(['b1']);
+    a.out.sendPieces(['a2']); // due at 16
+    b.out.sendPieces(['b2']); // due at 21: taken early by the tick at 16
+    clock.advance(11);
+    expect(a.writes).toEqual([textEvent('a1'), textEvent('a2')]);
+    expect(b.writes).toEqual([textEvent('b1'), textEvent('b2')]);
+    a.out.end(DONE);
+    b.out.end(DONE);
+    await Promise.all([a.body, b.body]);
   });
 
-  it('R3: nothing is written once the client has gone, and a held piece is dropped with the stream', async () => {
-    let wrote = true;
-    server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const out = new SseStream(res, textEvent);
-      out.sendText('first');
-      res.on('close', () => {
-        out.sendText('held'); // the client is gone: ignored
-        out.close();
-        wrote = res.writableLength > 0;
-        setTimeout(() => server!.emit('checked'), SSE_WINDOW_MS * 3);
-      });
-    });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
-    const checked = new Promise((r) => server!.once('checked', r));
-    const req = request({ host: '127.0.0.1', port, agent: false }, (res) => res.once('data', () => req.destroy()));
-    req.on('error', () => {});
-    req.end();
-    await checked; // the ticker had its chance to fire: it must not throw or write
-    expect(wrote).toBe(false);
+  it('R3: nothing is written once the client has gone; a held piece is dropped and the tick finds nothing to do', async () => {
+    const clock = new FakeClock();
+    const pacer = new SsePacer(clock, SSE_WINDOW_MS, 1);
+    const s = await open(pacer);
+    s.out.sendPieces(['first']);
+    s.out.sendPieces(['held']);
+    const closed = new Promise((r) => s.res.once('close', r));
+    s.res.destroy();
+    await closed;
+    expect(s.out.sendPieces(['late'])).toBeUndefined();
+    clock.advance(SSE_WINDOW_MS * 3);
+    expect(s.writes).toEqual([textEvent('first')]);
   });
 });

@@ -1,52 +1,85 @@
 /**
- * Server-sent events for the streaming endpoints, written with as few socket writes as the
- * stream's pace allows.
+ * Server-sent events for the streaming endpoints: one event per generated piece, as llama-server,
+ * Ollama, vLLM and OpenAI send them (clients and benchmark tools time tokens by events).
  *
- * Every write to a client's socket costs a system call here and a wake-up and a read in the
- * client; on a 2-core machine that CPU is taken from the backend generating the tokens (a tiny
- * model with `parallel:4` sends each stream a piece every few ms). So an event goes out at once
- * when its stream has written nothing for `windowMs` (the first token always, and every piece of
- * a model slower than that), and otherwise waits for the next shared tick: text that arrives
- * within a window leaves as one event (as the backend already joins the tokens of a few ms into
- * one reply), and all streams due at a tick are written in the same turn of the event loop (one
- * wake-up of the process for all of them, and of a client that reads several). The end of a
- * stream is never held back.
+ * Socket writes are another matter: each costs a system call here and a wake-up and a read in
+ * the client, CPU taken from the backends on a small machine. While few streams run, every piece
+ * is written as it comes (pieces that arrive together, as several pieces of one backend reply,
+ * share a write). With many streams at once (`JOIN_FROM_STREAMS`, the saturated case of
+ * `npm run bench:api`'s 32 streams) a stream that wrote less than a window ago waits for the next
+ * shared tick, and all streams due then are written in the same turn of the event loop: fewer
+ * writes and wake-ups, each event still its own. The end of a stream is never held back.
  */
 import type { ServerResponse } from 'node:http';
+import type { Clock } from '../../clock';
 
 /**
- * The longest a piece waits behind its stream's previous write: one display frame at 60 Hz, so a
- * reader sees no difference, while a stream of a fast model costs a handful of writes per second
- * instead of one per backend reply (a tiny model's are ~4 ms apart).
+ * The longest a piece waits behind its stream's previous write while writes are joined: one
+ * display frame at 60 Hz, so a reader sees no difference.
  */
 export const SSE_WINDOW_MS = 16;
 
-/** Streams waiting for the next tick, and the one timer for all of them. */
-class Ticker {
+/**
+ * Open streams from which writes are joined. Below it one write per piece costs little next to
+ * generating the piece; at 32 streams of a tiny model on 2 cores, per-piece writes took a
+ * noticeable share of the CPU (House B: keep joining only where it pays).
+ */
+export const JOIN_FROM_STREAMS = 8;
+
+/** The streams of one server: how many are open, which wait for the tick, and the one timer for all. */
+export class SsePacer {
+  private readonly open = new Set<SseStream>();
   private readonly due = new Set<SseStream>();
-  private timer: NodeJS.Timeout | null = null;
-  /** When the armed tick fires (performance.now). */
+  private timer: unknown = null;
+  /** When the armed tick fires (clock time). */
   private at = Infinity;
 
-  add(stream: SseStream, inMs: number): void {
+  constructor(
+    readonly clock: Clock,
+    readonly windowMs = SSE_WINDOW_MS,
+    readonly joinFrom = JOIN_FROM_STREAMS,
+  ) {}
+
+  /** A stream writing to `res`; `textEvent(text)` is the whole event (`data: ...\n\n`) that carries a piece. */
+  stream(res: ServerResponse, textEvent: (text: string) => string): SseStream {
+    const s = new SseStream(res, textEvent, this);
+    this.open.add(s);
+    return s;
+  }
+
+  /** Whether enough streams run at once that joining their writes pays. */
+  get joining(): boolean {
+    return this.open.size >= this.joinFrom;
+  }
+
+  /** Queues `stream` for the tick due within `inMs`. */
+  hold(stream: SseStream, inMs: number): void {
     this.due.add(stream);
     // A tick armed sooner than this stream's own due time takes it too, a little early, which
     // aligns the streams on one tick; one armed later is brought forward, so no piece waits
     // longer than its window.
-    const at = performance.now() + inMs;
-    if (this.timer && at >= this.at - 1) return;
-    if (this.timer) clearTimeout(this.timer);
+    const at = this.clock.now() + inMs;
+    if (this.timer !== null && at >= this.at - 1) return;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.at = at;
-    this.timer = setTimeout(this.fire, Math.max(1, inMs));
+    this.timer = this.clock.setTimeout(this.fire, Math.max(1, inMs));
   }
 
-  delete(stream: SseStream): void {
+  release(stream: SseStream, closed: boolean): void {
     this.due.delete(stream);
-    if (this.due.size === 0 && this.timer) {
-      clearTimeout(this.timer);
+    if (closed) this.open.delete(stream);
+    if (this.due.size === 0 && this.timer !== null) {
+      this.clock.clearTimeout(this.timer);
       this.timer = null;
       this.at = Infinity;
     }
+  }
+
+  dispose(): void {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.due.clear();
+    this.open.clear();
   }
 
   private readonly fire = (): void => {
@@ -58,72 +91,61 @@ class Ticker {
   };
 }
 
-const ticker = new Ticker();
-
 export class SseStream {
-  /** Whole events ready to go. */
+  /** Whole events not yet written. */
   private pending = '';
-  /** Text not yet made into an event: pieces joined until the next write. */
-  private text = '';
   private lastWrite = -Infinity;
-  private queued = false;
+  private held = false;
   /** Set while the socket is backed up: the producer waits on it before sending more. */
   private backedUp: Promise<void> | null = null;
 
-  /** `textEvent(text)` is the whole event (`data: ...\n\n`) that carries a piece of text. */
   constructor(
     private readonly res: ServerResponse,
     private readonly textEvent: (text: string) => string,
-    private readonly windowMs = SSE_WINDOW_MS,
-  ) {}
+    private readonly pacer: SsePacer,
+  ) {
+    res.once('close', () => this.close());
+  }
 
   /**
-   * Queues a piece of text; pieces queued together leave as one event. Returns a promise only
-   * when the client is not keeping up: the caller should wait for it before producing more.
+   * Queues one event per piece of text (empty pieces make none). Returns a promise only when the
+   * client is not keeping up: the caller should wait for it before producing more.
    */
-  sendText(text: string): Promise<void> | undefined {
+  sendPieces(pieces: readonly string[]): Promise<void> | undefined {
     if (this.res.destroyed) return undefined;
-    this.text += text;
+    for (const p of pieces) if (p) this.pending += this.textEvent(p);
     return this.schedule();
   }
 
-  /** Queues whole events (`data: ...\n\n`), after any text queued before them. */
+  /** Queues whole events (`data: ...\n\n`), after what was queued before them. */
   send(events: string): Promise<void> | undefined {
     if (this.res.destroyed) return undefined;
-    this.takeText();
     this.pending += events;
     return this.schedule();
   }
 
-  private takeText(): void {
-    if (!this.text) return;
-    this.pending += this.textEvent(this.text);
-    this.text = '';
-  }
-
   private schedule(): Promise<void> | undefined {
-    if (!this.queued) {
-      const idle = performance.now() - this.lastWrite;
-      if (idle >= this.windowMs) this.flush();
+    if (!this.held && this.pending) {
+      const idle = this.pacer.clock.now() - this.lastWrite;
+      if (!this.pacer.joining || idle >= this.pacer.windowMs) this.flush();
       else {
-        this.queued = true;
-        ticker.add(this, this.windowMs - idle);
+        this.held = true;
+        this.pacer.hold(this, this.pacer.windowMs - idle);
       }
     }
     return this.backedUp ?? undefined;
   }
 
-  /** Writes what is pending now (the ticker calls this). */
+  /** Writes what is pending now (the pacer's tick calls this). */
   flush(): void {
-    if (this.queued) {
-      this.queued = false;
-      ticker.delete(this);
+    if (this.held) {
+      this.held = false;
+      this.pacer.release(this, false);
     }
-    this.takeText();
     if (!this.pending || this.res.destroyed) return;
     const text = this.pending;
     this.pending = '';
-    this.lastWrite = performance.now();
+    this.lastWrite = this.pacer.clock.now();
     if (!this.res.write(text) && !this.backedUp) {
       this.backedUp = new Promise<void>((resolve) => {
         const done = () => {
@@ -140,23 +162,15 @@ export class SseStream {
 
   /** Ends the answer with what is pending and `last`, in one write. */
   end(last: string): void {
-    if (this.queued) {
-      this.queued = false;
-      ticker.delete(this);
-    }
-    this.takeText();
     const text = this.pending + last;
-    this.pending = '';
+    this.close();
     this.res.end(text);
   }
 
-  /** Drops what is pending (the client went away). */
+  /** Drops what is pending (the client went away) and leaves the pacer. */
   close(): void {
-    if (this.queued) {
-      this.queued = false;
-      ticker.delete(this);
-    }
+    this.held = false;
+    this.pacer.release(this, true);
     this.pending = '';
-    this.text = '';
   }
 }

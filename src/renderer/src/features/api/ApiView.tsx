@@ -173,7 +173,8 @@ function RequestLog({ base }: { base: string | null }) {
 export function ApiView() {
   const server = useStore((s) => s.server);
   const settings = useStore((s) => s.settings);
-  const firstModel = useStore((s) => s.names[0] ?? null);
+  // A model a request could load: not one with a config error or a missing file.
+  const sampleModel = useStore((s) => s.names.find((n) => s.models[n]?.status === 'ok') ?? null);
   const base = baseUrlOf(server);
   const apiKey = settings?.api_key ?? '';
   return (
@@ -204,7 +205,12 @@ export function ApiView() {
           <p className="muted">
             In an OpenAI client, set the base URL{apiKey ? ' and the API key' : ' (any API key works)'}; the model is a name from <a href={routeHref('models')}>Models</a>.
           </p>
-          {base && <pre className="snippet">{curlExample(base, firstModel ?? 'MODEL', apiKey !== '')}</pre>}
+          {base && (
+            <div className="snippet-box">
+              <pre className="snippet" data-testid="api-sample">{curlExample(base, sampleModel ?? 'MODEL', apiKey !== '')}</pre>
+              <CopyButton text={curlExample(base, sampleModel ?? 'MODEL', apiKey !== '')} label="Copy the example request" />
+            </div>
+          )}
         </section>
       </div>
       <h2 className="requests-title">Requests</h2>

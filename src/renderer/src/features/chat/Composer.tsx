@@ -4,6 +4,7 @@
  * user switches between them. While an answer is generated the button stops it.
  */
 import { useEffect, useRef, useState } from 'react';
+import { useStore } from '../../store/store';
 import { send, stop } from './actions';
 import { useChat } from './chatStore';
 
@@ -17,6 +18,7 @@ export function Composer({ conversationId, hasModel }: { conversationId: string;
     const g = s.generations[conversationId];
     return g !== undefined && !g.ended;
   });
+  const online = useStore((s) => s.connection.status === 'open');
   const [stopping, setStopping] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
 
@@ -24,13 +26,30 @@ export function Composer({ conversationId, hasModel }: { conversationId: string;
     if (!generating) setStopping(false);
   }, [generating]);
 
+  const stopAnswer = () => {
+    setStopping(true);
+    void stop(conversationId).then((ok) => ok || setStopping(false));
+  };
+
+  // Esc stops the answer from anywhere on the page, unless something open (a dialog, a menu) took it.
+  useEffect(() => {
+    if (!generating) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape' || e.defaultPrevented || document.querySelector('[role="dialog"], [role="listbox"]')) return;
+      e.preventDefault();
+      stopAnswer();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+
   const update = (value: string) => {
     setText(value);
     if (value) drafts.set(conversationId, value);
     else drafts.delete(conversationId);
   };
 
-  const canSend = hasModel && !sending && !generating && text.trim() !== '';
+  const canSend = online && hasModel && !sending && !generating && text.trim() !== '';
   const submit = async () => {
     if (!canSend) return;
     if (await send(conversationId, text)) {
@@ -51,7 +70,7 @@ export function Composer({ conversationId, hasModel }: { conversationId: string;
         ref={area}
         className="composer-input"
         aria-label="Message"
-        placeholder={hasModel ? 'Write a message… (Enter sends, Shift+Enter for a new line)' : 'Pick a model above to start'}
+        placeholder={!online ? 'Reconnecting… (you can write; sending waits for Loadout)' : hasModel ? 'Write a message… (Enter sends, Shift+Enter for a new line)' : 'Pick a model above to start'}
         value={text}
         readOnly={sending}
         aria-busy={sending}
@@ -70,16 +89,14 @@ export function Composer({ conversationId, hasModel }: { conversationId: string;
           type="button"
           className="danger"
           disabled={stopping}
-          onClick={() => {
-            setStopping(true);
-            void stop(conversationId).then((ok) => ok || setStopping(false));
-          }}
+          onClick={stopAnswer}
+          title="Stop the answer (Esc)"
         >
           {stopping ? 'Stopping…' : 'Stop'}
         </button>
       ) : (
         <button type="submit" className="primary" disabled={!canSend} aria-busy={sending}>
-          {sending ? 'Sending…' : 'Send'}
+          {!online ? 'Reconnecting…' : sending ? 'Sending…' : 'Send'}
         </button>
       )}
     </form>

@@ -142,7 +142,7 @@ export function ConversationView({ id, onShowList }: { id: string; onShowList?: 
       </header>
       {showParams && (
         <div id="conv-params">
-          <ParamsPanel conversationId={id} params={summary.params} onClose={() => setShowParams(false)} />
+          <ParamsPanel conversationId={id} model={summary.model} params={summary.params} onClose={() => setShowParams(false)} />
         </div>
       )}
       {!summary.model && (

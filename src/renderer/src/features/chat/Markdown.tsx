@@ -1,45 +1,58 @@
 /**
- * Model output as React elements, from markdown.ts's AST: every string becomes a text node (React
- * escapes it), so no HTML or script from a model ever runs. Links open outside the page
- * (rel=noopener noreferrer). Each top-level block is memoised on its source text, so while an
- * answer streams only its last block re-renders.
+ * Model output as React elements, from markdown.ts's mdast tree: every string becomes a text node
+ * (React escapes it), so no HTML or script from a model ever runs. Links open outside the page
+ * (rel=noopener noreferrer) and only for http(s)/mailto. Each top-level chunk is memoised on its
+ * source text, so while an answer streams only its last chunk re-renders.
  */
-import { memo, useMemo, useState } from 'react';
+import { Fragment, memo, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
+import type { ElementContent as HastContent } from 'hast';
+import type { Nodes, RootContent } from 'mdast';
 import { copyText } from '../../ui/clipboard';
-import { parseMarkdownSourced } from './markdown';
-import type { Block, Inline } from './markdown';
+import { highlightCode } from './highlight';
+import { collectReferences, parseMarkdownChunks, safeHref } from './markdown';
+import type { Chunk as ParsedChunk, References } from './markdown';
 
 /** Longer text is shown as plain text: the page stays responsive whatever a model writes. */
-export const MARKDOWN_LIMIT = 200_000;
+export const MARKDOWN_LIMIT = 100_000;
+/** Deeper elements render as their plain text (the tree's own depth is bounded by markdown.ts). */
+const MAX_RENDER_DEPTH = 24;
 
-function renderInline(nodes: Inline[]): ReactNode[] {
+/** The text of a node and everything in it, without recursion (any depth). */
+function plainText(node: Nodes): string {
+  let out = '';
+  const stack: Nodes[] = [node];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if ('value' in n) out += n.value;
+    else if ('children' in n) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!);
+  }
+  return out;
+}
+
+/** Soft line breaks show as breaks: models write addresses, verses and lists line by line. */
+function textWithBreaks(value: string): ReactNode {
+  if (!value.includes('\n')) return value;
+  return value.split('\n').flatMap((part, k) => (k === 0 ? [part] : [<br key={k} />, part]));
+}
+
+function HastCode({ nodes }: { nodes: HastContent[] }): ReactNode {
   return nodes.map((n, k) => {
-    switch (n.t) {
-      case 'text':
-        return n.v;
-      case 'code':
-        return <code key={k}>{n.v}</code>;
-      case 'strong':
-        return <strong key={k}>{renderInline(n.c)}</strong>;
-      case 'em':
-        return <em key={k}>{renderInline(n.c)}</em>;
-      case 'del':
-        return <del key={k}>{renderInline(n.c)}</del>;
-      case 'br':
-        return <br key={k} />;
-      case 'link':
-        return (
-          <a key={k} href={n.href} target="_blank" rel="noopener noreferrer">
-            {renderInline(n.c)}
-          </a>
-        );
-    }
+    if (n.type === 'text') return n.value;
+    if (n.type !== 'element') return null;
+    const cls = n.properties.className;
+    return (
+      <span key={k} className={Array.isArray(cls) ? cls.join(' ') : undefined}>
+        <HastCode nodes={n.children} />
+      </span>
+    );
   });
 }
 
-function CodeBlock({ lang, code }: { lang: string; code: string }) {
+function CodeBlock({ lang, code, closed }: { lang: string; code: string; closed: boolean }) {
   const [copied, setCopied] = useState<'idle' | 'copied' | 'failed'>('idle');
+  // A block still streaming is not highlighted: it would be redone on every token.
+  const highlighted = useMemo(() => (closed ? highlightCode(lang, code) : null), [closed, lang, code]);
   const copy = () => {
     copyText(code).then(
       () => setCopied('copied'),
@@ -56,75 +69,152 @@ function CodeBlock({ lang, code }: { lang: string; code: string }) {
         </button>
       </div>
       <pre>
-        <code>{code}</code>
+        <code className={highlighted ? 'hljs' : undefined}>{highlighted ? <HastCode nodes={highlighted.children as HastContent[]} /> : code}</code>
       </pre>
     </div>
   );
 }
 
-function renderBlocks(blocks: Block[]): ReactNode[] {
-  return blocks.map((b, k) => <BlockView key={k} block={b} />);
+const FENCE_CLOSE = /\n {0,3}(`{3,}|~{3,})[ \t]*$/;
+
+interface Ctx {
+  refs: References;
+  /** The chunk's source: tells a finished fenced block from one still streaming. */
+  src: string;
 }
 
-function BlockView({ block: b }: { block: Block }): ReactNode {
-  switch (b.t) {
-    case 'p':
-      return <p>{renderInline(b.c)}</p>;
-    case 'h': {
-      const H = `h${Math.min(6, b.level + 2)}` as 'h3'; // inside a message: below the page's own headings
-      return <H className={`md-h md-h${b.level}`}>{renderInline(b.c)}</H>;
+function Children({ nodes, ctx, depth }: { nodes: RootContent[]; ctx: Ctx; depth: number }): ReactNode {
+  return nodes.map((n, k) => <Node key={k} node={n} ctx={ctx} depth={depth} />);
+}
+
+function Link({ href, children }: { href: string | null; children: ReactNode }) {
+  if (!href) return <>{children}</>;
+  return (
+    <a href={href} target="_blank" rel="noopener noreferrer">
+      {children}
+    </a>
+  );
+}
+
+function Node({ node: n, ctx, depth }: { node: RootContent; ctx: Ctx; depth: number }): ReactNode {
+  if (depth > MAX_RENDER_DEPTH) return plainText(n);
+  const kids = 'children' in n ? <Children nodes={n.children as RootContent[]} ctx={ctx} depth={depth + 1} /> : null;
+  switch (n.type) {
+    case 'text':
+      return textWithBreaks(n.value);
+    case 'html': // switched off in the parser; kept as text should it ever appear
+      return n.value;
+    case 'paragraph':
+      return <p>{kids}</p>;
+    case 'heading': {
+      const H = `h${Math.min(6, n.depth + 2)}` as 'h3'; // inside a message: below the page's own headings
+      return <H className={`md-h md-h${n.depth}`}>{kids}</H>;
     }
-    case 'code':
-      return <CodeBlock lang={b.lang} code={b.v} />;
-    case 'quote':
-      return <blockquote>{renderBlocks(b.c)}</blockquote>;
-    case 'hr':
+    case 'thematicBreak':
       return <hr />;
+    case 'blockquote':
+      return <blockquote>{kids}</blockquote>;
     case 'list': {
-      const items = b.items.map((item, k) => <li key={k}>{renderBlocks(item)}</li>);
-      return b.ordered ? <ol start={b.start === 1 ? undefined : b.start}>{items}</ol> : <ul>{items}</ul>;
+      // A tight list's paragraphs are not separate paragraphs.
+      const loose = n.spread || n.children.some((i) => i.spread);
+      const items = n.children.map((item, k) => {
+        const body = loose ? <Children nodes={item.children} ctx={ctx} depth={depth + 2} /> : item.children.map((c, j) => (c.type === 'paragraph' ? <Children key={j} nodes={c.children} ctx={ctx} depth={depth + 2} /> : <Node key={j} node={c} ctx={ctx} depth={depth + 2} />));
+        if (item.checked == null) return <li key={k}>{body}</li>;
+        return (
+          <li key={k} className="md-task">
+            <input type="checkbox" checked={item.checked} disabled aria-label={item.checked ? 'done' : 'not done'} /> {body}
+          </li>
+        );
+      });
+      if (n.ordered) return <ol start={n.start == null || n.start === 1 ? undefined : n.start}>{items}</ol>;
+      return <ul className={n.children.some((i) => i.checked != null) ? 'md-tasks' : undefined}>{items}</ul>;
     }
-    case 'table':
+    case 'code': {
+      const src = ctx.src.slice(n.position?.start.offset ?? 0, n.position?.end.offset ?? ctx.src.length);
+      const fenced = /^ {0,3}(`{3,}|~{3,})/.exec(src);
+      const closed = !fenced || (FENCE_CLOSE.exec(src)?.[1]?.[0] === fenced[1]![0] && FENCE_CLOSE.exec(src)![1]!.length >= fenced[1]!.length);
+      return <CodeBlock lang={n.lang ?? ''} code={n.value} closed={closed} />;
+    }
+    case 'inlineCode':
+      return <code>{n.value}</code>;
+    case 'strong':
+      return <strong>{kids}</strong>;
+    case 'emphasis':
+      return <em>{kids}</em>;
+    case 'delete':
+      return <del>{kids}</del>;
+    case 'break':
+      return <br />;
+    case 'link':
+      return <Link href={safeHref(n.url)}>{kids}</Link>;
+    case 'image': // never loaded (a model could use it to call out); shown as a link to it
+      return <Link href={safeHref(n.url)}>{n.alt || n.url}</Link>;
+    case 'linkReference':
+    case 'imageReference': {
+      const def = ctx.refs.links.get(n.identifier);
+      const label = n.type === 'linkReference' ? kids : n.alt;
+      // Not defined: the source text it came from, as CommonMark shows it.
+      if (!def) return n.type === 'linkReference' ? <>[{kids}]{n.referenceType === 'full' ? `[${n.label ?? ''}]` : n.referenceType === 'collapsed' ? '[]' : ''}</> : `![${n.alt ?? ''}]`;
+      return <Link href={safeHref(def.url)}>{label}</Link>;
+    }
+    case 'definition':
+      return null;
+    case 'footnoteReference':
+      return <sup className="md-note-ref">[{ctx.refs.notes.get(n.identifier) ?? n.label}]</sup>;
+    case 'footnoteDefinition':
+      return (
+        <div className="md-note">
+          <sup>{ctx.refs.notes.get(n.identifier) ?? n.label}</sup> {kids}
+        </div>
+      );
+    case 'table': {
+      const align = n.align ?? [];
+      const cell = (row: (typeof n.children)[number], r: number, Tag: 'th' | 'td') => (
+        <tr key={r}>
+          {row.children.map((c, k) => (
+            <Tag key={k} className={align[k] ? `md-align-${align[k]}` : undefined}>
+              <Children nodes={c.children} ctx={ctx} depth={depth + 2} />
+            </Tag>
+          ))}
+        </tr>
+      );
+      const [head, ...rows] = n.children;
       return (
         <div className="md-table">
           <table>
-            <thead>
-              <tr>
-                {b.head.map((c, k) => (
-                  <th key={k} className={b.align[k] ? `md-align-${b.align[k]}` : undefined}>
-                    {renderInline(c)}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {b.rows.map((r, i) => (
-                <tr key={i}>
-                  {r.map((c, k) => (
-                    <td key={k} className={b.align[k] ? `md-align-${b.align[k]}` : undefined}>
-                      {renderInline(c)}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
+            {head && <thead>{cell(head, 0, 'th')}</thead>}
+            <tbody>{rows.map((r, i) => cell(r, i, 'td'))}</tbody>
           </table>
         </div>
       );
+    }
+    default:
+      return plainText(n);
   }
 }
 
-/** A top-level block, skipped when its source did not change (the streaming answer's earlier blocks). */
-const TopBlock = memo(
-  function TopBlock({ block }: { block: Block; src: string }) {
-    return <BlockView block={block} />;
+/** A top-level chunk, skipped when its source and the references did not change (a streaming answer's earlier chunks). */
+const Chunk = memo(
+  function Chunk({ chunk, refs }: { chunk: ParsedChunk; refs: References; refsKey: string }) {
+    if (!chunk.tree) return <p className="md-plain">{chunk.src}</p>;
+    return (
+      <Fragment>
+        <Children nodes={chunk.tree.children} ctx={{ refs, src: chunk.parsed }} depth={0} />
+      </Fragment>
+    );
   },
-  (a, b) => a.src === b.src,
+  (a, b) => a.chunk === b.chunk && a.refsKey === b.refsKey,
 );
 
 export function Markdown({ text }: { text: string }) {
-  const blocks = useMemo(() => (text.length > MARKDOWN_LIMIT ? null : parseMarkdownSourced(text)), [text]);
-  if (!blocks) {
+  const parsed = useMemo(() => {
+    if (text.length > MARKDOWN_LIMIT) return null;
+    const chunks = parseMarkdownChunks(text);
+    const refs = collectReferences(chunks);
+    const refsKey = [...refs.links.values()].map((d) => `${d.identifier}\u0000${d.url}`).join('\u0001') + `\u0002${[...refs.notes.keys()].join('\u0001')}`;
+    return { chunks, refs, refsKey };
+  }, [text]);
+  if (!parsed) {
     return (
       <div className="md md-plain">
         <p className="muted">This answer is too long to format; it is shown as plain text.</p>
@@ -134,8 +224,8 @@ export function Markdown({ text }: { text: string }) {
   }
   return (
     <div className="md">
-      {blocks.map((b, k) => (
-        <TopBlock key={k} block={b.block} src={b.src} />
+      {parsed.chunks.map((c, k) => (
+        <Chunk key={k} chunk={c} refs={parsed.refs} refsKey={parsed.refsKey} />
       ))}
     </div>
   );

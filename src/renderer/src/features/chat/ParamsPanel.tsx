@@ -5,12 +5,20 @@
  */
 import { useEffect } from 'react';
 import type { ChatParams } from '../../../../shared/chat';
+import { useStore } from '../../store/store';
 import { saveParamsEdit } from './actions';
 import { useChat } from './chatStore';
 import { FIELDS, NO_EDIT, toDraft } from './paramsDraft';
 import type { Draft } from './paramsDraft';
 
-export function ParamsPanel({ conversationId, params, onClose }: { conversationId: string; params: ChatParams; onClose: () => void }) {
+/** What an empty field means, with the value: "model default (0.7)". */
+function defaultText(value: number | null | undefined, none: string): string {
+  if (value === undefined) return 'model default';
+  return `model default (${value === null ? none : value})`;
+}
+
+export function ParamsPanel({ conversationId, model, params, onClose }: { conversationId: string; model: string | null; params: ChatParams; onClose: () => void }) {
+  const defaults = useStore((s) => (model ? s.models[model]?.sampling : undefined));
   const edit = useChat((s) => s.paramsEdits[conversationId]) ?? NO_EDIT;
   // Unchanged fields show the saved settings, also when they change elsewhere (the other window).
   const draft = edit.draft ?? toDraft(params);
@@ -55,7 +63,7 @@ export function ParamsPanel({ conversationId, params, onClose }: { conversationI
               min={f.min}
               max={f.max}
               value={draft[f.key]}
-              placeholder="model default"
+              placeholder={defaultText(defaults?.[f.key], f.key === 'seed' ? 'random' : 'no limit')}
               aria-invalid={edit.field === f.key ? true : undefined}
               onChange={(e) => set(f.key, e.target.value)}
             />

@@ -1,13 +1,43 @@
 /**
  * Groups: each concurrency group with its members; members that hold memory are marked, and a
- * group with more than one of them (a conflict being resolved) is highlighted.
+ * group with more than one of them (a conflict being resolved) is highlighted. What loading a
+ * member would do is the loader's own dry run (plan), never a guess made here (Trust 10).
  */
-import type { ModelState } from '../../../../shared/model';
+import { useEffect, useState } from 'react';
+import type { ModelState, Plan } from '../../../../shared/model';
 import { isOccupying } from '../../../../shared/model';
 import { routeHref } from '../../router';
+import { api } from '../../store/connect';
 import { useStore } from '../../store/store';
 import { EmptyState } from '../../ui/EmptyState';
 import { stateLabel } from '../../ui/StateBadge';
+
+/** The loader's plans for loading each of `names`, asked again whenever `key` changes. */
+function usePlans(names: string[], key: string): Record<string, Plan> {
+  const [plans, setPlans] = useState<Record<string, Plan>>({});
+  useEffect(() => {
+    let live = true;
+    void Promise.all(names.map(async (n) => [n, await api().invoke('plan', n)] as const)).then((results) => {
+      if (!live) return;
+      const next: Record<string, Plan> = {};
+      for (const [n, r] of results) if (r.ok) next[n] = r.value;
+      setPlans(next);
+    });
+    return () => {
+      live = false;
+    };
+    // `key` carries the names and everything else the plans depend on that this view knows of.
+  }, [key]);
+  return plans;
+}
+
+/** One line per member that is not loaded: what loading it would do, in the loader's words. */
+function planLine(name: string, plan: Plan | undefined): string | null {
+  if (!plan) return null;
+  if (!plan.ok) return `${name} cannot load now: ${plan.failure?.message ?? 'refused'}`;
+  const unloads = plan.unloads.map((u) => u.name);
+  return unloads.length > 0 ? `Loading ${name} unloads ${unloads.join(' and ')} first.` : null;
+}
 
 function GroupCard({ group, members }: { group: string; members: string[] }) {
   // Select just what this card shows: each member's state.
@@ -15,6 +45,12 @@ function GroupCard({ group, members }: { group: string; members: string[] }) {
   const list = states.split(',') as ModelState[];
   const occupying = members.filter((_, i) => isOccupying(list[i]));
   const conflict = occupying.length > 1;
+  const idle = occupying.length > 0 ? members.filter((m) => !occupying.includes(m)) : [];
+  // Plans change with any member's state or pin, and with the settings.
+  const pins = useStore((s) => members.map((m) => (s.models[m]?.pinned ? 1 : 0)).join(''));
+  const settingsKey = useStore((s) => JSON.stringify(s.settings));
+  const plans = usePlans(idle, `${members.join(',')}|${states}|${pins}|${settingsKey}`);
+  const lines = idle.map((m) => planLine(m, plans[m])).filter((l): l is string => l !== null);
   return (
     <article className={`group-card${conflict ? ' conflict' : ''}`} data-group={group} aria-label={`Group ${group}`}>
       <header>
@@ -34,11 +70,12 @@ function GroupCard({ group, members }: { group: string; members: string[] }) {
           </li>
         ))}
       </ul>
-      {!conflict && occupying.length === 1 && members.length > 1 && (
-        <p className="muted">
-          Loading {members.filter((m) => m !== occupying[0]).join(' or ')} unloads {occupying[0]} first.
-        </p>
-      )}
+      {!conflict &&
+        lines.map((line) => (
+          <p key={line} className="muted" data-testid="group-plan">
+            {line}
+          </p>
+        ))}
     </article>
   );
 }

@@ -17,6 +17,27 @@ function LastUsed({ iso }: { iso: string | null }) {
   return <span title={iso ?? undefined}>{formatAgo(iso, now)}</span>;
 }
 
+/**
+ * When the watchdog will unload it for idleness (W1, as `ollama ps` says): ready with nothing
+ * running, not pinned, its own ttl or the idle_timeout setting counted from its last use.
+ */
+export function idleUnloadAt(row: ModelRow, idleTimeout: number): number | null {
+  const ttl = row.ttl ?? idleTimeout;
+  if (row.state !== 'ready' || row.pinned || row.inFlight > 0 || ttl <= 0 || !row.lastUsed) return null;
+  return Date.parse(row.lastUsed) + ttl * 1000;
+}
+
+function UnloadsIn({ at }: { at: number }) {
+  const now = useNow();
+  const s = Math.max(0, Math.ceil((at - now) / 1000));
+  return (
+    <span className="muted" data-testid="unloads-in" title={`Unloaded for idleness at ${new Date(at).toLocaleTimeString()} unless it is used before`}>
+      {' '}
+      · unloads in {s < 60 ? `${s} s` : `${Math.ceil(s / 60)} min`}
+    </span>
+  );
+}
+
 function meta(row: ModelRow): string {
   const parts = [row.backend, formatBytes(row.sizeBytes)];
   if (row.gguf?.quantization) parts.push(row.gguf.quantization);
@@ -38,11 +59,19 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
   const rowError = useStore((s) => s.rowErrors[name]);
   const busy = useStore((s) => s.rowBusy[name]);
   const dismiss = useStore((s) => s.setRowError);
+  const idleTimeout = useStore((s) => s.settings?.idle_timeout ?? 0);
+  const online = useStore((s) => s.connection.status === 'open');
   if (!row) return null;
   const problem = row.status !== 'ok' && row.status !== 'disabled' ? problemOf(row) : null;
   const failure = failureText(row);
   const resident = isResident(row.state);
   const starting = row.state === 'starting' || row.state === 'loading';
+  // While an action runs its button refuses clicks but is not `disabled`: a disabled button drops
+  // the keyboard focus to the page, and the user pressing Enter on Load would lose their place.
+  const whenIdle = (act: () => void) => () => {
+    if (!busy) act();
+  };
+  const busyAttr = busy ? true : undefined;
   const disabledWhy = row.status === 'error' ? 'This model has a config error (see the row)' : row.status === 'not_downloaded' ? 'The model file is not downloaded yet' : row.status === 'disabled' ? 'Disabled in its config' : undefined;
 
   return (
@@ -93,6 +122,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
       </div>
       <div className="cell used-cell">
         <LastUsed iso={row.lastUsed} />
+        {online && idleUnloadAt(row, idleTimeout) !== null && <UnloadsIn at={idleUnloadAt(row, idleTimeout)!} />}
         {(row.inFlight > 0 || row.queued > 0) && (
           <span className="muted" title="Requests running / waiting">
             {' '}
@@ -102,28 +132,28 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
       </div>
       <div className="cell actions-cell">
         {starting ? (
-          <button type="button" onClick={() => void cancelLoad(row.name)} disabled={!!busy}>
+          <button type="button" onClick={whenIdle(() => void cancelLoad(row.name))} aria-disabled={busyAttr}>
             Cancel
           </button>
         ) : resident ? (
-          <button type="button" onClick={() => void unload(row.name)} disabled={!!busy}>
+          <button type="button" onClick={whenIdle(() => void unload(row.name))} aria-disabled={busyAttr}>
             {busy ?? 'Unload'}
           </button>
         ) : row.state === 'stopping' ? (
-          <button type="button" className="danger" onClick={() => void unload(row.name, true)} disabled={!!busy} title="Stop its process now, without waiting for running requests">
+          <button type="button" className="danger" onClick={whenIdle(() => void unload(row.name, true))} aria-disabled={busyAttr} title="Stop its process now, without waiting for running requests">
             Force unload
           </button>
         ) : (
-          <button type="button" className="primary" onClick={() => void requestLoad(row.name)} disabled={!!busy || !canLoad(row)} title={disabledWhy}>
+          <button type="button" className="primary" onClick={whenIdle(() => void requestLoad(row.name))} aria-disabled={busyAttr} disabled={!canLoad(row)} title={disabledWhy}>
             {busy ?? 'Load'}
           </button>
         )}
         {resident && row.inFlight > 0 && (
-          <button type="button" className="danger" onClick={() => void unload(row.name, true)} disabled={!!busy} title="Stop it now: running requests end with an error">
+          <button type="button" className="danger" onClick={whenIdle(() => void unload(row.name, true))} aria-disabled={busyAttr} title="Stop it now: running requests end with an error">
             Force
           </button>
         )}
-        <button type="button" aria-pressed={row.pinned} onClick={() => void setPinned(row.name, !row.pinned)} disabled={!!busy || row.status === 'error'} title={row.pinned ? 'Allow unloading it to make room' : 'Never unload it to make room'}>
+        <button type="button" aria-pressed={row.pinned} onClick={whenIdle(() => void setPinned(row.name, !row.pinned))} aria-disabled={busyAttr} disabled={row.status === 'error'} title={row.pinned ? 'Allow unloading it to make room' : 'Never unload it to make room'}>
           {row.pinned ? 'Unpin' : 'Pin'}
         </button>
         <a className="button" href={routeHref('logs', row.name)} title={`Backend output of ${row.name}`}>

@@ -31,11 +31,13 @@ function FilterCounts() {
   const counts = useStore(
     useShallow((s) => FILTERS.map((f) => (f.id === 'all' ? s.names.length : s.names.reduce((n, name) => n + (matchesFilter(s.models[name], f.id) ? 1 : 0), 0)))),
   );
+  // Offline, how many are loaded is not known.
+  const online = useStore((s) => s.connection.status === 'open');
   return (
     <div className="segmented" role="group" aria-label="Show">
       {FILTERS.map((f, i) => (
         <button key={f.id} type="button" aria-pressed={filter === f.id} onClick={() => setFilter(f.id)}>
-          {f.label} <span className="count">{counts[i]}</span>
+          {f.label} <span className="count">{online || f.id !== 'loaded' ? counts[i] : '?'}</span>
         </button>
       ))}
     </div>
@@ -158,7 +160,7 @@ export function ModelsView({ selected }: { selected: string | null }) {
         </div>
         <div className="list-head" aria-hidden="true">
           <span>Model</span>
-          <span>Groups</span>
+          <span className="col-groups">Groups</span>
           <span>State</span>
           <span className="col-mem">Memory est. / used</span>
           <span className="col-used">Last used</span>

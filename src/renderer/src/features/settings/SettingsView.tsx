@@ -42,7 +42,7 @@ function draftOf(s: Settings): Draft {
   return d;
 }
 
-function SettingsForm({ settings }: { settings: Settings }) {
+function SettingsForm({ settings, flags }: { settings: Settings; flags: Key[] }) {
   const [base, setBase] = useState(() => draftOf(settings));
   const [draft, setDraft] = useState(base);
   const [errors, setErrors] = useState<Partial<Record<Key, string>>>({});
@@ -107,6 +107,8 @@ function SettingsForm({ settings }: { settings: Settings }) {
             const err = errors[k];
             const readOnly = READ_ONLY[k];
             const value = draft[k];
+            // Not what settings.json holds: a flag set it for this run only.
+            const flagged = flags.includes(k) && !readOnly;
             return (
               <div key={k} className={`setting${err ? ' invalid' : ''}${value !== base[k] ? ' changed' : ''}`}>
                 {field.kind === 'bool' ? (
@@ -129,6 +131,11 @@ function SettingsForm({ settings }: { settings: Settings }) {
                     aria-describedby={`${id}-help`}
                     onChange={(e) => edit(k, e.target.value)}
                   />
+                )}
+                {flagged && (
+                  <small className="flag-note" data-testid={`flag-${k}`}>
+                    set by --{k.replace(/_/g, '-')} for this run (not saved; saving a value here replaces the flag)
+                  </small>
                 )}
                 <small id={`${id}-help`}>
                   {field.help}
@@ -165,13 +172,14 @@ function SettingsForm({ settings }: { settings: Settings }) {
 
 export function SettingsView() {
   const settings = useStore((s) => s.settings);
+  const flags = useStore((s) => s.flags);
   return (
     <section className="view settings-view" aria-labelledby="settings-title">
       <header className="view-head">
         <h1 id="settings-title">Settings</h1>
         <p className="muted">Saved to settings.json in the data folder. Flags given to “npm run serve” win over saved values for that run.</p>
       </header>
-      {settings ? <SettingsForm settings={settings} /> : <p className="muted">Reading the settings…</p>}
+      {settings ? <SettingsForm settings={settings} flags={flags} /> : <p className="muted">Reading the settings…</p>}
       <BackendsSection />
     </section>
   );

@@ -4,6 +4,19 @@ import * as protoLoader from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ProtoGrpcType } from './generated/backend';
+
+/**
+ * Field names as LocalAI spells them, 64-bit numbers as JS numbers, enums by name, absent fields
+ * filled with their defaults. scripts/gen-wire.ts generates the types from the same options.
+ */
+export const PROTO_LOAD_OPTIONS = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+} as const satisfies protoLoader.Options;
 
 /**
  * The proto sits at `<project>/proto/backend.proto` in a source checkout and next to the bundle
@@ -11,7 +24,7 @@ import { fileURLToPath } from 'node:url';
  */
 export function backendProtoPath(): string {
   if (process.env.LOADOUT_PROTO) return process.env.LOADOUT_PROTO;
-  // Walk up from this module: sources (src/main/core/grpc), bundles (out/main, out/main/backend)
+  // Walk up from this module: sources (src/wire), bundles (out/main, out/main/backend)
   // and packaged apps (resources/app.asar/out/main) all have proto/ at the project root.
   let dir = dirname(fileURLToPath(import.meta.url));
   const looked: string[] = [];
@@ -28,21 +41,14 @@ export function backendProtoPath(): string {
   throw new Error(`backend.proto not found (looked in ${looked.join(', ')}); reinstall Loadout`);
 }
 
-let cached: grpc.ServiceClientConstructor | undefined;
+export type BackendServiceConstructor = ProtoGrpcType['backend']['Backend'];
 
-/** The generated `backend.Backend` service constructor (field names kept as LocalAI spells them). */
-export function backendService(): grpc.ServiceClientConstructor {
+let cached: BackendServiceConstructor | undefined;
+
+/** The `backend.Backend` service: a client constructor whose `.service` a server adds. */
+export function backendService(): BackendServiceConstructor {
   if (cached) return cached;
-  const definition = protoLoader.loadSync(backendProtoPath(), {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    backend: { Backend: grpc.ServiceClientConstructor };
-  };
-  cached = pkg.backend.Backend;
+  const definition = protoLoader.loadSync(backendProtoPath(), PROTO_LOAD_OPTIONS);
+  cached = (grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType).backend.Backend;
   return cached;
 }

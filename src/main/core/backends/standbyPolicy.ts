@@ -1,0 +1,45 @@
+/**
+ * When the warm standby backend (LocalHostLauncher.warm) runs: only with `warm_standby` on and
+ * only while the core is quiet, so starting it never slows a load or an answer.
+ */
+import type { Settings, Snapshot } from '../../../shared/model';
+import { builtinBackendEnv } from './builtin';
+import type { LocalHostLauncher } from './process';
+import type { ResolvedBackend } from './types';
+
+export interface StandbyPolicyOptions {
+  settings: () => Pick<Settings, 'warm_standby' | 'start_timeout'>;
+  /** True while nothing loads or generates. */
+  isQuiet: () => boolean;
+  /** The built-in backend as the registry resolves it now. */
+  builtin: () => ResolvedBackend;
+  launcher: Pick<LocalHostLauncher, 'warm' | 'dropStandby' | 'standbyInfo'>;
+}
+
+export class StandbyPolicy {
+  constructor(private readonly o: StandbyPolicyOptions) {}
+
+  /** Called on every upkeep tick: starts the standby or drops it, as the settings and the load say. */
+  upkeep(): void {
+    const { settings, launcher } = this.o;
+    if (!settings().warm_standby) {
+      if (launcher.standbyInfo()) void launcher.dropStandby();
+      return;
+    }
+    if (!this.o.isQuiet()) return;
+    const builtin = this.o.builtin();
+    // Started as a one-slot model needs it (the default); a model with more slots starts its own.
+    if (builtin.kind === 'program') launcher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
+  }
+}
+
+/** Wraps `emit` so that it runs only when the standby really changed (the launcher reports every step). */
+export function standbyChanges(emit: (standby: Snapshot['standby']) => void): (standby: Snapshot['standby']) => void {
+  let shown = 'null';
+  return (standby) => {
+    const key = JSON.stringify(standby);
+    if (key === shown) return;
+    shown = key;
+    emit(standby);
+  };
+}

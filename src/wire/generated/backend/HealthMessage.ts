@@ -1,0 +1,8 @@
+// Original file: proto/backend.proto
+
+
+export interface HealthMessage {
+}
+
+export interface HealthMessage__Output {
+}

@@ -1,0 +1,23 @@
+// Original file: proto/backend.proto
+
+import type { ChatDelta as _backend_ChatDelta, ChatDelta__Output as _backend_ChatDelta__Output } from '../backend/ChatDelta';
+
+export interface Reply {
+  'message'?: (Buffer | Uint8Array | string);
+  'tokens'?: (number);
+  'prompt_tokens'?: (number);
+  'timing_prompt_processing'?: (number | string);
+  'timing_token_generation'?: (number | string);
+  'logprobs'?: (Buffer | Uint8Array | string);
+  'chat_deltas'?: (_backend_ChatDelta)[];
+}
+
+export interface Reply__Output {
+  'message': (Buffer);
+  'tokens': (number);
+  'prompt_tokens': (number);
+  'timing_prompt_processing': (number);
+  'timing_token_generation': (number);
+  'logprobs': (Buffer);
+  'chat_deltas': (_backend_ChatDelta__Output)[];
+}
