@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type * as NodeLlamaCpp from 'node-llama-cpp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeModel } from '../../main/core/gguf/makeModel';
-import type { Reply, Result, StatusResponse } from '../../main/core/grpc/types';
+import type { Reply__Output as Reply, Result__Output as Result, StatusResponse__Output as StatusResponse } from '../../wire';
 import { GPU_ENV, gpuFromEnv, openLlama } from './runtime';
 import { loadOptions, startBackend, text, unary, type Backend } from './testBackend';
 
