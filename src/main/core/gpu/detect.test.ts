@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtinLlamaCommand } from '../backends/builtin';
-import { detectGpu, devicesFromProbe } from './detect';
+import { detectGpu, devicesFromProbe, resolveBackendGpu } from './detect';
 import { DetectionCache } from './detectionCache';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loadout-gpu-probe-'));
@@ -40,5 +40,18 @@ describe('V3 devices from a probe', () => {
   it('one entry per GPU backend type, with Loadout’s use', () => {
     const probe = { used: 'cuda' as const, fallbackReason: null, deviceNames: ['A', 'B'], vram: { total: 48, used: 10, free: 38, unifiedSize: 0 } };
     expect(devicesFromProbe(probe, 6)).toEqual([{ type: 'cuda', names: ['A', 'B'], totalBytes: 48, freeBytes: 38, usedByLoadoutBytes: 6, unified: false }]);
+  });
+});
+
+describe('V2 the choice a backend starts with', () => {
+  const found = (gpu: 'cuda' | false) => ({ gpu, deviceNames: [], totalBytes: 0, unified: false, fallbackReason: null, detectedAt: 0 });
+  it.each([
+    ['auto', null, 'auto'],
+    ['auto', found(false), 'cpu'],
+    ['auto', found('cuda'), 'cuda'],
+    ['cpu', found('cuda'), 'cpu'],
+    ['vulkan', found('cuda'), 'vulkan'],
+  ] as const)('%s with detection %j starts %s', (setting, detection, expected) => {
+    expect(resolveBackendGpu(setting, detection)).toBe(expected);
   });
 });

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { BuiltinCommand } from '../backends/builtin';
 import type { DetectionCache, GpuDetection } from './detectionCache';
 import type { GpuType } from './estimate';
-import type { GpuDevice } from './placement';
+import type { GpuDevice, GpuSetting } from './placement';
 
 /** One JSON line of `main --probe` (src/backends/llama/runtime.ts GpuProbe). */
 export interface ProbeResult {
@@ -92,4 +92,14 @@ export function devicesFromProbe(probe: ProbeResult, usedByLoadoutBytes: number)
       unified: probe.vram.unifiedSize > 0,
     },
   ];
+}
+
+/**
+ * V2: the choice a built-in backend is started with. With `auto` and a known detection it is
+ * what detection found (the CPU when there is no GPU), so a backend start does not test every GPU
+ * type again; before detection has answered it stays `auto`.
+ */
+export function resolveBackendGpu(setting: GpuSetting, detection: GpuDetection | null): GpuSetting {
+  if (setting !== 'auto' || !detection) return setting;
+  return detection.gpu === false ? 'cpu' : detection.gpu;
 }
