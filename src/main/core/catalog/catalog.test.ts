@@ -410,6 +410,16 @@ describe('bad configs never stop the scan (C4)', () => {
   });
 
 
+  it('C4 (Trust 16): a name the API could never load (spaces at its ends, a control character) is an error on that model', async () => {
+    const dir = modelsDir();
+    put(dir, { 'm.gguf': 'A', 'spaced.yaml': 'name: "twin "\nparameters:\n  model: m.gguf\n', 'nul.yaml': 'name: "a\\0b"\nparameters:\n  model: m.gguf\n', 'trailing .gguf': 'B' });
+    const rows = byName(await catalog(dir).scan());
+    expect(rows['twin '].status).toBe('error');
+    expect(rows['twin '].error).toMatch(/spaced\.yaml.*the name must not start or end with spaces/);
+    expect(rows['a\0b'].error).toMatch(/the name must not contain control characters/);
+    expect(rows['trailing '].error).toMatch(/must not start or end with spaces: rename trailing \.gguf/);
+  });
+
   it('C4: a new config never takes a name a model already has, even when its path sorts first; a restart goes by path', async () => {
     const dir = modelsDir();
     put(dir, { 'm.gguf': 'A', 'z/owner.yaml': 'name: twin\nparameters:\n  model: m.gguf\n' });

@@ -7,6 +7,7 @@
  * is not a number (`context_size: "4096"` fails in LocalAI too). Unknown keys are ignored.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml';
+import { name as nameCheck } from '../../../shared/argCheck';
 import { MAX_DURATION_S } from '../../../shared/settings';
 import type { ModelConfig, TemplateConfig } from './types';
 import { parallelOption, parseOptions } from './options';
@@ -142,6 +143,9 @@ export function parseModelConfig(text: string, label: string, stem: string): Par
   const config = emptyConfig(stem);
   const name = reader.text(['name']);
   if (name !== undefined && name.trim() !== '') config.name = name;
+  // The API and the GUI refuse such names, so a model holding one could never be loaded (Trust 16).
+  const badName = nameCheck(config.name, 'the name');
+  if (badName !== null) problems.push(`${name !== undefined ? reader.where(['name']) : label}: ${badName}.`);
 
   const backend = reader.text(['backend']);
   if (backend !== undefined && backend !== '') config.backend = backend;

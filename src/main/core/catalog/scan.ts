@@ -4,6 +4,7 @@
  * scan fail: every problem becomes one model's `error`.
  */
 import path from 'node:path';
+import { name as nameCheck } from '../../../shared/argCheck';
 import type { ScanCaches } from './caches';
 import { toEntry, type Draft } from './entry';
 import { describeFile, resolveModel, resolveTemplates, type Resolved, type ScanContext } from './modelFiles';
@@ -105,7 +106,8 @@ export async function scanModelsDir({ dir, caches, cancelled, owners, limits }: 
       bare: true,
       draft: (name) => {
         const config: ModelConfig = { ...emptyConfig(name), backend: 'llama-cpp', parameters: { model: rel } };
-        return { name, config, configPath: null, problems: [], resolved: { kind: 'file', file } };
+        const badName = nameCheck(stem, 'the name this file gives its model');
+        return { name, config, configPath: null, problems: badName === null ? [] : [`${badName}: rename ${rel}.`], resolved: { kind: 'file', file } };
       },
     });
   });
