@@ -232,6 +232,17 @@ describe('load', () => {
     expect(req).toMatchObject({ Model: 'm', ModelFile: `${t.modelsDir}/m.gguf`, ModelPath: t.modelsDir, ContextSize: 1024, Threads: 1, Seed: 42, MMap: false, NGPULayers: 3, Options: ['parallel:2', 'foo:bar'] });
   });
 
+  it('V13: an external backend gets LocalAI\'s GPU keys in ModelOptions; no gpu_layers means all layers', async () => {
+    const t = await startTestCore({
+      configs: { 'g.yaml': 'name: g\nbackend: fault\nparameters:\n  model: g.gguf\nmmlock: true\nflash_attention: true\nmain_gpu: "1"\ntensor_split: "3,1"\nno_kv_offloading: true\n' },
+      ggufs: { g: 1 },
+    });
+    await t.core.commands.load('g');
+    const line = t.core.commands.logs('g').find((l) => l.text.includes('LoadModel request'));
+    const req = JSON.parse(line!.text.slice(line!.text.indexOf('{')));
+    expect(req).toMatchObject({ NGPULayers: 99999999, MMap: true, MLock: true, FlashAttention: 'on', MainGPU: '1', TensorSplit: '3,1', NoKVOffload: true });
+  });
+
   it('L11: LoadModel success=false stops the process and surfaces the backend message', async () => {
     const t = await startTestCore({ configs: { 'f.yaml': faultModel('f', { options: ['fault_load_fail:unsupported quantization Q1_X'] }) } });
     const err = await rejection(t.core.commands.load('f'));

@@ -171,7 +171,15 @@ export interface Settings {
   warm_standby: boolean;
   close_to_tray: boolean;
   chat_shortcut: string;
+  gpu: GpuSetting;
+  vram_budget: number;
+  vram_reserve: number;
+  vram_reclaimer: boolean;
+  vram_threshold: number;
 }
+
+/** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */
+export type GpuSetting = 'auto' | 'cpu' | 'metal' | 'cuda' | 'vulkan';
 
 /** An external backend the user registered: a program (spawned) or a host:port (remote). */
 export interface BackendEntry {

@@ -1,11 +1,14 @@
 /** Settings schema: defaults, validation and merging (pure; paths are filled in by the core). */
-import type { Settings } from './model';
+import type { GpuSetting, Settings } from './model';
 
 /**
  * `duration`: seconds, at most MAX_DURATION_S. `size`: bytes, or a number with a unit (KB/MB/GB/TB
- * or KiB..TiB, all x1024). `header`: text sent in an HTTP header (the API key).
+ * or KiB..TiB, all x1024). `header`: text sent in an HTTP header (the API key). `choice`: one of
+ * the field's `choices`.
  */
-type Kind = 'int' | 'duration' | 'size' | 'fraction' | 'bool' | 'string' | 'header' | 'strings' | 'port';
+type Kind = 'int' | 'duration' | 'size' | 'fraction' | 'bool' | 'string' | 'header' | 'strings' | 'port' | 'choice';
+
+export const GPU_CHOICES: readonly GpuSetting[] = ['auto', 'cpu', 'metal', 'cuda', 'vulkan'];
 
 /** A week: Node's timers overflow past 2^31-1 ms (24.8 days) and then fire at once. */
 export const MAX_DURATION_S = 604_800;
@@ -19,6 +22,8 @@ interface Field {
   /** CLI-only short alias (loader-spec.md). */
   alias?: string;
   help: string;
+  /** The allowed values of a `choice`. */
+  choices?: readonly string[];
 }
 
 /** Every setting, its type and default. `models_dir`/`data_dir` defaults are '' = derived at run time. */
@@ -48,6 +53,11 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   warm_standby: { kind: 'bool', default: true, help: 'keep one built-in backend process started ahead of time, so loads skip its start-up (~100 MB)' },
   close_to_tray: { kind: 'bool', default: false, help: 'closing the main window keeps Loadout running in the tray (desktop app; default on for macOS and Windows, off on Linux, where some desktops show no tray)' },
   chat_shortcut: { kind: 'string', default: 'CommandOrControl+Shift+L', help: 'global shortcut that opens the chat window' },
+  gpu: { kind: 'choice', choices: GPU_CHOICES, default: 'auto', help: 'where the built-in backend runs models: auto (the best GPU found, else the CPU), cpu, metal, cuda or vulkan' },
+  vram_budget: { kind: 'size', default: 0, help: 'VRAM the models may use, in bytes or e.g. 6GB (x1024; 0 = total VRAM minus the reserve)' },
+  vram_reserve: { kind: 'size', default: 1024 ** 3, help: 'VRAM always left free for other programs and the desktop (x1024)' },
+  vram_reclaimer: { kind: 'bool', default: false, help: 'unload idle GPU models when other programs need the VRAM' },
+  vram_threshold: { kind: 'fraction', default: 0.95, help: 'VRAM fraction in use that triggers the VRAM reclaimer' },
 };
 
 export const SETTING_KEYS = Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[];
@@ -100,6 +110,12 @@ export function coerceSetting(
       if (typeof value !== 'string') return bad('text');
       const problem = headerValueProblem(value);
       return problem ? { ok: false, error: `${key} ${problem}` } : { ok: true, value };
+    }
+    case 'choice': {
+      const choices = field.choices ?? [];
+      const text = typeof value === 'string' ? value.trim().toLowerCase() : value;
+      if (typeof text !== 'string' || !choices.includes(text)) return bad(`one of ${choices.join(', ')}`);
+      return { ok: true, value: text as Settings[keyof Settings] };
     }
     case 'strings':
       if (typeof value === 'string') return { ok: true, value: value.split(',').map((s) => s.trim()).filter(Boolean) };

@@ -223,10 +223,13 @@ export class LlamaEngine {
       this.loaded = await this.create(runtime, options, file, settings, abort.signal, cleanup);
       this.phase = 'ready';
       this.progress = 1;
-      const { context } = this.loaded;
+      const { context, model } = this.loaded;
+      // V1: where it runs, and why not on the GPU when one was asked for (the row shows it).
+      const placement = model.gpuLayers > 0 ? `${runtime.gpu.used} ${model.gpuLayers}/${model.fileInsights.totalLayers} layers` : 'CPU';
+      const fallback = runtime.gpu.fallbackReason ? ` Runs on the CPU: ${runtime.gpu.fallbackReason}.` : '';
       return {
         success: true,
-        message: `Loaded ${options.Model || file} (context ${context.contextSize} x ${settings.parallel}, ${context.idealThreads} thread(s)).`,
+        message: `Loaded ${options.Model || file} (context ${context.contextSize} x ${settings.parallel}, ${context.idealThreads} thread(s), ${placement}).${fallback}`,
       };
     } catch (err) {
       for (const undo of cleanup.reverse()) await undo().catch(() => {});
@@ -256,7 +259,8 @@ export class LlamaEngine {
     let t = performance.now();
     const model = await llama.loadModel({
       modelPath: file,
-      gpuLayers: 0,
+      // The core decides the layer count and sends it (clarification 4); without a GPU there is none.
+      gpuLayers: llama.gpu === false ? 0 : Math.max(0, options.NGPULayers ?? 0),
       // proto3 cannot tell "unset" from false: the caller sends the config's mmap (LocalAI's default is true).
       useMmap: options.MMap === true,
       useMlock: options.MLock === true,
@@ -366,6 +370,10 @@ export class LlamaEngine {
       // node-llama-cpp's own accounting: weights, and the context's KV cache and buffers.
       breakdown.model = loaded.model.size;
       breakdown.context = loaded.context.memoryUsage.ram;
+      // Clarification 4: the placement and the VRAM node-llama-cpp accounts to the model and context.
+      breakdown.vram = loaded.model.memoryUsage.vram + loaded.context.memoryUsage.vram;
+      breakdown.gpu_layers = loaded.model.gpuLayers;
+      breakdown.total_layers = loaded.model.fileInsights.totalLayers;
     }
     let state: StatusState;
     if (this.phase === 'loading') state = 'BUSY';

@@ -7,7 +7,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { LlamaEngine } from './engine';
 import { watchParent } from './parentWatch';
-import { startLlamaRuntime, type Log } from './runtime';
+import { probeGpu, startLlamaRuntime, type Log } from './runtime';
 
 const log: Log = (line) => {
   process.stderr.write(`[llama] ${line}\n`);
@@ -25,47 +25,66 @@ function parseAddr(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-const addr = parseAddr(process.argv.slice(2));
-if (!addr || !/^[^:\s]+:\d+$/.test(addr)) {
-  log('usage: main --addr <host>:<port>   (for example --addr 127.0.0.1:50051)');
-  process.exit(2);
+// `--probe` (V2): start llama.cpp with the GPU choice, print what it found as one JSON line, exit.
+// The core runs this once per run (and caches it) instead of loading native code itself.
+if (process.argv.includes('--probe')) {
+  startLlamaRuntime(log)
+    .then(async (runtime) => {
+      process.stdout.write(`${JSON.stringify(await probeGpu(runtime))}\n`);
+      await runtime.llama.dispose().catch(() => {});
+      process.exit(0);
+    })
+    .catch((err: unknown) => {
+      log(`probe failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
+} else {
+  startServer();
 }
 
-// Loading llama.cpp (import node-llama-cpp + getLlama, which tests the binary in a child process)
-// is the slow part of the start, about 0.6 s: begin it now, while the server binds. Health answers
-// as soon as the server listens; LoadModel waits for llama.cpp. (gRPC's modules load first, as
-// static imports: measured here, starting llama.cpp before them or alongside them made Health
-// later and LoadModel no sooner, since both are mostly main-thread work.)
-const engine = new LlamaEngine(startLlamaRuntime(log), log);
-let server: grpc.Server | undefined;
-let stopping = false;
-const stopWatching = watchParent((reason) => void shutdown(reason));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+function startServer(): void {
+  const addr = parseAddr(process.argv.slice(2));
+  if (!addr || !/^[^:\s]+:\d+$/.test(addr)) {
+    log('usage: main --addr <host>:<port>   (for example --addr 127.0.0.1:50051)');
+    process.exit(2);
+  }
 
-async function shutdown(reason: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log(`stopping: ${reason}`);
-  stopWatching();
-  // Prompt exit even if llama.cpp is slow to let go.
-  setTimeout(() => process.exit(0), 1500).unref();
-  const t = performance.now();
-  server?.forceShutdown();
-  await engine.dispose().catch(() => {});
-  log(`stopped in ${Math.round(performance.now() - t)} ms`);
-  process.exit(0);
+  // Loading llama.cpp (import node-llama-cpp + getLlama, which tests the binary in a child process)
+  // is the slow part of the start, about 0.6 s: begin it now, while the server binds. Health answers
+  // as soon as the server listens; LoadModel waits for llama.cpp. (gRPC's modules load first, as
+  // static imports: measured here, starting llama.cpp before them or alongside them made Health
+  // later and LoadModel no sooner, since both are mostly main-thread work.)
+  const engine = new LlamaEngine(startLlamaRuntime(log), log);
+  let server: grpc.Server | undefined;
+  let stopping = false;
+  const stopWatching = watchParent((reason) => void shutdown(reason));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  async function shutdown(reason: string): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping: ${reason}`);
+    stopWatching();
+    // Prompt exit even if llama.cpp is slow to let go.
+    setTimeout(() => process.exit(0), 1500).unref();
+    const t = performance.now();
+    server?.forceShutdown();
+    await engine.dispose().catch(() => {});
+    log(`stopped in ${Math.round(performance.now() - t)} ms`);
+    process.exit(0);
+  }
+
+  // No top-level await: the bundle for Electron may not be an ES module. gRPC's modules load
+  // while node-llama-cpp's binary self-test runs in its child process.
+  import('./server').then(({ AddressInUseError, serve }) => serve(addr, engine).then(
+    (bound) => {
+      server = bound;
+      log(`ready ${Math.round(performance.now())} ms after process start, serving on ${addr}`);
+    },
+    (err: unknown) => {
+      log(err instanceof AddressInUseError ? err.message : `cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  ));
 }
-
-// No top-level await: the bundle for Electron may not be an ES module. gRPC's modules load
-// while node-llama-cpp's binary self-test runs in its child process.
-import('./server').then(({ AddressInUseError, serve }) => serve(addr, engine).then(
-  (bound) => {
-    server = bound;
-    log(`ready ${Math.round(performance.now())} ms after process start, serving on ${addr}`);
-  },
-  (err: unknown) => {
-    log(err instanceof AddressInUseError ? err.message : `cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-));

@@ -75,8 +75,8 @@ export interface Backend {
   kill(): Promise<void>;
 }
 
-export function spawnBackend(addr: string, stdio: StdioOptions = ['pipe', 'pipe', 'pipe']): ChildProcess {
-  return spawn(process.execPath, [...NODE_ARGS, '--addr', addr], { stdio });
+export function spawnBackend(addr: string, stdio: StdioOptions = ['pipe', 'pipe', 'pipe'], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  return spawn(process.execPath, [...NODE_ARGS, '--addr', addr], { stdio, env });
 }
 
 export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -87,10 +87,10 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
 }
 
 /** Spawns a backend and waits until Health answers OK. */
-export async function startBackend(timeoutMs = 20_000): Promise<Backend> {
+export async function startBackend(timeoutMs = 20_000, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   const addr = `127.0.0.1:${await freePort()}`;
   const started = performance.now();
-  const child = spawnBackend(addr);
+  const child = spawnBackend(addr, undefined, env);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout?.resume();

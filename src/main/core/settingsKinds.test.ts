@@ -95,3 +95,35 @@ describe('own keys only', () => {
     expect(Object.getPrototypeOf(settings)).toBe(Object.prototype);
   });
 });
+
+describe('GPU settings', () => {
+  it('defaults: gpu auto, VRAM budget auto, 1 GiB reserve, reclaimer off at 95%', () => {
+    const d = defaultSettings();
+    expect({ gpu: d.gpu, vram_budget: d.vram_budget, vram_reserve: d.vram_reserve, vram_reclaimer: d.vram_reclaimer, vram_threshold: d.vram_threshold }).toEqual({
+      gpu: 'auto',
+      vram_budget: 0,
+      vram_reserve: 1024 ** 3,
+      vram_reclaimer: false,
+      vram_threshold: 0.95,
+    });
+  });
+
+  it.each(['auto', 'cpu', 'metal', 'cuda', 'vulkan', ' CUDA '])('gpu takes %j', (value) => {
+    expect(ok('gpu', value)).toBe(value.trim().toLowerCase());
+  });
+
+  it.each([['opencl'], [''], [true], [0]])('gpu refuses %j, listing what it takes', (value) => {
+    expect(error('gpu', value)).toBe(`gpu must be one of auto, cpu, metal, cuda, vulkan (got ${JSON.stringify(value)})`);
+  });
+
+  it('vram_budget and vram_reserve are sizes; vram_threshold a fraction', () => {
+    expect(ok('vram_budget', '6GB')).toBe(6 * 1024 ** 3);
+    expect(ok('vram_reserve', '512MB')).toBe(512 * 1024 ** 2);
+    expect(error('vram_reserve', '1 lot')).toMatch(/^vram_reserve must be a size/);
+    expect(ok('vram_threshold', '0.9')).toBe(0.9);
+    expect(error('vram_threshold', 1.5)).toMatch(/a fraction between 0 and 1/);
+    const { settings, errors } = mergeSettings(defaultSettings(), { gpu: 'cpu', vram_reclaimer: true });
+    expect(errors).toEqual([]);
+    expect([settings.gpu, settings.vram_reclaimer]).toEqual(['cpu', true]);
+  });
+});

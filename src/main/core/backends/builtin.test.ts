@@ -18,4 +18,10 @@ describe('builtinBackendEnv', () => {
     process.env.UV_THREADPOOL_SIZE = '8';
     expect(builtinBackendEnv(1)).toEqual({});
   });
+
+  it('V1: carries the GPU choice for the backend when the core gives one', () => {
+    delete process.env.UV_THREADPOOL_SIZE;
+    expect(builtinBackendEnv(1, 'cuda')).toEqual({ LOADOUT_GPU: 'cuda', UV_THREADPOOL_SIZE: '1' });
+    expect(builtinBackendEnv(4, 'cpu')).toEqual({ LOADOUT_GPU: 'cpu' });
+  });
 });

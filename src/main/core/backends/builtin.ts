@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { GpuSetting } from '../../../shared/model';
 
 export interface BuiltinCommand {
   command: string;
@@ -38,9 +39,11 @@ export function builtinLlamaCommand(): BuiltinCommand {
  * parallel on the default four workers, which measured faster there. An explicit
  * UV_THREADPOOL_SIZE in the app's environment wins.
  */
-export function builtinBackendEnv(parallel: number): Record<string, string> {
-  if (process.env.UV_THREADPOOL_SIZE || parallel > 1) return {};
-  return { UV_THREADPOOL_SIZE: '1' };
+export function builtinBackendEnv(parallel: number, gpu?: GpuSetting): Record<string, string> {
+  // V1: the GPU choice (resolved with the detection cache: resolveBackendGpu); without it, the CPU.
+  const env: Record<string, string> = gpu ? { LOADOUT_GPU: gpu } : {};
+  if (process.env.UV_THREADPOOL_SIZE || parallel > 1) return env;
+  return { ...env, UV_THREADPOOL_SIZE: '1' };
 }
 
 function isSource(file: string): boolean {

@@ -74,6 +74,11 @@ export function loadKey(config: ModelConfig, file: { file: string; version: stri
     c.f16 ?? null,
     c.mmap ?? null,
     c.gpu_layers ?? null,
+    c.mmlock ?? null,
+    c.flash_attention ?? null,
+    c.main_gpu ?? null,
+    c.tensor_split ?? null,
+    c.no_kv_offloading ?? null,
     c.embeddings ?? null,
     c.options,
     // Prompt formatting counts as a load parameter, as the templates do in C6.

@@ -164,6 +164,15 @@ export function parseModelConfig(text: string, label: string, stem: string): Par
   assign(config, 'f16', reader.bool(['f16']));
   assign(config, 'mmap', reader.bool(['mmap']));
   assign(config, 'gpu_layers', reader.int(['gpu_layers']));
+  assign(config, 'mmlock', reader.bool(['mmlock']));
+  assign(config, 'no_kv_offloading', reader.bool(['no_kv_offloading']));
+  for (const key of ['main_gpu', 'tensor_split'] as const) {
+    const value = reader.text([key]);
+    if (value !== undefined && value !== '') config[key] = value;
+  }
+  // LocalAI took a bool here, newer versions "auto" | "on" | "off": keep a bool a bool.
+  const flash = reader.text(['flash_attention']);
+  if (flash !== undefined && flash !== '') config.flash_attention = flash === 'true' ? true : flash === 'false' ? false : flash;
   assign(config, 'embeddings', reader.bool(['embeddings']));
   config.stopwords = reader.texts(['stopwords']) ?? [];
   config.concurrency_groups = (reader.texts(['concurrency_groups']) ?? []).filter((g) => g.trim() !== '');

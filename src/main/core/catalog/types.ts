@@ -30,6 +30,12 @@ export interface ModelConfig {
   f16?: boolean;
   mmap?: boolean;
   gpu_layers?: number;
+  /** LocalAI's GPU keys (V13): mapped for external backends, a row warning where the built-in one cannot honour them. */
+  mmlock?: boolean;
+  flash_attention?: boolean | string;
+  main_gpu?: string;
+  tensor_split?: string;
+  no_kv_offloading?: boolean;
   embeddings?: boolean;
   stopwords: string[];
   concurrency_groups: string[];

@@ -110,6 +110,12 @@ const BLOCK: Record<number, [number, number]> = {
   42: [64, 18],
 };
 
+/** Bytes a tensor of `elements` of ggml type `type` takes in the file (and in memory); null for an unknown type. */
+export function ggmlTensorBytes(type: number, elements: number): number | null {
+  const block = BLOCK[type];
+  return block ? Math.ceil(elements / block[0]) * block[1] : null;
+}
+
 /** Buffered little-endian reader over a file handle; `pos` is an absolute file offset. */
 class Reader {
   private buf = Buffer.alloc(0);
@@ -387,9 +393,9 @@ export async function readGgufHeader(file: string, options: ReadGgufOptions = {}
     // A header that parses but whose tensor data runs past the end is an incomplete download.
     let dataEnd = dataOffset;
     for (const t of tensors) {
-      const block = BLOCK[t.type];
-      if (!block) continue;
-      dataEnd = Math.max(dataEnd, dataOffset + t.offset + Math.ceil(t.elements / block[0]) * block[1]);
+      const bytes = ggmlTensorBytes(t.type, t.elements);
+      if (bytes === null) continue;
+      dataEnd = Math.max(dataEnd, dataOffset + t.offset + bytes);
     }
     if (dataEnd > fileSize) {
       throw new GgufError(

@@ -8,6 +8,7 @@ import type { ModelRow } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 import { builtinBackendEnv } from '../backends/builtin';
 import { BUILTIN_BACKEND } from '../backends/registry';
+import { externalModelOptions } from '../gpu/configKeys';
 import type { ExitInfo, ModelHost, ResolvedBackend } from '../backends/types';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
@@ -170,7 +171,7 @@ export class Loads {
     const loadTimeoutMs = (s.load_timeout || 300 + 20 * sizeGiB) * 1000;
     const stopPolling = this.pollProgress(rt, host);
     try {
-      const call = host.client.loadModel(this.modelOptions(entry), { timeoutMs: loadTimeoutMs, signal });
+      const call = host.client.loadModel(this.modelOptions(entry, backend.name === BUILTIN_BACKEND), { timeoutMs: loadTimeoutMs, signal });
       const died = host.exited.then((info) => {
         throw new LoadoutError('backend_failed', `${backend.name} backend exited while loading ${rt.name} (${exitText(info)})${info.stderr ? `: ${info.stderr}` : ''}`);
       });
@@ -294,9 +295,14 @@ export class Loads {
     }
   }
 
-  private modelOptions(entry: CatalogEntry): ModelOptions {
+  private modelOptions(entry: CatalogEntry, builtin: boolean): ModelOptions {
     const c = entry.config;
+    // V13: LocalAI's GPU keys as LocalAI sends them. The built-in backend gets an explicit layer
+    // count instead (clarification 4; 0 until the VRAM admission decides it).
+    const gpu = externalModelOptions(c, this.t.o.settings().gpu);
     return {
+      ...gpu,
+      NGPULayers: builtin ? (c.gpu_layers ?? 0) : gpu.NGPULayers,
       Model: entry.name,
       ModelFile: entry.file ?? '',
       ModelPath: this.t.o.catalog.modelsDir(),
@@ -304,8 +310,6 @@ export class Loads {
       Threads: c.threads || Math.max(1, this.t.o.physicalCores - 1),
       Seed: c.parameters.seed ?? 0,
       F16Memory: c.f16 ?? false,
-      MMap: c.mmap ?? true,
-      NGPULayers: c.gpu_layers ?? 0,
       Embeddings: c.embeddings ?? false,
       Options: c.options,
     };
