@@ -69,7 +69,7 @@ test.describe('a generated GGUF on the built-in llama backend', () => {
     await newChat(page, 'tiny-chat');
     // Enough tokens for the answer to span many frames; temperature 0 and a seed make it repeatable.
     await page.getByRole('button', { name: 'Settings' }).click();
-    await expect(page.getByLabel('Temperature')).toHaveAttribute('placeholder', 'model default');
+    await expect(page.getByLabel('Temperature')).toHaveAttribute('placeholder', 'model default (0.7)');
     await page.getByLabel('Temperature').fill('0');
     await page.getByLabel('Max tokens').fill('400');
     await page.getByLabel('Seed').fill('1');
