@@ -16,6 +16,9 @@ describe('stream coalescing', () => {
     await new Promise((r) => setTimeout(r, 40));
     expect(texts(sent)).toEqual(['a', 'bc']);
     expect(sent[1].tokens).toBe(3);
+    // The reply keeps its tokens apart, so the API still sends one event per token (House B).
+    expect(sent[0].pieces).toEqual([]);
+    expect(sent[1].pieces?.map((p) => Buffer.from(p).toString('utf8'))).toEqual(['b', 'c']);
     w.push('d', { tokens: 4, promptTokens: 5 });
     w.push('é', { tokens: 5, promptTokens: 5 });
     w.flush();

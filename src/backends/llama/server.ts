@@ -36,7 +36,7 @@ function finalReply(g: Generation, text: string): Reply {
 export const COALESCE_MS = 4;
 
 export class CoalescingWriter {
-  private text = '';
+  private pieces: string[] = [];
   private counts = { tokens: 0, promptTokens: 0 };
   private timer: NodeJS.Timeout | null = null;
   private lastWrite = -Infinity;
@@ -44,7 +44,7 @@ export class CoalescingWriter {
   constructor(private readonly write: (reply: Reply) => void, private readonly windowMs = COALESCE_MS) {}
 
   push(text: string, counts: { tokens: number; promptTokens: number }): void {
-    this.text += text;
+    if (text) this.pieces.push(text);
     this.counts = counts;
     if (this.timer) return;
     if (this.lastWrite === -Infinity) {
@@ -61,12 +61,15 @@ export class CoalescingWriter {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (!this.text) return;
-    const text = this.text;
-    this.text = '';
+    if (this.pieces.length === 0) return;
+    const pieces = this.pieces;
+    this.pieces = [];
     this.lastWrite = performance.now();
     this.write({
-      message: Buffer.from(text, 'utf8'),
+      message: Buffer.from(pieces.join(''), 'utf8'),
+      // Each sampled token stays its own piece, so the API can send one event per token
+      // (clarifications 2) while the pipe carries one reply per window.
+      pieces: pieces.length > 1 ? pieces.map((p) => Buffer.from(p, 'utf8')) : [],
       tokens: this.counts.tokens,
       prompt_tokens: this.counts.promptTokens,
       timing_prompt_processing: 0,

@@ -31,6 +31,8 @@ export interface UnloadOptions {
 
 export interface StreamChunk {
   text: string;
+  /** The sampled tokens' texts when the backend sent several in one reply (`text` is their concatenation). */
+  pieces?: string[];
   /** Totals, as the backend reports them (on the last chunk at least). */
   tokens: number;
   promptTokens: number;

@@ -230,6 +230,7 @@ function chunkOf(reply: Reply): StreamChunk {
   const m = reply.message;
   let text = m === undefined ? '' : Buffer.isBuffer(m) ? m.toString('utf8') : Buffer.from(m).toString('utf8');
   const chunk: StreamChunk = { text, tokens: reply.tokens, promptTokens: reply.prompt_tokens };
+  if (reply.pieces && reply.pieces.length > 1) chunk.pieces = reply.pieces.map((p) => Buffer.from(p).toString('utf8'));
   const deltas = reply.chat_deltas;
   if (deltas && deltas.length > 0) {
     if (!text) {

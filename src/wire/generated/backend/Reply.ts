@@ -10,6 +10,12 @@ export interface Reply {
   'timing_token_generation'?: (number | string);
   'logprobs'?: (Buffer | Uint8Array | string);
   'chat_deltas'?: (_backend_ChatDelta)[];
+  /**
+   * Loadout extension (numbers from 1000 up, so LocalAI backends ignore it): when one reply
+   * carries several sampled tokens, their texts in order; `message` is their concatenation.
+   * Empty when the reply is one piece.
+   */
+  'pieces'?: (Buffer | Uint8Array | string)[];
 }
 
 export interface Reply__Output {
@@ -20,4 +26,10 @@ export interface Reply__Output {
   'timing_token_generation': (number);
   'logprobs': (Buffer);
   'chat_deltas': (_backend_ChatDelta__Output)[];
+  /**
+   * Loadout extension (numbers from 1000 up, so LocalAI backends ignore it): when one reply
+   * carries several sampled tokens, their texts in order; `message` is their concatenation.
+   * Empty when the reply is one piece.
+   */
+  'pieces': (Buffer)[];
 }

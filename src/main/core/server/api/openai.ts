@@ -362,8 +362,7 @@ async function generate(call: ApiCall, shape: Shape, g: Generation): Promise<voi
  * reply's text is one piece.
  */
 function piecesOf(c: StreamChunk): readonly string[] {
-  const pieces = (c as StreamChunk & { pieces?: readonly string[] }).pieces;
-  return pieces && pieces.length > 0 ? pieces : [c.text];
+  return c.pieces && c.pieces.length > 0 ? c.pieces : [c.text];
 }
 
 const TEXT_SLOT = '\u0000loadout-text\u0000';
