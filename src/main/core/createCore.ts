@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
+import { dropEchoedSecrets, maskSecrets } from '../../shared/settings';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
 import { LogStore } from './backends/logs';
@@ -24,6 +25,9 @@ import type { CatalogEntry, ModelConfig } from './catalog/types';
 import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
+import { downloadCommands, notDownloadedError } from './downloads/commands';
+import { DownloadEngine } from './downloads/engine';
+import { groupByQuant, hubFiles, hubSearch, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
@@ -55,6 +59,8 @@ export interface CoreOptions {
   watchdogIntervalMs?: number;
   /** Physical cores (R6); default: read from the machine. */
   cores?: number;
+  /** Where HF_ENDPOINT and HF_TOKEN are read (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
@@ -81,6 +87,10 @@ export interface CoreCommands extends CoreHandlers {
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
   recordRequest(entry: RequestLogEntry): void;
   setServerStatus(status: ServerStatus): void;
+  /** GGUF repositories on `hf_endpoint` matching `query` (G38); core-only, as it uses hf_token. */
+  hubSearch(query: string, signal?: AbortSignal): Promise<HubModel[]>;
+  /** A Hub repository's files, and its GGUFs grouped by quantization (G38, G39). */
+  hubFiles(repo: string, revision?: string, signal?: AbortSignal): Promise<{ repo: string; files: HubFile[]; groups: QuantGroup[] }>;
 }
 
 export interface Core {
@@ -109,7 +119,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const disposers: (() => void | Promise<void>)[] = [];
 
   try {
-    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
+    // HF_ENDPOINT / HF_TOKEN are defaults below the saved file, as in Hugging Face's own tools.
+    const env = options.env ?? process.env;
+    const envDefaults: Partial<Settings> = {};
+    if (env.HF_ENDPOINT) envDefaults.hf_endpoint = env.HF_ENDPOINT;
+    if (env.HF_TOKEN) envDefaults.hf_token = env.HF_TOKEN;
+    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, { ...envDefaults, ...options.defaults });
     notices.push(...settingsStore.warnings);
     if (settingsStore.problem) notices.push(settingsStore.problem);
     const settings = () => settingsStore.get();
@@ -130,6 +145,30 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
 
     const catalog = new Catalog({ modelsDir, clock, logger: notice });
     disposers.push(() => catalog.dispose());
+
+    // Downloads land in the models folder as `.part` files the catalog never lists (G8); a
+    // published file is scanned at once (G29).
+    const downloads = new DownloadEngine({
+      modelsDir,
+      clock,
+      settings: () => {
+        const s = settings();
+        return {
+          concurrency: Math.max(1, s.download_concurrency),
+          connections: Math.max(1, s.download_connections),
+          stallTimeoutMs: s.download_stall_timeout * 1000,
+          retries: s.download_retries,
+          resumeOnStart: s.download_resume_on_start,
+          reserveBytes: s.download_reserve,
+          hfEndpoint: s.hf_endpoint,
+          hfToken: s.hf_token,
+        };
+      },
+      onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
+    });
+    disposers.push(downloads.events.on((job) => events.emit({ type: 'download', job })));
+    // G33: quit pauses every job with what arrived flushed, before the catalog goes.
+    disposers.push(() => downloads.close());
 
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
     const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice });
@@ -154,12 +193,15 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       physicalCores: options.cores ?? physicalCores(),
       estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
+      notDownloaded: (entry) => notDownloadedError(downloads, entry),
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
     const router: ModelRouter = loader;
 
     await catalog.start();
+    // G20: jobs running at the last quit resume (download_resume_on_start); paused ones stay paused.
+    await downloads.start();
     disposers.push(
       catalog.onChange((changes) => {
         for (const c of changes) router.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
@@ -224,7 +266,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -251,15 +293,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         router.enforcePolicy();
         return router.rowOf(name);
       },
-      settings,
+      // Secrets are write-only (clarifications 6): every read shows "set" or "".
+      settings: () => maskSecrets(settings()),
       settingsProblem: () => settingsStore.problem,
       updateSettings: async (patch) => {
         const before = settings();
-        const next = settingsStore.update(patch);
+        const next = settingsStore.update(typeof patch === 'object' && patch !== null && !Array.isArray(patch) ? dropEchoedSecrets(patch) : patch);
         if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
+        const shown = maskSecrets(next);
+        events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
-        return next;
+        return shown;
       },
       journal: (model) => journal.list(model),
       logs: (name) => logs.lines(name),
@@ -290,6 +334,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         serverStatus = status;
         events.emit({ type: 'server', status });
       },
+      hubSearch: (query, signal) => hubSearch(query, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, signal }),
+      hubFiles: async (repo, revision, signal) => {
+        const files = await hubFiles(repo, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, revision, signal });
+        return { repo, files, groups: groupByQuant(files) };
+      },
+      ...downloadCommands({ engine: downloads, catalog: (name) => catalog.get(name) }),
       ...chats.commands(),
     };
 
