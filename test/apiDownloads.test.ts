@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CoreEvent, DownloadJob } from '../src/shared/model';
+import type { CoreEvent, DownloadJob, Settings } from '../src/shared/model';
 import { startHttpServer, type HttpServerHandle } from '../src/main/core/server/httpServer';
 import { installLoopbackGuard, startFakeHub, type FakeHub } from './fixtures/fakeHub';
 import { disposeAll, startTestCore, waitUntil, type TestCore } from './harness';
@@ -30,8 +30,8 @@ afterEach(async () => {
 
 const TINY_YAML = (uri: string) => `name: tiny\nparameters:\n  model: ${uri}\ncontext_size: 512\nthreads: 1\n`;
 
-async function start(uri: string): Promise<{ t: TestCore; api: (method: string, path: string, body?: unknown) => Promise<{ status: number; headers: Headers; json: any }> }> {
-  const t = await startTestCore({ configs: { 'tiny.yaml': TINY_YAML(uri) }, settings: { hf_endpoint: hub.endpoint, download_reserve: 0 } });
+async function start(uri: string, settings: Partial<Settings> = {}): Promise<{ t: TestCore; api: (method: string, path: string, body?: unknown) => Promise<{ status: number; headers: Headers; json: any }> }> {
+  const t = await startTestCore({ configs: { 'tiny.yaml': TINY_YAML(uri) }, settings: { hf_endpoint: hub.endpoint, download_reserve: 0, ...settings } });
   const server = await startHttpServer(t.core, { port: 0, ui: false });
   servers.push(server);
   const api = async (method: string, path: string, body?: unknown) => {
@@ -104,6 +104,24 @@ describe('/api/downloads', () => {
     expect(readdirSync(t.modelsDir).filter((f) => f.includes('.part'))).toEqual([]);
     expect((await api('GET', `/api/downloads/${job.id}`)).status).toBe(404);
   }, 30_000);
+
+  it('G37: with auto_download a /v1 request starts the download; past api_load_wait it is 503 downloading, and once published the model answers', async () => {
+    const { uri } = await hub.addFile('test/tiny-GGUF', 'tiny-Q4_K_M.gguf', { knobs: { stallAfter: 4096, stallTimes: 1 } });
+    const { t, api } = await start(uri, { auto_download: true, api_load_wait: 1 });
+    const waiting = await api('POST', '/v1/completions', complete);
+    expect(waiting.status).toBe(503);
+    expect(waiting.json.error).toMatchObject({ code: 'downloading', download: { uris: [uri] } });
+    const job = (await api('GET', '/api/downloads')).json[0] as DownloadJob;
+    expect(job).toMatchObject({ model: 'tiny', state: 'downloading' });
+
+    // The stalled transfer is picked up again (the fake stalls once), then the request loads it.
+    await api('POST', `/api/downloads/${job.id}/pause`);
+    await api('POST', `/api/downloads/${job.id}/resume`);
+    await t.core.commands.updateSettings({ api_load_wait: 30 });
+    const answer = await api('POST', '/v1/completions', complete);
+    expect(answer.status).toBe(200);
+    expect(answer.json.choices[0].text.length).toBeGreaterThan(0);
+  }, 60_000);
 
   it('G1, G3, G35, G38: client mistakes are 400 with the reason; an unreachable Hub is 502 upstream', async () => {
     const { api } = await start('huggingface://test/none/none.gguf');

@@ -25,7 +25,7 @@ import type { CatalogEntry, ModelConfig } from './catalog/types';
 import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
-import { downloadCommands, notDownloadedError } from './downloads/commands';
+import { downloadAndWait, downloadCommands, notDownloadedError } from './downloads/commands';
 import { DownloadEngine } from './downloads/engine';
 import { groupByQuant, hubFiles, hubSearch, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
 import { Emitter } from './emitter';
@@ -74,6 +74,8 @@ export interface CoreCommands extends CoreHandlers {
   /** The model's config as parsed (what the HTTP API checks a request against before loading). */
   modelConfig(name: string): ModelConfig;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
+  /** Why a model cannot load until its file is downloaded (G36), or null. */
+  downloadProblem(name: string): LoadoutError | null;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
   /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
@@ -242,6 +244,19 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       return entry;
     };
 
+    /**
+     * G37: with `auto_download` on, a load of a not-downloaded model fetches it first and then
+     * loads it; off, the loader answers 409 `not_downloaded` (G36).
+     */
+    const load = async (name: string, opts?: RequestOptions): Promise<ModelRow> => {
+      const entry = catalog.get(name);
+      if (entry?.status === 'not_downloaded' && settings().auto_download) {
+        await downloadAndWait(downloads, entry, opts?.signal);
+        await catalog.scan();
+      }
+      return router.load(name, opts);
+    };
+
     async function* generate(name: string, built: ReturnType<typeof buildChatOptions>, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
       router.setTemplateWarning(name, built.templateWarning);
       yield* router.stream(name, built.options, opts);
@@ -256,7 +271,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       notice,
       catalog: (name) => catalog.get(name),
       row: (name) => router.rowOf(name),
-      load: (name, opts) => router.load(name, opts),
+      load,
       tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       clock,
@@ -272,7 +287,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return router.rowOf(name);
       },
       modelConfig: (name) => entryOf(name).config,
-      load: (name, opts) => router.load(name, opts),
+      load,
+      downloadProblem: (name) => {
+        const entry = catalog.get(name);
+        return entry?.status === 'not_downloaded' ? notDownloadedError(downloads, entry) : null;
+      },
       unload: async (name, opts) => {
         await router.unload(name, { force: opts?.force, reason: 'user' });
         return router.rowOf(name);

@@ -74,3 +74,31 @@ export function notDownloadedError(engine: DownloadEngine, entry: CatalogEntry):
   const how = job ? `Its download (${job.id}) is ${job.state}; resume it with POST /api/downloads/${job.id}/resume.` : `Download it first: POST /api/downloads {"model": ${JSON.stringify(entry.name)}}.`;
   return new LoadoutError('not_downloaded', `${entry.name} is not downloaded yet (${entry.uri}). ${how}`, { download: info });
 }
+
+/**
+ * G37 (`auto_download`): starts the entry's download (or joins its job) and resolves once the
+ * file is published; a job that is paused, failed or cancelled meanwhile ends the wait with why.
+ */
+export function downloadAndWait(engine: DownloadEngine, entry: CatalogEntry, signal?: AbortSignal): Promise<void> {
+  if (!entry.uri) return Promise.reject(notDownloadedError(engine, entry));
+  const started = engine.add({ uri: entry.uri, model: entry.name });
+  return new Promise<void>((resolve, reject) => {
+    const finish = (error?: unknown) => {
+      off();
+      signal?.removeEventListener('abort', onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const check = (job: DownloadJob) => {
+      if (job.id !== started.id) return;
+      if (job.state === 'done') finish();
+      else if (job.state === 'failed') finish(new LoadoutError(job.error?.code ?? 'upstream', `${entry.name} could not be downloaded: ${job.error?.message ?? 'the download failed'}`));
+      else if (job.state === 'paused' || job.state === 'cancelled') finish(notDownloadedError(engine, entry));
+    };
+    const onAbort = () => finish(signal?.reason ?? new LoadoutError('cancelled', 'The load was cancelled.'));
+    const off = engine.events.on(check);
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    check(engine.get(started.id) ?? started);
+  });
+}

@@ -32,6 +32,9 @@ export async function ensureLoaded(core: Core, row: ModelRow, signal: AbortSigna
   }
   // The load goes on without us; its outcome reaches whoever asks next.
   load.catch(() => {});
+  // G37: still downloading (auto_download) is 503 `downloading` with the job's progress.
+  const download = core.commands.downloadProblem(name);
+  if (download) throw download;
   throw stillLoading(core.commands.row(name), core.clock.now());
 }
 
