@@ -3,7 +3,7 @@
  * engine against the fake Hugging Face on loopback, and the downloaded model loaded by the real
  * built-in backend.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CoreEvent, DownloadJob, Settings } from '../src/shared/model';
@@ -122,6 +122,22 @@ describe('/api/downloads', () => {
     expect(answer.status).toBe(200);
     expect(answer.json.choices[0].text.length).toBeGreaterThan(0);
   }, 60_000);
+
+  it('G20, G33: changing models_dir pauses the old folder\'s downloads in place; switching back resumes them', async () => {
+    const { uri } = await hub.addFile('test/tiny-GGUF', 'tiny-Q4_K_M.gguf', { knobs: { stallAfter: 4096, stallTimes: 1 } });
+    const { t, api } = await start(uri);
+    const job = (await api('POST', '/api/downloads', { uri })).json.jobs[0] as DownloadJob;
+    await waitUntil(async () => ((await api('GET', `/api/downloads/${job.id}`)).json.receivedBytes >= 4096 ? true : null), 'bytes to arrive', { timeoutMs: 10_000 });
+    const other = join(t.dataDir, 'other-models');
+    mkdirSync(other);
+    expect((await api('PUT', '/api/settings', { models_dir: other })).status).toBe(200);
+    expect((await api('GET', '/api/downloads')).json).toEqual([]);
+    expect(readdirSync(t.modelsDir).sort()).toEqual(['tiny-Q4_K_M.gguf.part', 'tiny-Q4_K_M.gguf.part.json', 'tiny.yaml']);
+
+    await api('PUT', '/api/settings', { models_dir: t.modelsDir });
+    await waitUntil(async () => ((await api('GET', `/api/downloads/${job.id}`)).json.state === 'done' ? true : null), 'the download to resume and finish', { timeoutMs: 20_000 });
+    await waitUntil(() => (t.row('tiny').status === 'ok' ? true : null), 'the model to be listed', { timeoutMs: 5_000 });
+  }, 30_000);
 
   it('G1, G3, G35, G38: client mistakes are 400 with the reason; an unreachable Hub is 502 upstream', async () => {
     const { api } = await start('huggingface://test/none/none.gguf');

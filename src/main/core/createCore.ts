@@ -150,25 +150,31 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
 
     // Downloads land in the models folder as `.part` files the catalog never lists (G8); a
     // published file is scanned at once (G29).
-    const downloads = new DownloadEngine({
-      modelsDir,
-      clock,
-      settings: () => {
-        const s = settings();
-        return {
-          concurrency: Math.max(1, s.download_concurrency),
-          connections: Math.max(1, s.download_connections),
-          stallTimeoutMs: s.download_stall_timeout * 1000,
-          retries: s.download_retries,
-          resumeOnStart: s.download_resume_on_start,
-          reserveBytes: s.download_reserve,
-          hfEndpoint: s.hf_endpoint,
-          hfToken: s.hf_token,
-        };
-      },
-      onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
-    });
-    disposers.push(downloads.events.on((job) => events.emit({ type: 'download', job })));
+    const newDownloadEngine = (dir: string): DownloadEngine => {
+      const engine = new DownloadEngine({
+        modelsDir: dir,
+        clock,
+        settings: () => {
+          const s = settings();
+          return {
+            concurrency: Math.max(1, s.download_concurrency),
+            connections: Math.max(1, s.download_connections),
+            stallTimeoutMs: s.download_stall_timeout * 1000,
+            retries: s.download_retries,
+            resumeOnStart: s.download_resume_on_start,
+            reserveBytes: s.download_reserve,
+            hfEndpoint: s.hf_endpoint,
+            hfToken: s.hf_token,
+          };
+        },
+        onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
+      });
+      engine.events.on((job) => events.emit({ type: 'download', job }));
+      return engine;
+    };
+    // One engine per models folder: a new folder pauses the old one's jobs (their sidecars stay
+    // there) and restores the new one's.
+    let downloads = newDownloadEngine(modelsDir);
     // G33: quit pauses every job with what arrived flushed, before the catalog goes.
     disposers.push(() => downloads.close());
 
@@ -318,7 +324,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       updateSettings: async (patch) => {
         const before = settings();
         const next = settingsStore.update(typeof patch === 'object' && patch !== null && !Array.isArray(patch) ? dropEchoedSecrets(patch) : patch);
-        if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
+        if (next.models_dir !== before.models_dir) {
+          await downloads.close();
+          downloads = newDownloadEngine(next.models_dir);
+          await downloads.start();
+          await catalog.setModelsDir(next.models_dir);
+        }
         const shown = maskSecrets(next);
         events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
@@ -358,7 +369,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const files = await hubFiles(repo, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, revision, signal });
         return { repo, files, groups: groupByQuant(files) };
       },
-      ...downloadCommands({ engine: downloads, catalog: (name) => catalog.get(name) }),
+      ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       ...chats.commands(),
     };
 

@@ -13,7 +13,8 @@ const ACTION = 'POST /api/downloads' as const;
 const RUNNING = new Set<DownloadJob['state']>(['queued', 'resolving', 'downloading', 'verifying']);
 
 export interface DownloadCommandsOptions {
-  engine: DownloadEngine;
+  /** The engine of the current models folder (a new one when the folder changes). */
+  engine: () => DownloadEngine;
   catalog: (name: string) => CatalogEntry | undefined;
 }
 
@@ -34,18 +35,18 @@ function uriOf(req: DownloadStart, catalog: DownloadCommandsOptions['catalog']):
 }
 
 export function downloadCommands(o: DownloadCommandsOptions) {
-  const { engine } = o;
   return {
-    downloads: () => engine.list(),
+    downloads: () => o.engine().list(),
     startDownload: (req: DownloadStart) => {
+      const engine = o.engine();
       const { uri, model } = uriOf(req, o.catalog);
       const before = new Set(engine.list().filter((j) => j.state !== 'done' && j.state !== 'cancelled').map((j) => j.id));
       const job = engine.add({ uri, model, filename: req.name, ...(req.sha256 !== undefined ? { sha256: req.sha256, sha256Source: 'caller' as const } : {}) });
       return { jobs: [job], created: !before.has(job.id) };
     },
-    pauseDownload: (id: string) => engine.pause(id),
-    resumeDownload: (id: string) => engine.resume(id),
-    cancelDownload: (id: string) => engine.cancel(id),
+    pauseDownload: (id: string) => o.engine().pause(id),
+    resumeDownload: (id: string) => o.engine().resume(id),
+    cancelDownload: (id: string) => o.engine().cancel(id),
   };
 }
 
