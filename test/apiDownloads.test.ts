@@ -157,7 +157,8 @@ describe('/api/downloads', () => {
     expect(search.status).toBe(200);
     expect(search.json.map((m: { id: string }) => m.id)).toEqual(['test/tiny-GGUF']);
     const files = await api('GET', '/api/hub/files?repo=test/tiny-GGUF');
-    expect(files.json.groups[0]).toMatchObject({ quant: 'Q4_K_M', mmproj: false });
+    expect(files.json.groups[0]).toMatchObject({ quant: 'Q4_K_M', mmproj: false, fit: 'fits' });
+    expect(files.json.defaultQuant).toBe('Q4_K_M');
 
     expect((await api('PUT', '/api/settings', { hf_endpoint: 'http://127.0.0.1:1' })).status).toBe(200);
     const offline = await api('GET', '/api/hub/search?q=tiny');

@@ -3,6 +3,8 @@
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
@@ -27,7 +29,7 @@ import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { downloadAndWait, downloadCommands, notDownloadedError } from './downloads/commands';
 import { DownloadEngine } from './downloads/engine';
-import { groupByQuant, hubFiles, hubSearch, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
+import { defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type Fit, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
@@ -92,7 +94,11 @@ export interface CoreCommands extends CoreHandlers {
   /** GGUF repositories on `hf_endpoint` matching `query` (G38); core-only, as it uses hf_token. */
   hubSearch(query: string, signal?: AbortSignal): Promise<HubModel[]>;
   /** A Hub repository's files, and its GGUFs grouped by quantization (G38, G39). */
-  hubFiles(repo: string, revision?: string, signal?: AbortSignal): Promise<{ repo: string; files: HubFile[]; groups: QuantGroup[] }>;
+  hubFiles(
+    repo: string,
+    revision?: string,
+    signal?: AbortSignal,
+  ): Promise<{ repo: string; files: HubFile[]; groups: (QuantGroup & { fit: Fit })[]; defaultQuant: string | null; room: { memoryBytes: number; diskBytes: number } }>;
 }
 
 export interface Core {
@@ -367,7 +373,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       hubSearch: (query, signal) => hubSearch(query, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, signal }),
       hubFiles: async (repo, revision, signal) => {
         const files = await hubFiles(repo, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, revision, signal });
-        return { repo, files, groups: groupByQuant(files) };
+        // G39: each quantization against free memory and the disk left after download_reserve.
+        const disk = await statfs(settings().models_dir).catch(() => null);
+        const room = { memoryBytes: freemem(), diskBytes: disk ? Math.max(0, disk.bavail * disk.bsize - settings().download_reserve) : Number.MAX_SAFE_INTEGER };
+        const groups = groupByQuant(files);
+        const pick = defaultQuant(groups, Math.min(room.diskBytes, room.memoryBytes / 1.1));
+        return { repo, files, groups: groups.map((g) => ({ ...g, fit: fitOf(g.sizeBytes, room) })), defaultQuant: pick?.quant ?? null, room };
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       ...chats.commands(),
