@@ -3,7 +3,9 @@
  * engine against the fake Hugging Face on loopback, and the downloaded model loaded by the real
  * built-in backend.
  */
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createCore } from '../src/main/core/createCore';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CoreEvent, DownloadJob, Settings } from '../src/shared/model';
@@ -165,6 +167,20 @@ describe('/api/downloads', () => {
     expect(offline.status).toBe(502);
     expect(offline.json.error.code).toBe('upstream');
   }, 30_000);
+
+  it('G44: HF_ENDPOINT and HF_TOKEN are the defaults below the saved file; the token still reads as "set"', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'loadout-env-'));
+    const core = await createCore({ dataDir, demoModel: false, overrides: { warm_standby: false }, env: { HF_ENDPOINT: hub.endpoint, HF_TOKEN: hub.token } });
+    try {
+      expect(core.commands.settings()).toMatchObject({ hf_endpoint: hub.endpoint, hf_token: 'set' });
+      await hub.addFile('test/tiny-GGUF', 'tiny-Q4_K_M.gguf');
+      expect((await core.commands.hubFiles('test/tiny-GGUF')).files.map((f) => f.path)).toEqual(['tiny-Q4_K_M.gguf']);
+      expect(hub.requests.at(-1)).toMatchObject({ server: 'hub', authorization: true });
+    } finally {
+      await core.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 
   it('G44, clarifications 6: hf_token is write-only (reads show "set"), PUT "set" keeps it, and a gated download uses it', async () => {
     const { uri } = await hub.addFile('test/gated', 'tiny-Q8_0.gguf', { gated: true });
