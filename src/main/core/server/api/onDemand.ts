@@ -33,9 +33,10 @@ export async function ensureLoaded(core: Core, row: ModelRow, signal: AbortSigna
   // The load goes on without us; its outcome reaches whoever asks next.
   load.catch(() => {});
   // G37: still downloading (auto_download) is 503 `downloading` with the job's progress.
-  const download = core.commands.downloadProblem(name);
+  const now = core.commands.row(name);
+  const download = now.status === 'not_downloaded' ? core.commands.downloadProblem(name) : null;
   if (download) throw download;
-  throw stillLoading(core.commands.row(name), core.clock.now());
+  throw stillLoading(now, core.clock.now());
 }
 
 export function stillLoading(row: ModelRow, now: number): LoadoutError {
