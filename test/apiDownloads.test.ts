@@ -141,6 +141,23 @@ describe('/api/downloads', () => {
     await waitUntil(() => (t.row('tiny').status === 'ok' ? true : null), 'the model to be listed', { timeoutMs: 5_000 });
   }, 30_000);
 
+  it('G24, G25: {"model"} downloads with the sha256 its config pins in download_files, which outranks the caller\'s and the Hub\'s', async () => {
+    const { uri } = await hub.addFile('test/tiny-GGUF', 'tiny-Q4_K_M.gguf');
+    const pinned = 'a'.repeat(64);
+    const t = await startTestCore({
+      configs: { 'tiny.yaml': `${TINY_YAML(uri)}download_files:\n- filename: tiny-Q4_K_M.gguf\n  sha256: ${pinned}\n  uri: ${uri}\n` },
+      settings: { hf_endpoint: hub.endpoint, download_reserve: 0 },
+    });
+    const [job] = t.core.commands.startDownload({ model: 'tiny', sha256: 'b'.repeat(64) }).jobs;
+    const failed = await waitUntil(() => {
+      const j = t.core.commands.downloads().find((x) => x.id === job.id);
+      return j?.state === 'failed' ? j : null;
+    }, 'the download to fail', { timeoutMs: 10_000 });
+    expect(failed.error?.code).toBe('checksum_mismatch');
+    expect(failed.sha256).toMatchObject({ expected: pinned, source: 'config' });
+    expect(t.row('tiny').status).toBe('not_downloaded');
+  });
+
   it('G1, G3, G35, G38: client mistakes are 400 with the reason; an unreachable Hub is 502 upstream', async () => {
     const { api } = await start('huggingface://test/none/none.gguf');
     const scheme = await api('POST', '/api/downloads', { uri: 'ftp://example.com/m.gguf' });

@@ -19,7 +19,7 @@ export interface DownloadCommandsOptions {
 }
 
 /** `{uri}` | `{model}` | `{repo, file, revision?}`: exactly one of them names what to download. */
-function uriOf(req: DownloadStart, catalog: DownloadCommandsOptions['catalog']): { uri: string; model?: string } {
+function uriOf(req: DownloadStart, catalog: DownloadCommandsOptions['catalog']): { uri: string; model?: string; configSha?: string } {
   const forms = [req.uri !== undefined, req.model !== undefined, req.repo !== undefined || req.file !== undefined].filter(Boolean).length;
   if (forms !== 1) throw new LoadoutError('invalid', 'Name one thing to download: {"uri": "huggingface://owner/repo/file.gguf"}, {"model": "<name of a not-downloaded model>"} or {"repo": "owner/repo", "file": "file.gguf"}.');
   if (req.uri !== undefined) return { uri: req.uri };
@@ -27,7 +27,7 @@ function uriOf(req: DownloadStart, catalog: DownloadCommandsOptions['catalog']):
     const entry = catalog(req.model);
     if (!entry) throw new LoadoutError('not_found', `There is no model named "${req.model}".`);
     if (entry.uri === null) throw new LoadoutError('invalid', `${req.model} has no URI to download from${entry.file ? ' (its file is already in the models folder)' : ''}; set parameters.model to a huggingface:// or https:// URI.`);
-    return { uri: entry.uri, model: entry.name };
+    return { uri: entry.uri, model: entry.name, configSha: configSha256(entry) };
   }
   if (req.repo === undefined || req.file === undefined) throw new LoadoutError('invalid', 'A Hub download needs both "repo" (owner/name) and "file" (its path in the repository).');
   const rev = req.revision !== undefined ? `@${req.revision}` : '';
@@ -39,15 +39,23 @@ export function downloadCommands(o: DownloadCommandsOptions) {
     downloads: () => o.engine().list(),
     startDownload: (req: DownloadStart) => {
       const engine = o.engine();
-      const { uri, model } = uriOf(req, o.catalog);
+      const { uri, model, configSha } = uriOf(req, o.catalog);
       const before = new Set(engine.list().filter((j) => j.state !== 'done' && j.state !== 'cancelled').map((j) => j.id));
-      const job = engine.add({ uri, model, filename: req.name, ...(req.sha256 !== undefined ? { sha256: req.sha256, sha256Source: 'caller' as const } : {}) });
+      // G24: the config's sha256 outranks the caller's.
+      const sha = configSha !== undefined ? { sha256: configSha, sha256Source: 'config' as const } : req.sha256 !== undefined ? { sha256: req.sha256, sha256Source: 'caller' as const } : {};
+      const job = engine.add({ uri, model, filename: req.name, ...sha });
       return { jobs: [job], created: !before.has(job.id) };
     },
     pauseDownload: (id: string) => o.engine().pause(id),
     resumeDownload: (id: string) => o.engine().resume(id),
     cancelDownload: (id: string) => o.engine().cancel(id),
   };
+}
+
+/** The sha256 the entry's config pins for its file (LocalAI `download_files`), if any. */
+function configSha256(entry: CatalogEntry): string | undefined {
+  const target = entry.uri ? uriTarget(entry.uri) : null;
+  return entry.config.download_files?.find((f) => f.filename === target)?.sha256;
 }
 
 /** The job that fetches a catalog entry's file, if any. */
@@ -82,7 +90,8 @@ export function notDownloadedError(engine: DownloadEngine, entry: CatalogEntry):
  */
 export function downloadAndWait(engine: DownloadEngine, entry: CatalogEntry, signal?: AbortSignal): Promise<void> {
   if (!entry.uri) return Promise.reject(notDownloadedError(engine, entry));
-  const started = engine.add({ uri: entry.uri, model: entry.name });
+  const sha = configSha256(entry);
+  const started = engine.add({ uri: entry.uri, model: entry.name, ...(sha !== undefined ? { sha256: sha, sha256Source: 'config' as const } : {}) });
   return new Promise<void>((resolve, reject) => {
     const finish = (error?: unknown) => {
       off();
