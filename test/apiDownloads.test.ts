@@ -195,6 +195,14 @@ describe('/api/downloads', () => {
       expect(hub.requests.at(-1)).toMatchObject({ server: 'hub', authorization: true });
     } finally {
       await core.dispose();
+    }
+    // A bad HF_ENDPOINT is reported and ignored; the core still starts.
+    const bad = await createCore({ dataDir, demoModel: false, overrides: { warm_standby: false }, env: { HF_ENDPOINT: 'hf.example' } });
+    try {
+      expect(bad.commands.settings().hf_endpoint).toBe('https://huggingface.co');
+      expect(bad.notices.join('\n')).toContain('HF_ENDPOINT is ignored');
+    } finally {
+      await bad.dispose();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

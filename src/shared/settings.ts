@@ -26,6 +26,8 @@ interface Field {
   choices?: readonly string[];
   /** Write-only: every read shows SECRET_SET or '' (clarifications 6). */
   secret?: true;
+  /** A `string` that must be an http(s) address. */
+  url?: true;
 }
 
 /** What a read shows for a secret that is set; writing it back keeps the stored value. */
@@ -70,7 +72,7 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   download_resume_on_start: { kind: 'bool', default: true, help: 'resume the downloads that were running when Loadout quit' },
   download_reserve: { kind: 'size', default: 1024 ** 3, help: 'disk space a download always leaves free (x1024)' },
   auto_download: { kind: 'bool', default: false, help: 'loading a model that is not downloaded starts its download and waits' },
-  hf_endpoint: { kind: 'string', default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
+  hf_endpoint: { kind: 'string', url: true, default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
   hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
 };
 
@@ -133,6 +135,7 @@ export function coerceSetting(
       return bad('true or false');
     case 'string':
       if (typeof value !== 'string') return bad('text');
+      if (field.url && !isHttpUrl(value)) return bad('an http:// or https:// address, such as https://huggingface.co');
       return { ok: true, value };
     case 'header': {
       if (typeof value !== 'string') return bad('text');
@@ -200,4 +203,13 @@ export function headerValueProblem(value: string): string | null {
   if (value.trim() === '') return 'is only spaces; leave it empty for no key';
   if (!/^[\x21-\x7e]+$/.test(value)) return 'may hold only printable ASCII letters, digits and symbols (no spaces, line breaks, control characters or accents), since it is sent in an HTTP header';
   return null;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password;
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,7 @@ import { freemem } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
-import { dropEchoedSecrets, maskSecrets } from '../../shared/settings';
+import { coerceSetting, dropEchoedSecrets, maskSecrets } from '../../shared/settings';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
 import { LogStore } from './backends/logs';
@@ -130,8 +130,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     // HF_ENDPOINT / HF_TOKEN are defaults below the saved file, as in Hugging Face's own tools.
     const env = options.env ?? process.env;
     const envDefaults: Partial<Settings> = {};
-    if (env.HF_ENDPOINT) envDefaults.hf_endpoint = env.HF_ENDPOINT;
-    if (env.HF_TOKEN) envDefaults.hf_token = env.HF_TOKEN;
+    for (const [variable, key] of [['HF_ENDPOINT', 'hf_endpoint'], ['HF_TOKEN', 'hf_token']] as const) {
+      const value = env[variable];
+      if (!value) continue;
+      const checked = coerceSetting(key, value);
+      if (checked.ok) envDefaults[key] = checked.value as string;
+      else notices.push(`${variable} is ignored: ${checked.error}`);
+    }
     const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, { ...envDefaults, ...options.defaults });
     notices.push(...settingsStore.warnings);
     if (settingsStore.problem) notices.push(settingsStore.problem);

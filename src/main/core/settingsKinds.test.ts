@@ -143,5 +143,8 @@ describe('secrets are write-only (clarifications 6)', () => {
     expect(defaultSettings()).toMatchObject({ download_concurrency: 2, download_connections: 4, download_stall_timeout: 30, download_retries: 8, download_resume_on_start: true, download_reserve: 1024 ** 3, auto_download: false });
     expect(ok('download_reserve', '2GB')).toBe(2 * 1024 ** 3);
     expect(error('download_stall_timeout', MAX_DURATION_S + 1)).toContain('one week');
+    expect(ok('hf_endpoint', 'http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
+    expect(error('hf_endpoint', 'huggingface.co')).toContain('https://');
+    expect(error('hf_endpoint', 'ftp://example.com')).toContain('https://');
   });
 });
