@@ -227,10 +227,10 @@ export class RequestSlots {
  * backend sends only those; tool calls come from the deltas.
  */
 function chunkOf(reply: Reply): StreamChunk {
-  const m = reply.message;
-  let text = m === undefined ? '' : Buffer.isBuffer(m) ? m.toString('utf8') : Buffer.from(m).toString('utf8');
+  const pieces = reply.pieces && reply.pieces.length > 1 ? reply.pieces.map(utf8) : undefined;
+  let text = pieces ? pieces.join('') : reply.message === undefined ? '' : utf8(reply.message);
   const chunk: StreamChunk = { text, tokens: reply.tokens, promptTokens: reply.prompt_tokens };
-  if (reply.pieces && reply.pieces.length > 1) chunk.pieces = reply.pieces.map((p) => Buffer.from(p).toString('utf8'));
+  if (pieces) chunk.pieces = pieces;
   const deltas = reply.chat_deltas;
   if (deltas && deltas.length > 0) {
     if (!text) {
@@ -241,6 +241,12 @@ function chunkOf(reply: Reply): StreamChunk {
     if (calls.length > 0) chunk.toolCalls = calls;
   }
   return chunk;
+}
+
+/** grpc-js hands out bytes fields as Buffers; decoding one in place copies nothing. */
+function utf8(bytes: Buffer | Uint8Array | string): string {
+  if (typeof bytes === 'string') return bytes;
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('utf8');
 }
 
 function isConnectionFailure(e: unknown): boolean {
