@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultQuant, groupByQuant, hubFiles, hubSearch } from '../src/main/core/downloads/hubClient';
+import { defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch } from '../src/main/core/downloads/hubClient';
 import { installLoopbackGuard, startFakeHub, type FakeHub } from './fixtures/fakeHub';
 
 let hub: FakeHub;
@@ -49,5 +49,13 @@ describe('Hub client', () => {
     expect(defaultQuant(groups, 10_000)!.quant).toBe('Q4_K_M');
     expect(defaultQuant(groups, 300)!.quant).toBe('IQ2_XS');
     expect(defaultQuant(groups, 100)).toBeNull();
+  });
+
+  it('G39: the fit verdict weighs the file on the disk and file x 1.1 in free memory', () => {
+    expect(fitOf(400, { memoryBytes: 1000, diskBytes: 1000 })).toBe('fits');
+    expect(fitOf(800, { memoryBytes: 1000, diskBytes: 10_000 })).toBe('tight');
+    expect(fitOf(400, { memoryBytes: 10_000, diskBytes: 450 })).toBe('tight');
+    expect(fitOf(950, { memoryBytes: 1000, diskBytes: 10_000 })).toBe('too_big');
+    expect(fitOf(400, { memoryBytes: 10_000, diskBytes: 300 })).toBe('too_big');
   });
 });

@@ -8,7 +8,7 @@ import type { ChatExportFormat, ChatMessage, ChatSearchHit, Conversation, Conver
 import * as c from './argCheck';
 import type { Check } from './argCheck';
 import type { ErrorData } from './errors';
-import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
+import type { BackendEntry, CoreEvent, DownloadJob, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
 /** The keys of a model's config the GUI edits; `null` removes the key (back to the default). */
 const modelConfigPatch = c.object({
@@ -20,6 +20,19 @@ const modelConfigPatch = c.object({
   disabled: c.optional(c.flag),
 });
 export type ModelConfigPatch = c.TypeOf<typeof modelConfigPatch>;
+
+/** What to download (downloads-spec section 4): a URI, a catalog model's URI, or a Hub repo and file. */
+const downloadRequest = c.object({
+  uri: c.optional(c.text({ max: 4096, nonEmpty: true })),
+  model: c.optional(c.name),
+  repo: c.optional(c.text({ max: 200, nonEmpty: true })),
+  file: c.optional(c.text({ max: 1000, nonEmpty: true })),
+  revision: c.optional(c.text({ max: 200, nonEmpty: true })),
+  sha256: c.optional(c.text({ max: 64, nonEmpty: true })),
+  /** The file name in the models folder (default: the URI's last segment). */
+  name: c.optional(c.text({ max: 255, nonEmpty: true })),
+});
+export type DownloadStart = c.TypeOf<typeof downloadRequest>;
 
 /**
  * A result type, named once in the table (results are the core's to get right, so they are not
@@ -97,6 +110,13 @@ export const COMMANDS = {
   regenerate: command(returns<void>(), arg('id', id)),
   /** Replaces a user message, drops everything after it, and answers again. */
   editMessage: command(returns<ChatMessage>(), arg('id', id), arg('messageId', id), arg('text', c.text())),
+  /** Download jobs (G35). */
+  downloads: command(returns<DownloadJob[]>()),
+  /** Starts the jobs for what the request names; `created` is false when they were there already (G31). */
+  startDownload: command(returns<{ jobs: DownloadJob[]; created: boolean }>(), arg('request', downloadRequest)),
+  pauseDownload: command(resolves<DownloadJob>(), arg('id', id)),
+  resumeDownload: command(resolves<DownloadJob>(), arg('id', id)),
+  cancelDownload: command(resolves<DownloadJob>(), arg('id', id)),
   /** Answers being generated now (for a window that opens mid-answer). */
   generations: command(returns<Generation[]>()),
 } satisfies Record<string, CommandSpec>;

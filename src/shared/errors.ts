@@ -20,6 +20,16 @@ export const ERROR_STATUS = {
   too_large: 413,
   /** A write failed for lack of disk space (ENOSPC) or quota (EDQUOT). */
   disk_space: 507,
+  /** The model's file is not in the models folder yet; the answer says what to download (G36). */
+  not_downloaded: 409,
+  /** The model's file is being downloaded; Retry-After and the job's progress say when (G36). */
+  downloading: 503,
+  /** The Hub or a download server refused our credentials (401 is reserved for *our* API key). */
+  upstream_auth: 424,
+  /** The Hub or a download server failed, is unreachable, or sent something that is not the file. */
+  upstream: 502,
+  /** A downloaded file's sha256 is not the expected one; it stays a `.part` and never loads. */
+  checksum_mismatch: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -31,6 +41,20 @@ export interface ErrorData {
   retryAfter?: number;
   /** For a model that is still loading. */
   loading?: { model: string; state: string; progress: number | null; elapsedMs: number };
+  /** not_downloaded: what to download; downloading: the job's progress (G36). */
+  download?: DownloadInfo;
+  /** Download errors: whether the same job may succeed if tried again. */
+  retryable?: boolean;
+  /** checksum_mismatch: what was expected, from where, and what arrived. */
+  sha256?: { expected: string; source: string; actual: string };
+}
+
+export interface DownloadInfo {
+  uris: string[];
+  sizeBytes: number | null;
+  action: 'POST /api/downloads';
+  /** While downloading: the job ids and bytes so far. */
+  jobs?: { id: string; receivedBytes: number; totalBytes: number | null; etaSeconds: number | null }[];
 }
 
 /** An error that crosses process boundaries as data; `message` is written for the user. */
@@ -38,19 +62,22 @@ export class LoadoutError extends Error {
   readonly code: ErrorCode;
   readonly retryAfter?: number;
   readonly loading?: ErrorData['loading'];
+  readonly download?: DownloadInfo;
 
-  constructor(code: ErrorCode, message: string, extra: Omit<ErrorData, 'code' | 'message'> = {}) {
+  constructor(code: ErrorCode, message: string, extra: Omit<ErrorData, 'code' | 'message' | 'retryable' | 'sha256'> = {}) {
     super(message);
     this.name = 'LoadoutError';
     this.code = code;
     this.retryAfter = extra.retryAfter;
     this.loading = extra.loading;
+    this.download = extra.download;
   }
 
   toData(): ErrorData {
     const data: ErrorData = { code: this.code, message: this.message };
     if (this.retryAfter !== undefined) data.retryAfter = this.retryAfter;
     if (this.loading !== undefined) data.loading = this.loading;
+    if (this.download !== undefined) data.download = this.download;
     return data;
   }
 }

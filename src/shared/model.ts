@@ -1,5 +1,5 @@
 /** Names shared by every part of Loadout (core, GUI, API, CLI); see loader-spec.md. */
-import type { ErrorCode } from './errors';
+import type { ErrorCode, ErrorData } from './errors';
 import type { ChatEvent } from './chat';
 
 export type CatalogStatus = 'ok' | 'error' | 'not_downloaded' | 'disabled';
@@ -143,6 +143,8 @@ export interface Snapshot {
   settingsProblem?: string | null;
   /** Settings set by a command-line flag for this run (they win over the saved value until saved again). */
   flags?: (keyof Settings)[];
+  /** Download jobs, running and finished this run (G35). */
+  downloads?: DownloadJob[];
 }
 
 export interface Settings {
@@ -176,6 +178,16 @@ export interface Settings {
   vram_reserve: number;
   vram_reclaimer: boolean;
   vram_threshold: number;
+  download_concurrency: number;
+  download_connections: number;
+  download_stall_timeout: number;
+  download_retries: number;
+  download_resume_on_start: boolean;
+  download_reserve: number;
+  auto_download: boolean;
+  hf_endpoint: string;
+  /** A secret: every read shows "set" or "" (clarifications 6). */
+  hf_token: string;
 }
 
 /** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */
@@ -228,9 +240,35 @@ export type CoreEvent =
   | { type: 'removed'; name: string }
   | { type: 'journal'; entry: JournalEntry }
   | { type: 'settings'; settings: Settings; settingsProblem?: string | null; flags?: (keyof Settings)[] }
+  /** A download job changed (state, or progress at most 4 a second: G34). */
+  | { type: 'download'; job: DownloadJob }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }
   /** The warm standby backend process appeared, was adopted by a load, or went away. */
   | { type: 'standby'; standby: Snapshot['standby'] }
   | ChatEvent;
+
+/** Downloads (downloads-spec section 4): one job per target file. */
+export type JobState = 'queued' | 'resolving' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
+export type ShaSource = 'config' | 'caller' | 'hub';
+
+export interface DownloadJob {
+  id: string;
+  model: string | null;
+  uri: string;
+  target: string;
+  state: JobState;
+  error: (ErrorData & { retryable: boolean }) | null;
+  /** Why a job restarted or what is off about it, shown to the user (G23, G28). */
+  notice: string | null;
+  totalBytes: number | null;
+  receivedBytes: number;
+  /** Smoothed over about 5 s. */
+  bytesPerSec: number;
+  etaSeconds: number | null;
+  sha256: { expected: string | null; source: ShaSource | null; actual: string | null };
+  /** Published without a known sha256: only the size was checked (G28). */
+  unverified: boolean;
+}
+

@@ -24,7 +24,14 @@ interface Field {
   help: string;
   /** The allowed values of a `choice`. */
   choices?: readonly string[];
+  /** Write-only: every read shows SECRET_SET or '' (clarifications 6). */
+  secret?: true;
+  /** A `string` that must be an http(s) address. */
+  url?: true;
 }
+
+/** What a read shows for a secret that is set; writing it back keeps the stored value. */
+export const SECRET_SET = 'set';
 
 /** Every setting, its type and default. `models_dir`/`data_dir` defaults are '' = derived at run time. */
 export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
@@ -58,7 +65,30 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   vram_reserve: { kind: 'size', default: 1024 ** 3, help: 'VRAM always left free for other programs and the desktop (x1024)' },
   vram_reclaimer: { kind: 'bool', default: false, help: 'unload idle GPU models when other programs need the VRAM' },
   vram_threshold: { kind: 'fraction', default: 0.95, help: 'VRAM fraction in use that triggers the VRAM reclaimer' },
+  download_concurrency: { kind: 'int', default: 2, help: 'downloads that transfer at once; others wait their turn' },
+  download_connections: { kind: 'int', default: 4, help: 'connections (byte ranges) per downloaded file' },
+  download_stall_timeout: { kind: 'duration', default: 30, help: 'seconds without a byte before a download reconnects' },
+  download_retries: { kind: 'int', default: 8, help: 'failures in a row before a download stops as failed (retryable)' },
+  download_resume_on_start: { kind: 'bool', default: true, help: 'resume the downloads that were running when Loadout quit' },
+  download_reserve: { kind: 'size', default: 1024 ** 3, help: 'disk space a download always leaves free (x1024)' },
+  auto_download: { kind: 'bool', default: false, help: 'loading a model that is not downloaded starts its download and waits' },
+  hf_endpoint: { kind: 'string', url: true, default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
+  hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
 };
+
+export const SECRET_KEYS = (Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[]).filter((k) => SETTINGS_SCHEMA[k].secret);
+
+/** Settings as every reader sees them: secrets replaced by "set" or "" (clarifications 6). */
+export function maskSecrets(settings: Settings): Settings {
+  const out = { ...settings } as Record<string, unknown>;
+  for (const key of SECRET_KEYS) out[key] = settings[key] ? SECRET_SET : '';
+  return out as unknown as Settings;
+}
+
+/** A patch without the secrets it only echoes back ("set" means: keep what is stored). */
+export function dropEchoedSecrets(patch: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(patch).filter(([k, v]) => !((SECRET_KEYS as string[]).includes(k) && v === SECRET_SET)));
+}
 
 export const SETTING_KEYS = Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[];
 
@@ -105,6 +135,7 @@ export function coerceSetting(
       return bad('true or false');
     case 'string':
       if (typeof value !== 'string') return bad('text');
+      if (field.url && !isHttpUrl(value)) return bad('an http:// or https:// address, such as https://huggingface.co');
       return { ok: true, value };
     case 'header': {
       if (typeof value !== 'string') return bad('text');
@@ -172,4 +203,13 @@ export function headerValueProblem(value: string): string | null {
   if (value.trim() === '') return 'is only spaces; leave it empty for no key';
   if (!/^[\x21-\x7e]+$/.test(value)) return 'may hold only printable ASCII letters, digits and symbols (no spaces, line breaks, control characters or accents), since it is sent in an HTTP header';
   return null;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password;
+  } catch {
+    return false;
+  }
 }

@@ -3,9 +3,12 @@
  * `dispose`. Nothing else constructs core classes (convention 6).
  */
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
+import { coerceSetting, dropEchoedSecrets, maskSecrets } from '../../shared/settings';
 import type { BackendEntry, CoreEvent, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../shared/model';
 import { acquireInstanceLock } from './backends/instanceLock';
 import { LogStore } from './backends/logs';
@@ -24,6 +27,9 @@ import type { CatalogEntry, ModelConfig } from './catalog/types';
 import { writeDemoModel } from './catalog/demoModel';
 import { systemClock } from './clock';
 import type { Clock } from './clock';
+import { downloadAndWait, downloadCommands, notDownloadedError } from './downloads/commands';
+import { DownloadEngine } from './downloads/engine';
+import { defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type Fit, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
@@ -55,6 +61,8 @@ export interface CoreOptions {
   watchdogIntervalMs?: number;
   /** Physical cores (R6); default: read from the machine. */
   cores?: number;
+  /** Where HF_ENDPOINT and HF_TOKEN are read (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
@@ -68,6 +76,8 @@ export interface CoreCommands extends CoreHandlers {
   /** The model's config as parsed (what the HTTP API checks a request against before loading). */
   modelConfig(name: string): ModelConfig;
   load(name: string, opts?: RequestOptions): Promise<ModelRow>;
+  /** Why a model cannot load until its file is downloaded (G36), or null. */
+  downloadProblem(name: string): LoadoutError | null;
   unload(name: string, opts?: { force?: boolean }): Promise<ModelRow>;
   updateModel(name: string, patch: ModelPatch): Promise<ModelRow>;
   /** Why the saved settings file cannot be used (hosts keep the API off meanwhile), or null. */
@@ -81,6 +91,14 @@ export interface CoreCommands extends CoreHandlers {
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
   recordRequest(entry: RequestLogEntry): void;
   setServerStatus(status: ServerStatus): void;
+  /** GGUF repositories on `hf_endpoint` matching `query` (G38); core-only, as it uses hf_token. */
+  hubSearch(query: string, signal?: AbortSignal): Promise<HubModel[]>;
+  /** A Hub repository's files, and its GGUFs grouped by quantization (G38, G39). */
+  hubFiles(
+    repo: string,
+    revision?: string,
+    signal?: AbortSignal,
+  ): Promise<{ repo: string; files: HubFile[]; groups: (QuantGroup & { fit: Fit })[]; defaultQuant: string | null; room: { memoryBytes: number; diskBytes: number } }>;
 }
 
 export interface Core {
@@ -109,7 +127,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
   const disposers: (() => void | Promise<void>)[] = [];
 
   try {
-    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, options.defaults);
+    // HF_ENDPOINT / HF_TOKEN are defaults below the saved file, as in Hugging Face's own tools.
+    const env = options.env ?? process.env;
+    const envDefaults: Partial<Settings> = {};
+    for (const [variable, key] of [['HF_ENDPOINT', 'hf_endpoint'], ['HF_TOKEN', 'hf_token']] as const) {
+      const value = env[variable];
+      if (!value) continue;
+      const checked = coerceSetting(key, value);
+      if (checked.ok) envDefaults[key] = checked.value as string;
+      else notices.push(`${variable} is ignored: ${checked.error}`);
+    }
+    const settingsStore = new SettingsStore(dataDir, options.overrides ?? {}, { ...envDefaults, ...options.defaults });
     notices.push(...settingsStore.warnings);
     if (settingsStore.problem) notices.push(settingsStore.problem);
     const settings = () => settingsStore.get();
@@ -130,6 +158,36 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
 
     const catalog = new Catalog({ modelsDir, clock, logger: notice });
     disposers.push(() => catalog.dispose());
+
+    // Downloads land in the models folder as `.part` files the catalog never lists (G8); a
+    // published file is scanned at once (G29).
+    const newDownloadEngine = (dir: string): DownloadEngine => {
+      const engine = new DownloadEngine({
+        modelsDir: dir,
+        clock,
+        settings: () => {
+          const s = settings();
+          return {
+            concurrency: Math.max(1, s.download_concurrency),
+            connections: Math.max(1, s.download_connections),
+            stallTimeoutMs: s.download_stall_timeout * 1000,
+            retries: s.download_retries,
+            resumeOnStart: s.download_resume_on_start,
+            reserveBytes: s.download_reserve,
+            hfEndpoint: s.hf_endpoint,
+            hfToken: s.hf_token,
+          };
+        },
+        onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
+      });
+      engine.events.on((job) => events.emit({ type: 'download', job }));
+      return engine;
+    };
+    // One engine per models folder: a new folder pauses the old one's jobs (their sidecars stay
+    // there) and restores the new one's.
+    let downloads = newDownloadEngine(modelsDir);
+    // G33: quit pauses every job with what arrived flushed, before the catalog goes.
+    disposers.push(() => downloads.close());
 
     const journal = new Journal({ file: join(dataDir, 'journal.jsonl') });
     const usage = new UsageStore({ file: join(dataDir, 'lru.json'), clock, notice });
@@ -154,12 +212,15 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       physicalCores: options.cores ?? physicalCores(),
       estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
+      notDownloaded: (entry) => notDownloadedError(downloads, entry),
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
     const router: ModelRouter = loader;
 
     await catalog.start();
+    // G20: jobs running at the last quit resume (download_resume_on_start); paused ones stay paused.
+    await downloads.start();
     disposers.push(
       catalog.onChange((changes) => {
         for (const c of changes) router.catalogChanged(c.type === 'remove' ? c.name : c.entry.name, c.type === 'remove');
@@ -200,6 +261,19 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       return entry;
     };
 
+    /**
+     * G37: with `auto_download` on, a load of a not-downloaded model fetches it first and then
+     * loads it; off, the loader answers 409 `not_downloaded` (G36).
+     */
+    const load = async (name: string, opts?: RequestOptions): Promise<ModelRow> => {
+      const entry = catalog.get(name);
+      if (entry?.status === 'not_downloaded' && settings().auto_download) {
+        await downloadAndWait(downloads, entry, opts?.signal);
+        await catalog.scan();
+      }
+      return router.load(name, opts);
+    };
+
     async function* generate(name: string, built: ReturnType<typeof buildChatOptions>, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
       router.setTemplateWarning(name, built.templateWarning);
       yield* router.stream(name, built.options, opts);
@@ -214,7 +288,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       notice,
       catalog: (name) => catalog.get(name),
       row: (name) => router.rowOf(name),
-      load: (name, opts) => router.load(name, opts),
+      load,
       tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       clock,
@@ -224,13 +298,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
       },
       modelConfig: (name) => entryOf(name).config,
-      load: (name, opts) => router.load(name, opts),
+      load,
+      downloadProblem: (name) => {
+        const entry = catalog.get(name);
+        return entry?.status === 'not_downloaded' ? notDownloadedError(downloads, entry) : null;
+      },
       unload: async (name, opts) => {
         await router.unload(name, { force: opts?.force, reason: 'user' });
         return router.rowOf(name);
@@ -251,15 +329,22 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         router.enforcePolicy();
         return router.rowOf(name);
       },
-      settings,
+      // Secrets are write-only (clarifications 6): every read shows "set" or "".
+      settings: () => maskSecrets(settings()),
       settingsProblem: () => settingsStore.problem,
       updateSettings: async (patch) => {
         const before = settings();
-        const next = settingsStore.update(patch);
-        if (next.models_dir !== before.models_dir) await catalog.setModelsDir(next.models_dir);
-        events.emit({ type: 'settings', settings: next, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
+        const next = settingsStore.update(typeof patch === 'object' && patch !== null && !Array.isArray(patch) ? dropEchoedSecrets(patch) : patch);
+        if (next.models_dir !== before.models_dir) {
+          await downloads.close();
+          downloads = newDownloadEngine(next.models_dir);
+          await downloads.start();
+          await catalog.setModelsDir(next.models_dir);
+        }
+        const shown = maskSecrets(next);
+        events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
-        return next;
+        return shown;
       },
       journal: (model) => journal.list(model),
       logs: (name) => logs.lines(name),
@@ -290,6 +375,17 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         serverStatus = status;
         events.emit({ type: 'server', status });
       },
+      hubSearch: (query, signal) => hubSearch(query, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, signal }),
+      hubFiles: async (repo, revision, signal) => {
+        const files = await hubFiles(repo, { endpoint: settings().hf_endpoint, token: settings().hf_token || undefined, revision, signal });
+        // G39: each quantization against free memory and the disk left after download_reserve.
+        const disk = await statfs(settings().models_dir).catch(() => null);
+        const room = { memoryBytes: freemem(), diskBytes: disk ? Math.max(0, disk.bavail * disk.bsize - settings().download_reserve) : Number.MAX_SAFE_INTEGER };
+        const groups = groupByQuant(files);
+        const pick = defaultQuant(groups, Math.min(room.diskBytes, room.memoryBytes / 1.1));
+        return { repo, files, groups: groups.map((g) => ({ ...g, fit: fitOf(g.sizeBytes, room) })), defaultQuant: pick?.quant ?? null, room };
+      },
+      ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       ...chats.commands(),
     };
 

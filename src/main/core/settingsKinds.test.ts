@@ -1,6 +1,6 @@
 /** The settings schema's kinds: what a user may type, and the clear error when they may not (Trust 2, 14; clarifications 10). */
 import { describe, expect, it } from 'vitest';
-import { MAX_DURATION_S, SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting, mergeSettings, defaultSettings, parseSize } from '../../shared/settings';
+import { MAX_DURATION_S, SECRET_KEYS, SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting, dropEchoedSecrets, maskSecrets, mergeSettings, defaultSettings, parseSize } from '../../shared/settings';
 
 const ok = (key: Parameters<typeof coerceSetting>[0], value: unknown) => {
   const r = coerceSetting(key, value);
@@ -17,7 +17,7 @@ describe('durations are bounded (Node timers overflow past 24.8 days)', () => {
   const durations = SETTING_KEYS.filter((k) => SETTINGS_SCHEMA[k].kind === 'duration');
 
   it('every seconds setting is a duration', () => {
-    expect(durations.sort()).toEqual(['api_load_wait', 'eviction_wait', 'idle_timeout', 'load_failure_cooldown', 'load_timeout', 'stall_timeout', 'start_timeout', 'unload_grace']);
+    expect(durations.sort()).toEqual(['api_load_wait', 'download_stall_timeout', 'eviction_wait', 'idle_timeout', 'load_failure_cooldown', 'load_timeout', 'stall_timeout', 'start_timeout', 'unload_grace']);
   });
 
   for (const key of ['start_timeout', 'api_load_wait', 'idle_timeout'] as const) {
@@ -125,5 +125,26 @@ describe('GPU settings', () => {
     const { settings, errors } = mergeSettings(defaultSettings(), { gpu: 'cpu', vram_reclaimer: true });
     expect(errors).toEqual([]);
     expect([settings.gpu, settings.vram_reclaimer]).toEqual(['cpu', true]);
+  });
+});
+
+describe('secrets are write-only (clarifications 6)', () => {
+  it('hf_token is the secret; reads show "set" or "", and a patch that echoes "set" keeps the stored value', () => {
+    expect(SECRET_KEYS).toEqual(['hf_token']);
+    const s = { ...defaultSettings(), hf_token: 'hf_abc' };
+    expect(maskSecrets(s).hf_token).toBe('set');
+    expect(maskSecrets(defaultSettings()).hf_token).toBe('');
+    expect(maskSecrets(s).hf_endpoint).toBe('https://huggingface.co');
+    expect(dropEchoedSecrets({ hf_token: 'set', idle_timeout: 5 })).toEqual({ idle_timeout: 5 });
+    expect(dropEchoedSecrets({ hf_token: '' })).toEqual({ hf_token: '' });
+  });
+
+  it('download settings have the spec defaults', () => {
+    expect(defaultSettings()).toMatchObject({ download_concurrency: 2, download_connections: 4, download_stall_timeout: 30, download_retries: 8, download_resume_on_start: true, download_reserve: 1024 ** 3, auto_download: false });
+    expect(ok('download_reserve', '2GB')).toBe(2 * 1024 ** 3);
+    expect(error('download_stall_timeout', MAX_DURATION_S + 1)).toContain('one week');
+    expect(ok('hf_endpoint', 'http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
+    expect(error('hf_endpoint', 'huggingface.co')).toContain('https://');
+    expect(error('hf_endpoint', 'ftp://example.com')).toContain('https://');
   });
 });

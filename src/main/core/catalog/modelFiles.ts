@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { GgufInfo } from '../../../shared/model';
 import type { ScanCaches } from './caches';
+import { uriTarget } from '../downloads/uri';
 import { SPLIT_RE } from './paths';
 import type { ModelConfig } from './types';
 import { fileId, type FoundFile } from './walkModelsDir';
@@ -71,8 +72,8 @@ export async function resolveModel(ctx: ScanContext, config: ModelConfig, f: Fou
   if (scheme === 'file') {
     ref = decodeURI(ref.slice('file://'.length));
   } else if (scheme !== undefined) {
-    // LocalAI downloads a URI into the models folder under the URI's last path segment.
-    const fileName = uriFileName(ref);
+    // The downloader's own URI -> file name (G2), so a finished download is the file we look for.
+    const fileName = uriTarget(ref);
     const local = fileName ? await describeFile(ctx, path.join(ctx.dir, fileName), undefined) : null;
     return local ? { kind: 'file', file: local } : { kind: 'uri', uri: ref };
   }
@@ -137,19 +138,6 @@ export async function describeFile(ctx: ScanContext, file: string, found: FoundF
   const header = await ctx.caches.header(file, st);
   if (header.error) problems.push(header.error);
   return { file, sizeBytes, gguf: header.gguf, error: problems.length > 0 ? problems.join(' ') : null, version, claims };
-}
-
-function uriFileName(uri: string): string | null {
-  const rest = uri.replace(URI_RE, '').split(/[?#]/)[0];
-  let last = rest.slice(rest.lastIndexOf('/') + 1);
-  // huggingface://owner/repo/file.gguf@branch
-  if (last.includes('@')) last = last.slice(0, last.indexOf('@'));
-  try {
-    last = decodeURIComponent(last);
-  } catch {
-    /* keep as written */
-  }
-  return last === '' || last === '.' || last === '..' || last.includes('/') ? null : last;
 }
 
 async function statFile(file: string): Promise<FoundFile | 'dir' | null> {

@@ -199,6 +199,16 @@ export function parseModelConfig(text: string, label: string, stem: string): Par
   const systemPrompt = reader.text(['system_prompt']);
   if (systemPrompt !== undefined && systemPrompt !== '') config.system_prompt = systemPrompt;
   assign(config, 'roles', reader.textMap(['roles']));
+  // LocalAI's `download_files`: the sha256 a download of each file must match (G24). Entries
+  // that are not {filename, sha256} maps of text are ignored, as LocalAI would not use them.
+  const files = doc.get('download_files');
+  if (isSeq(files)) {
+    const pinned = (files.toJSON() as unknown[]).flatMap((f) => {
+      const e = f as { filename?: unknown; sha256?: unknown } | null;
+      return e && typeof e.filename === 'string' && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/i.test(e.sha256) ? [{ filename: e.filename, sha256: e.sha256.toLowerCase() }] : [];
+    });
+    if (pinned.length > 0) config.download_files = pinned;
+  }
   if (reader.map(['grpc'])) {
     // Accepted for LocalAI compatibility; the loader's readiness wait is a time budget instead.
     reader.int(['grpc', 'attempts'], 0);

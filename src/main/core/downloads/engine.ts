@@ -11,13 +11,13 @@ import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock';
 import { Emitter } from '../emitter';
+import type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 import { DownloadError, type DownloadErrorData } from './errors';
 import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { hashFile, syncDir } from './files';
 import { parseModelUri, targetPath } from './uri';
 
-export type JobState = 'queued' | 'resolving' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
-export type ShaSource = 'config' | 'caller' | 'hub';
+export type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 
 export interface DownloadRequest {
   uri: string;
@@ -28,25 +28,6 @@ export interface DownloadRequest {
   sha256Source?: 'config' | 'caller';
   /** The catalog model the file belongs to, for the job row. */
   model?: string;
-}
-
-export interface DownloadJob {
-  id: string;
-  model: string | null;
-  uri: string;
-  target: string;
-  state: JobState;
-  error: DownloadErrorData | null;
-  /** Why a job restarted or what is off about it, shown to the user (G23, G28). */
-  notice: string | null;
-  totalBytes: number | null;
-  receivedBytes: number;
-  /** Smoothed over about 5 s. */
-  bytesPerSec: number;
-  etaSeconds: number | null;
-  sha256: { expected: string | null; source: ShaSource | null; actual: string | null };
-  /** Published without a known sha256: only the size was checked (G28). */
-  unverified: boolean;
 }
 
 export interface DownloadSettings {

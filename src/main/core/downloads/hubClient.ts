@@ -108,3 +108,17 @@ export function defaultQuant(groups: QuantGroup[], budgetBytes: number): QuantGr
   const fits = models.filter((g) => g.sizeBytes <= budgetBytes);
   return fits.find((g) => g.quant === 'Q4_K_M') ?? fits.sort((a, b) => b.sizeBytes - a.sizeBytes)[0] ?? null;
 }
+
+export type Fit = 'fits' | 'tight' | 'too_big';
+
+/**
+ * Whether a quantization fits this machine (G39): the file must fit on the disk (less the
+ * reserve), and its memory (file x 1.1 for the context and buffers) in free memory; "tight" when
+ * it uses more than 80 % of either.
+ */
+export function fitOf(sizeBytes: number, room: { memoryBytes: number; diskBytes: number }): Fit {
+  const need = sizeBytes * 1.1;
+  if (sizeBytes > room.diskBytes || need > room.memoryBytes) return 'too_big';
+  if (sizeBytes > room.diskBytes * 0.8 || need > room.memoryBytes * 0.8) return 'tight';
+  return 'fits';
+}

@@ -41,6 +41,8 @@ export interface LoaderOptions {
   estimateMemory: (entry: CatalogEntry) => number | null;
   /** Where last uses are kept across restarts (Trust 17); none: this run only. */
   usage?: { restored(): ReadonlyMap<string, number>; note(name: string, at: number): void };
+  /** Why a not_downloaded model cannot load now: `not_downloaded` with what to fetch, or `downloading` (G36). */
+  notDownloaded?: (entry: CatalogEntry) => LoadoutError;
 }
 
 export class ModelTable {
@@ -71,7 +73,9 @@ export class ModelTable {
     if (!entry) throw new LoadoutError('not_found', `There is no model named "${name}". Check the name, or add the model to the models folder.`);
     if (entry.status === 'error') throw new LoadoutError('invalid', `${name} cannot be loaded: ${entry.error}`);
     if (entry.status === 'disabled') throw new LoadoutError('invalid', `${name} is disabled in its config (disabled: true). Enable it to load it.`);
-    if (entry.status === 'not_downloaded') throw new LoadoutError('invalid', `${name} is not downloaded yet (${entry.uri}). Download the file into the models folder first.`);
+    if (entry.status === 'not_downloaded') {
+      throw this.o.notDownloaded?.(entry) ?? new LoadoutError('not_downloaded', `${name} is not downloaded yet (${entry.uri}). Download the file into the models folder first.`);
+    }
     return entry;
   }
 

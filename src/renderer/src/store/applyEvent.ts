@@ -150,6 +150,8 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     case 'chat-truncated':
     case 'generation':
     case 'chat-delta':
+    // No Downloads view yet: the GUI ignores download progress.
+    case 'download':
       return state;
   }
 }

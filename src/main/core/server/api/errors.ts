@@ -50,6 +50,8 @@ function openAiErrorBody(data: ErrorData, status: number, param: string | null, 
   const code = data.code === 'not_found' && modelLookup ? 'model_not_found' : data.code;
   const error: Record<string, unknown> = { message: data.message, type: openAiType(data.code, status), param: modelLookup && code === 'model_not_found' ? 'model' : param, code };
   if (data.loading) error.loading = data.loading;
+  // G36: what to download (or the running download's progress), under /v1 too.
+  if (data.download) error.download = data.download;
   if (data.retryAfter !== undefined) error.retry_after = data.retryAfter;
   return { error };
 }

@@ -129,7 +129,7 @@ export function corsHeaders(origin: string | null, preflight?: { requestHeaders:
   if (!origin) return {};
   const h: Record<string, string> = { 'access-control-allow-origin': origin, vary: 'Origin' };
   if (preflight) {
-    h['access-control-allow-methods'] = 'GET, POST, PUT, OPTIONS';
+    h['access-control-allow-methods'] = 'GET, POST, PUT, DELETE, OPTIONS';
     h['access-control-allow-headers'] = preflight.requestHeaders || 'authorization, content-type';
     h['access-control-max-age'] = '600';
   }

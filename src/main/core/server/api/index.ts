@@ -13,6 +13,7 @@ import { replyError } from './call';
 import type { ApiFlavor } from './errors';
 import { sendError } from './errors';
 import { checkRequest, corsHeaders } from './guard';
+import * as dl from './downloads';
 import * as mgmt from './management';
 import * as v1 from './openai';
 import { SsePacer } from './sse';
@@ -21,7 +22,7 @@ export { checkRequest, corsHeaders, isLoopbackAddress, allowedOrigins } from './
 export type { GuardRequest, GuardResult, GuardSettings } from './guard';
 
 interface Route {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   pattern: RegExp;
   /** `not_found` from this route is about the requested model (OpenAI's `model_not_found`). */
   modelLookup?: boolean;
@@ -44,6 +45,14 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: actionPattern('plan'), run: (c, n) => mgmt.plan(c, n) },
   { method: 'GET', pattern: actionPattern('logs'), run: (c, n) => mgmt.logs(c, n) },
   { method: 'GET', pattern: /^\/api\/models\/(.+)$/, run: (c, n) => mgmt.modelRow(c, n) },
+  { method: 'POST', pattern: /^\/api\/downloads$/, run: (c) => dl.start(c) },
+  { method: 'GET', pattern: /^\/api\/downloads$/, run: (c) => dl.list(c) },
+  { method: 'GET', pattern: /^\/api\/downloads\/([^/]+)$/, run: (c, id) => dl.get(c, id) },
+  { method: 'DELETE', pattern: /^\/api\/downloads\/([^/]+)$/, run: (c, id) => dl.cancel(c, id) },
+  { method: 'POST', pattern: /^\/api\/downloads\/([^/]+)\/pause$/, run: (c, id) => dl.pause(c, id) },
+  { method: 'POST', pattern: /^\/api\/downloads\/([^/]+)\/resume$/, run: (c, id) => dl.resume(c, id) },
+  { method: 'GET', pattern: /^\/api\/hub\/search$/, run: (c) => dl.hubSearch(c) },
+  { method: 'GET', pattern: /^\/api\/hub\/files$/, run: (c) => dl.hubFiles(c) },
 ];
 
 function actionPattern(action: string): RegExp {
@@ -136,7 +145,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
       return;
     }
     if (guard.kind === 'preflight') {
-      res.writeHead(204, { ...corsHeaders(guard.corsOrigin, { requestHeaders: header(req, 'access-control-request-headers') }), allow: 'GET, HEAD, POST, PUT, OPTIONS' }).end();
+      res.writeHead(204, { ...corsHeaders(guard.corsOrigin, { requestHeaders: header(req, 'access-control-request-headers') }), allow: 'GET, HEAD, POST, PUT, DELETE, OPTIONS' }).end();
       return;
     }
 
@@ -159,7 +168,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
         const known =
           flavor === 'v1'
             ? 'GET /v1/models; POST /v1/chat/completions, /v1/completions, /v1/embeddings'
-            : 'GET /api/state, /api/settings, /api/journal, /api/models/{name}, /api/models/{name}/plan, /api/models/{name}/logs; POST /api/models/{name}/load, /unload, /pin; PUT /api/settings';
+            : 'GET /api/state, /api/settings, /api/journal, /api/models/{name}, /api/models/{name}/plan, /api/models/{name}/logs; POST /api/models/{name}/load, /unload, /pin; PUT /api/settings; GET/POST /api/downloads, GET/DELETE /api/downloads/{id}, POST /api/downloads/{id}/pause, /resume; GET /api/hub/search?q=, /api/hub/files?repo=';
         throw new LoadoutError('not_found', `No such endpoint: ${req.method} ${path} (${known}).`);
       }
       modelLookup = !!route.modelLookup;

@@ -32,7 +32,11 @@ export async function ensureLoaded(core: Core, row: ModelRow, signal: AbortSigna
   }
   // The load goes on without us; its outcome reaches whoever asks next.
   load.catch(() => {});
-  throw stillLoading(core.commands.row(name), core.clock.now());
+  // G37: still downloading (auto_download) is 503 `downloading` with the job's progress.
+  const now = core.commands.row(name);
+  const download = now.status === 'not_downloaded' ? core.commands.downloadProblem(name) : null;
+  if (download) throw download;
+  throw stillLoading(now, core.clock.now());
 }
 
 export function stillLoading(row: ModelRow, now: number): LoadoutError {
