@@ -100,6 +100,8 @@ function capNesting(line: string): string {
 
 /** The HTML constructs are switched off: raw HTML is parsed as the text it is. */
 const NO_HTML = { disable: { null: ['htmlFlow', 'htmlText'] } };
+/** Built once: making the GFM extensions costs more than parsing a paragraph, and a streaming answer parses every frame. */
+const PARSE_OPTIONS = { extensions: [gfm(), NO_HTML], mdastExtensions: [gfmFromMarkdown()] };
 
 /** A top-level chunk: its source, the text the tree's positions refer to, and the tree (null: too long to format, shown as text). */
 export interface Chunk {
@@ -117,7 +119,7 @@ function parseChunk(src: string, labels: string[]): Chunk {
   if (src.length > CHUNK_LIMIT) return { src, parsed: src, tree: null };
   const parsed = src.split('\n').map(capNesting).join('\n');
   const extra = src.includes('[') && labels.length ? `\n\n${labels.map((l) => `[${l}]: ${l.startsWith('^') ? 'x' : 'about:blank'}`).join('\n\n')}` : '';
-  const tree = fromMarkdown(parsed + extra, { extensions: [gfm(), NO_HTML], mdastExtensions: [gfmFromMarkdown()] });
+  const tree = fromMarkdown(parsed + extra, PARSE_OPTIONS);
   if (extra) tree.children = tree.children.filter((n) => (n.position?.start.offset ?? 0) < parsed.length);
   return { src, parsed, tree };
 }
