@@ -4,7 +4,7 @@
  * (rel=noopener noreferrer) and only for http(s)/mailto. Each top-level chunk is memoised on its
  * source text, so while an answer streams only its last chunk re-renders.
  */
-import { Fragment, memo, useMemo, useState } from 'react';
+import { Fragment, createContext, memo, useContext, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { ElementContent as HastContent } from 'hast';
 import type { Nodes, RootContent } from 'mdast';
@@ -97,6 +97,7 @@ function Link({ href, children }: { href: string | null; children: ReactNode }) 
 }
 
 function Node({ node: n, ctx, depth }: { node: RootContent; ctx: Ctx; depth: number }): ReactNode {
+  if ((n.type as string) === STREAM_TAIL) return <StreamTail />;
   if (depth > MAX_RENDER_DEPTH) return plainText(n);
   const kids = 'children' in n ? <Children nodes={n.children as RootContent[]} ctx={ctx} depth={depth + 1} /> : null;
   switch (n.type) {
@@ -133,6 +134,7 @@ function Node({ node: n, ctx, depth }: { node: RootContent; ctx: Ctx; depth: num
       const src = ctx.src.slice(n.position?.start.offset ?? 0, n.position?.end.offset ?? ctx.src.length);
       const fenced = /^ {0,3}(`{3,}|~{3,})/.exec(src);
       const closed = !fenced || (FENCE_CLOSE.exec(src)?.[1]?.[0] === fenced[1]![0] && FENCE_CLOSE.exec(src)![1]!.length >= fenced[1]!.length);
+      if (n.data && STREAM_TAIL in n.data) return <StreamingCodeBlock lang={n.lang ?? ''} code={n.value} />;
       return <CodeBlock lang={n.lang ?? ''} code={n.value} closed={closed} />;
     }
     case 'inlineCode':
@@ -206,15 +208,73 @@ const Chunk = memo(
   (a, b) => a.chunk === b.chunk && a.refsKey === b.refsKey,
 );
 
-export function Markdown({ text }: { text: string }) {
+interface Parsed {
+  chunks: ParsedChunk[];
+  refs: References;
+  refsKey: string;
+}
+
+function parseAll(text: string): Parsed | null {
+  if (text.length > MARKDOWN_LIMIT) return null;
+  const chunks = parseMarkdownChunks(text);
+  const refs = collectReferences(chunks);
+  const refsKey = [...refs.links.values()].map((d) => `${d.identifier}\u0000${d.url}`).join('\u0001') + `\u0002${[...refs.notes.keys()].join('\u0001')}`;
+  return { chunks, refs, refsKey };
+}
+
+/**
+ * While an answer streams, its last chunk grows every frame; parsing it again costs ~1.5 ms per KB
+ * (micromark) and rendering its tree again more, which took whole frames. So the streaming text
+ * is parsed and rendered again at most every PARSE_INTERVAL_MS (longer when a parse costs more),
+ * and the text that arrived since is shown at once as plain text where the last block ends: only
+ * that text node changes from frame to frame.
+ */
+const PARSE_INTERVAL_MS = 100;
+const PARSE_EVERY = 4;
+
+const StreamTailText = createContext('');
+const STREAM_TAIL = 'loadoutStreamTail';
+
+function StreamTail() {
+  return useContext(StreamTailText);
+}
+
+/** A code block still being written: the text that arrived since the last parse goes on its end. */
+function StreamingCodeBlock({ lang, code }: { lang: string; code: string }) {
+  return <CodeBlock lang={lang} code={code + useContext(StreamTailText)} closed={false} />;
+}
+
+/** The chunk with a place for the streaming tail at the end of its deepest last block (a paragraph, heading or code), else in a paragraph of its own. */
+export function withTail(chunk: ParsedChunk): ParsedChunk {
+  const marker = { type: STREAM_TAIL } as unknown as RootContent;
+  if (!chunk.tree) return chunk;
+  const append = (nodes: RootContent[]): RootContent[] => {
+    const last = nodes.at(-1);
+    const rest = nodes.slice(0, -1);
+    if (last?.type === 'paragraph' || last?.type === 'heading') return [...rest, { ...last, children: [...last.children, marker] } as RootContent];
+    if (last?.type === 'code') return [...rest, { ...last, data: { ...last.data, [STREAM_TAIL]: true } } as RootContent];
+    if ((last?.type === 'list' || last?.type === 'listItem' || last?.type === 'blockquote') && last.children.length > 0) {
+      return [...rest, { ...last, children: append(last.children as RootContent[]) } as RootContent];
+    }
+    return [...nodes, { type: 'paragraph', children: [marker] } as RootContent];
+  };
+  return { ...chunk, tree: { ...chunk.tree, children: append(chunk.tree.children) as typeof chunk.tree.children } };
+}
+
+export function Markdown({ text, streaming = false }: { text: string; streaming?: boolean }) {
+  const last = useRef<{ text: string; parsed: Parsed | null; at: number; interval: number } | null>(null);
   const parsed = useMemo(() => {
-    if (text.length > MARKDOWN_LIMIT) return null;
-    const chunks = parseMarkdownChunks(text);
-    const refs = collectReferences(chunks);
-    const refsKey = [...refs.links.values()].map((d) => `${d.identifier}\u0000${d.url}`).join('\u0001') + `\u0002${[...refs.notes.keys()].join('\u0001')}`;
-    return { chunks, refs, refsKey };
-  }, [text]);
-  if (!parsed) {
+    const prev = last.current;
+    const now = performance.now();
+    if (streaming && prev?.parsed && text.startsWith(prev.text) && now - prev.at < prev.interval) return prev;
+    const fresh = parseAll(text);
+    const done = performance.now();
+    const withPlace = streaming && fresh && fresh.chunks.length > 0 ? { ...fresh, chunks: [...fresh.chunks.slice(0, -1), withTail(fresh.chunks.at(-1)!)] } : fresh;
+    last.current = { text, parsed: withPlace, at: done, interval: Math.max(PARSE_INTERVAL_MS, (done - now) * PARSE_EVERY) };
+    return last.current;
+  }, [text, streaming]);
+  const tail = text.slice(parsed.text.length);
+  if (!parsed.parsed) {
     return (
       <div className="md md-plain">
         <p className="muted">This answer is too long to format; it is shown as plain text.</p>
@@ -222,11 +282,17 @@ export function Markdown({ text }: { text: string }) {
       </div>
     );
   }
+  const chunks = parsed.parsed.chunks;
+  const refs = parsed.parsed;
   return (
-    <div className="md">
-      {parsed.chunks.map((c, k) => (
-        <Chunk key={k} chunk={c} refs={parsed.refs} refsKey={parsed.refsKey} />
-      ))}
-    </div>
+    <StreamTailText.Provider value={tail}>
+      <div className="md">
+        {chunks.map((c, k) => (
+          <Chunk key={k} chunk={c} refs={refs.refs} refsKey={refs.refsKey} />
+        ))}
+        {/* a chunk too long to format has no place for the tail */}
+        {chunks.at(-1)?.tree === null && tail ? <p className="md-plain">{tail}</p> : null}
+      </div>
+    </StreamTailText.Provider>
   );
 }

@@ -183,7 +183,7 @@ export function StreamingMessage({ conversationId }: { conversationId: string })
         </div>
       ) : (
         <div className="streaming-text" data-testid="streaming">
-          <Markdown text={g.text} />
+          <Markdown text={g.text} streaming />
           <span className="caret" aria-hidden="true" />
         </div>
       )}
