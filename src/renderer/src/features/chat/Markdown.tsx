@@ -282,13 +282,12 @@ export function Markdown({ text, streaming = false }: { text: string; streaming?
       </div>
     );
   }
-  const chunks = parsed.parsed.chunks;
-  const refs = parsed.parsed;
+  const { chunks, refs, refsKey } = parsed.parsed;
   return (
     <StreamTailText.Provider value={tail}>
       <div className="md">
         {chunks.map((c, k) => (
-          <Chunk key={k} chunk={c} refs={refs.refs} refsKey={refs.refsKey} />
+          <Chunk key={k} chunk={c} refs={refs} refsKey={refsKey} />
         ))}
         {/* a chunk too long to format has no place for the tail */}
         {chunks.at(-1)?.tree === null && tail ? <p className="md-plain">{tail}</p> : null}
