@@ -28,6 +28,32 @@ export interface MemoryInfo {
   estimateBytes: number | null;
   rssBytes: number | null;
   vramBytes: number | null;
+  /** VRAM the model needs at its planned layers, before it loads (V4); null: no GPU involved. */
+  vramEstimateBytes: number | null;
+}
+
+export type GpuType = 'metal' | 'cuda' | 'vulkan';
+
+/**
+ * One GPU backend type as node-llama-cpp reports it: VRAM summed over its devices, with their
+ * names (clarification 4). `unified`: Apple-style memory shared with the CPU, where `totalBytes`
+ * is the working-set limit.
+ */
+export interface GpuDevice {
+  type: GpuType;
+  names: string[];
+  totalBytes: number;
+  freeBytes: number;
+  /** VRAM held by Loadout's models and its warm standby. */
+  usedByLoadoutBytes: number;
+  unified: boolean;
+}
+
+/** Where a loaded model runs (the row's placement, V11). `device: 'cpu'` has 0 GPU layers. */
+export interface Placement {
+  device: GpuType | 'cpu';
+  gpuLayers: number;
+  totalLayers: number;
 }
 
 /** What the GGUF header says about a model file (C5). */
@@ -79,6 +105,8 @@ export interface ModelRow {
   remote: boolean;
   /** What a request that sets no sampling gets (the chat's "model default (0.7)"). */
   sampling: SamplingDefaults;
+  /** Where the loaded instance runs ("GPU 20/32", "CPU"); null while not loaded (V11). */
+  placement: Placement | null;
 }
 
 export interface SamplingDefaults {
@@ -104,6 +132,7 @@ export type UnloadReason =
   | 'idle'
   | 'stalled'
   | 'reclaimer'
+  | 'vram_pressure'
   | 'crashed'
   | 'settings'
   | 'user'
@@ -145,6 +174,8 @@ export interface Snapshot {
   flags?: (keyof Settings)[];
   /** Download jobs, running and finished this run (G35). */
   downloads?: DownloadJob[];
+  /** GPUs, one entry per GPU backend type (V11, clarification 4); empty without a GPU. */
+  gpus?: GpuDevice[];
 }
 
 export interface Settings {

@@ -201,7 +201,7 @@ export function fakeRow(name: string, state: ModelState = 'unloaded', extra: Par
     inFlight: 0,
     queued: 0,
     progress: null,
-    memory: { estimateBytes: null, rssBytes: null, vramBytes: null },
+    memory: { estimateBytes: null, rssBytes: null, vramBytes: null, vramEstimateBytes: null },
     ttl: null,
     contextSize: null,
     parallel: 1,
@@ -211,6 +211,7 @@ export function fakeRow(name: string, state: ModelState = 'unloaded', extra: Par
     templateWarning: null,
     sampling: samplingDefaults(undefined),
     remote: false,
+    placement: null,
     ...extra,
   };
 }

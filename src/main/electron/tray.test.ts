@@ -146,15 +146,15 @@ describe('the tray tooltip', () => {
     [
       'measured memory (RSS + VRAM) where there is a process, else the estimate',
       [
-        row('a', 'ready', { memory: { estimateBytes: 9 * GB, rssBytes: 1 * GB, vramBytes: 0.5 * GB } }),
-        row('b', 'busy', { memory: { estimateBytes: 2 * GB, rssBytes: null, vramBytes: null } }),
-        row('c', 'unloaded', { memory: { estimateBytes: 50 * GB, rssBytes: null, vramBytes: null } }),
+        row('a', 'ready', { memory: { estimateBytes: 9 * GB, rssBytes: 1 * GB, vramBytes: 0.5 * GB, vramEstimateBytes: null } }),
+        row('b', 'busy', { memory: { estimateBytes: 2 * GB, rssBytes: null, vramBytes: null, vramEstimateBytes: null } }),
+        row('c', 'unloaded', { memory: { estimateBytes: 50 * GB, rssBytes: null, vramBytes: null, vramEstimateBytes: null } }),
       ],
       'Loadout — 2 loaded · 3.5 GB in use',
     ],
     [
       'a loading model counts toward memory and is named',
-      [row('a', 'ready', { memory: { estimateBytes: null, rssBytes: 512 * 1024 ** 2, vramBytes: null } }), row('b', 'loading', { memory: { estimateBytes: GB, rssBytes: null, vramBytes: null } })],
+      [row('a', 'ready', { memory: { estimateBytes: null, rssBytes: 512 * 1024 ** 2, vramBytes: null, vramEstimateBytes: null } }), row('b', 'loading', { memory: { estimateBytes: GB, rssBytes: null, vramBytes: null, vramEstimateBytes: null } })],
       'Loadout — 1 loaded · 1 loading · 1.5 GB in use',
     ],
     ['no memory figures at all', [row('a', 'ready')], 'Loadout — 1 loaded'],

@@ -122,7 +122,7 @@ describe('TrayController: rendering', () => {
 
   it('does not rebuild the native menu when the menu data did not change; the tooltip updates on its own', () => {
     const t = setup({ models: [fakeRow('a', 'ready')] });
-    t.setModels([fakeRow('a', 'ready', { memory: { estimateBytes: null, rssBytes: 2 * 1024 ** 3, vramBytes: null }, lastUsed: 'now' })]);
+    t.setModels([fakeRow('a', 'ready', { memory: { estimateBytes: null, rssBytes: 2 * 1024 ** 3, vramBytes: null, vramEstimateBytes: null }, lastUsed: 'now' })]);
     t.modelEvent(fakeRow('a', 'ready'));
     t.clock.advance(100);
     expect(t.controller.menuBuilds).toBe(1);

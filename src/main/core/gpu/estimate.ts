@@ -7,7 +7,9 @@
  */
 import { ggmlTensorBytes, ggufInfoFromHeader, type GgufHeader } from '../gguf/readGguf';
 
-export type GpuType = 'metal' | 'cuda' | 'vulkan';
+import type { GpuType } from '../../../shared/model';
+
+export type { GpuType };
 
 /**
  * VRAM a backend process takes on a device before any model (driver context, kernels). An

@@ -3,38 +3,16 @@
  * explicit count to the backend (clarification 4), so what the plan says is what loads.
  * Pure: the devices and the VRAM freed by planned unloads come in as data.
  */
-import type { GpuSetting } from '../../../shared/model';
-import { vramForLayers, ramForLayers, type GpuType, type ModelEstimate } from './estimate';
+import type { GpuDevice, GpuSetting, Placement } from '../../../shared/model';
+import { vramForLayers, ramForLayers, type ModelEstimate } from './estimate';
 
-export type { GpuSetting };
-
-/**
- * One GPU backend type as node-llama-cpp reports it: VRAM summed over its devices, with their
- * names (clarification 4). `unified`: Apple-style memory shared with the CPU, where `totalBytes`
- * is the working-set limit.
- */
-export interface GpuDevice {
-  type: GpuType;
-  names: string[];
-  totalBytes: number;
-  freeBytes: number;
-  /** VRAM held by Loadout's models and its warm standby. */
-  usedByLoadoutBytes: number;
-  unified: boolean;
-}
+export type { GpuDevice, GpuSetting, Placement };
 
 export interface VramLimits {
   /** Bytes Loadout's models may hold in VRAM; 0 = total minus the reserve. */
   vram_budget: number;
   /** VRAM left free for other programs and the desktop. */
   vram_reserve: number;
-}
-
-/** Where a loaded model runs (the row's placement). `device: 'cpu'` has 0 GPU layers. */
-export interface Placement {
-  device: GpuType | 'cpu';
-  gpuLayers: number;
-  totalLayers: number;
 }
 
 export interface LayerRequest {

@@ -85,6 +85,8 @@ export function unloadSentence(reason: UnloadReason, name: string, detail: { by?
       return `unloaded ${name}: stuck, ${detail.text ?? 'no output for too long'}`;
     case 'reclaimer':
       return `unloaded ${name}: system memory is running low${detail.text ? ` (${detail.text})` : ''}`;
+    case 'vram_pressure':
+      return `unloaded ${name}: another program needs the GPU's memory${detail.text ? ` (${detail.text})` : ''}`;
     case 'crashed':
       return `unloaded ${name}: ${detail.text ?? 'its backend exited unexpectedly'}`;
     case 'settings':

@@ -69,6 +69,7 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
       estimateBytes: entry ? estimate(entry) : null,
       rssBytes: rt?.host && isOccupying(state) ? rt.rssBytes : null,
       vramBytes: rt?.host && isOccupying(state) ? rt.vramBytes : null,
+      vramEstimateBytes: null,
     },
     ttl: c?.ttl ?? null,
     contextSize: c?.context_size ?? entry?.gguf?.contextLength ?? null,
@@ -78,6 +79,7 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
     reloadPending: !!(rt?.loadKey && entry && isResident(state) && rt.loadKey !== entry.loadKey),
     templateWarning: rt?.templateWarning ?? null,
     remote: rt?.host?.kind === 'remote',
+    placement: null,
     sampling: samplingDefaults(c?.parameters),
   };
 }

@@ -26,7 +26,7 @@ function row(name: string, o: Partial<ModelRow> = {}): ModelRow {
     inFlight: 0,
     queued: 0,
     progress: null,
-    memory: { estimateBytes: 2000, rssBytes: null, vramBytes: null },
+    memory: { estimateBytes: 2000, rssBytes: null, vramBytes: null, vramEstimateBytes: null },
     ttl: null,
     contextSize: null,
     parallel: 1,
@@ -36,6 +36,7 @@ function row(name: string, o: Partial<ModelRow> = {}): ModelRow {
     templateWarning: null,
     sampling: samplingDefaults(undefined),
     remote: false,
+    placement: null,
     ...o,
   };
 }
@@ -72,7 +73,7 @@ describe('applyEvent', () => {
 
   it('derived lists keep their identity when an event does not change them (views that select them do not re-render)', () => {
     const s = fold([], snapshot([row('a', { state: 'ready', lastUsed: at(1) }), row('b', { groups: ['g'] })], ['a']));
-    const next = applyEvent(s, { type: 'model', row: row('a', { state: 'ready', lastUsed: at(1), memory: { estimateBytes: 1, rssBytes: 5, vramBytes: null } }) });
+    const next = applyEvent(s, { type: 'model', row: row('a', { state: 'ready', lastUsed: at(1), memory: { estimateBytes: 1, rssBytes: 5, vramBytes: null, vramEstimateBytes: null } }) });
     expect(next.lru).toBe(s.lru);
     expect(next.groups).toBe(s.groups);
     expect(next.pending).toBe(s.pending);

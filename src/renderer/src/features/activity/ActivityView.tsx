@@ -13,6 +13,7 @@ const REASON_LABEL: Record<UnloadReason, string> = {
   idle: 'idle',
   stalled: 'stuck',
   reclaimer: 'system memory',
+  vram_pressure: 'GPU memory',
   crashed: 'crashed',
   settings: 'settings changed',
   user: 'by you',
