@@ -8,7 +8,7 @@ import type { ChatExportFormat, ChatMessage, ChatSearchHit, Conversation, Conver
 import * as c from './argCheck';
 import type { Check } from './argCheck';
 import type { ErrorData } from './errors';
-import type { BackendEntry, CoreEvent, DownloadJob, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
+import type { BackendEntry, CoreEvent, DownloadJob, JournalEntry, LlamaServerStatus, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
 /** The keys of a model's config the GUI edits; `null` removes the key (back to the default). */
 const modelConfigPatch = c.object({
@@ -92,6 +92,7 @@ export const COMMANDS = {
   addBackend: command(returns<BackendEntry>(), arg('entry', c.object({ name: c.text({ max: 200 }), target: c.text({ max: 4096 }) }))),
   removeBackend: command(returns<void>(), arg('name', c.text({ max: 200 }))),
   testBackend: command(resolves<{ ok: boolean; message: string }>(), arg('target', c.text({ max: 4096 }))),
+  llamaServer: command(resolves<LlamaServerStatus>()),
   requestLog: command(returns<RequestLogEntry[]>()),
   serverStatus: command(returns<ServerStatus>()),
   /** Newest first. */

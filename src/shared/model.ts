@@ -178,6 +178,20 @@ export interface Snapshot {
   gpus?: GpuDevice[];
 }
 
+/** The llama-server Loadout would run for `backend: llama-server` (Engine 1), for Settings > Backends. */
+export interface LlamaServerStatus {
+  /** null: none found (then `why` says how to get one). */
+  path: string | null;
+  source: 'setting' | 'path' | 'built' | null;
+  /** Its `--version` line. */
+  version: string | null;
+  /** GPU devices its `--list-devices` names (empty: a CPU-only build). */
+  devices: string[];
+  /** Runs on the same kind of device as the built-in engine (clarification 9): the GUI may call it faster. */
+  faster: boolean;
+  why: string | null;
+}
+
 export interface Settings {
   max_active_models: number;
   idle_timeout: number;
@@ -219,6 +233,7 @@ export interface Settings {
   hf_endpoint: string;
   /** A secret: every read shows "set" or "" (clarifications 6). */
   hf_token: string;
+  llama_server_path: string;
 }
 
 /** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */

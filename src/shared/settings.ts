@@ -73,6 +73,7 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   download_reserve: { kind: 'size', default: 1024 ** 3, help: 'disk space a download always leaves free (x1024)' },
   auto_download: { kind: 'bool', default: false, help: 'loading a model that is not downloaded starts its download and waits' },
   hf_endpoint: { kind: 'string', url: true, default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
+  llama_server_path: { kind: 'string', default: '', help: 'the llama-server program for models with backend: llama-server (default: PATH, then the one npm run build-llama-server built)' },
   hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
 };
 

@@ -20,6 +20,8 @@ import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
 import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
+import { locateLlamaServer } from './backends/llamaServer/locate';
+import { LlamaServerStatusCache } from './backends/llamaServer/status';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
@@ -150,7 +152,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     disposers.push(() => logs.dispose());
     disposers.push(logs.subscribe(null, (model, line) => events.emit({ type: 'log', model, line })));
 
-    const registry = new BackendRegistry({ dataDir, builtinCommand: options.builtinCommand });
+    const llamaServerWhere = () => ({ configured: settings().llama_server_path, dataDir });
+    const registry = new BackendRegistry({ dataDir, builtinCommand: options.builtinCommand, locateLlamaServer: () => locateLlamaServer(llamaServerWhere()) });
+    // The loader starts the built-in backend without a GPU choice (builtinBackendEnv), i.e. on the
+    // CPU; once it runs on a detected GPU, this answers from that detection.
+    const llamaServerStatus = new LlamaServerStatusCache(llamaServerWhere, () => false);
     notices.push(...registry.load());
 
     const modelsDir = settings().models_dir;
@@ -360,6 +366,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         registry.save();
       },
       testBackend: (target) => testBackendTarget(target),
+      llamaServer: () => llamaServerStatus.status(),
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.

@@ -35,6 +35,8 @@ export interface LocalHostInit {
   logs: LogStore;
   clock: Clock;
   onExit: (pid: number | null) => void;
+  /** Sees the process's output as it arrives (llama-server's memory lines). */
+  onOutput?: (text: string) => void;
 }
 
 /** One running backend process and its group. */
@@ -71,9 +73,13 @@ export class LocalHost implements ModelHost {
     this.rss = child.pid === undefined ? null : new ProcessRss(child.pid, { now: () => init.clock.now() });
 
     child.stdin?.on('error', () => {}); // EPIPE once the process is gone
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => logs.append(this.model, 'stdout', text));
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+      logs.append(this.model, 'stdout', text);
+      init.onOutput?.(text);
+    });
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       logs.append(this.model, 'stderr', text);
+      init.onOutput?.(text);
       this.noteStderr(text);
     });
 

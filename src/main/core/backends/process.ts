@@ -14,7 +14,8 @@ import type { LogStore } from './logs';
 import type { PidRegistry } from './pidRegistry';
 import { Reaper } from './reaper';
 import { StandbyPool, type ProgramBackend } from './standbyPool';
-import type { ExitInfo, HostLauncher, HostSpec, ModelHost } from './types';
+import type { ExitInfo, HostLauncher, HostSpec, LlamaServerBackend, ModelHost } from './types';
+import { LlamaServerHost } from './llamaServer/host';
 
 export interface LocalHostLauncherOptions {
   logs: LogStore;
@@ -54,6 +55,7 @@ export class LocalHostLauncher implements HostLauncher {
 
   async start(spec: HostSpec): Promise<ModelHost> {
     const backend = spec.backend;
+    if (backend.kind === 'llama-server') return this.startLlamaServer(spec, backend);
     if (backend.kind !== 'program') {
       throw new LoadoutError('invalid', `backend ${backend.name} is a remote host (${backend.address}), not a program to start`);
     }
@@ -129,30 +131,58 @@ export class LocalHostLauncher implements HostLauncher {
   private async startOnce(spec: HostSpec, backend: ProgramBackend, port: number): Promise<LocalHost> {
     const address = `127.0.0.1:${port}`;
     const args = [...backend.args, '--addr', address];
-    const env = { ...process.env, ...backend.env, ...spec.env };
-    this.logs.append(spec.model, 'loadout', `starting backend ${backend.name}: ${[backend.command, ...args].join(' ')}`);
+    const host = await this.spawnHost({
+      model: spec.model,
+      backend: backend.name,
+      command: backend.command,
+      args,
+      env: { ...backend.env, ...spec.env },
+      address,
+      client: this.createClient(address),
+    });
+    const outcome = await this.waitReady(spec, host);
+    if (outcome === 'ready') return host;
+    await host.stop(0);
+    throw outcome;
+  }
 
+  /**
+   * Spawns one backend process in its own group, with its output in the model's log, recorded in
+   * the pid file and watched by the reaper (U4), so it dies with the app however the app dies.
+   */
+  private async spawnHost(o: {
+    model: string;
+    backend: string;
+    command: string;
+    args: string[];
+    env: Record<string, string>;
+    address: string;
+    client: BackendClient;
+    onOutput?: (text: string) => void;
+  }): Promise<LocalHost> {
+    this.logs.append(o.model, 'loadout', `starting backend ${o.backend}: ${[o.command, ...o.args].join(' ')}`);
     let child: ChildProcess;
     try {
-      child = spawn(backend.command, args, {
+      child = spawn(o.command, o.args, {
         // Own process group (POSIX), so stop() reaches whatever the backend itself starts.
         detached: !isWindows,
         // stdin stays an open pipe: our backends exit when it closes, i.e. when we die (U4).
         stdio: ['pipe', 'pipe', 'pipe'],
-        env,
+        env: { ...process.env, ...o.env },
         windowsHide: true,
       });
     } catch (e) {
-      throw spawnError(backend, e);
+      throw spawnError(o.backend, o.command, e);
     }
     const host = new LocalHost({
       child,
-      address,
-      model: spec.model,
-      backend: backend.name,
-      client: this.createClient(address),
+      address: o.address,
+      model: o.model,
+      backend: o.backend,
+      client: o.client,
       logs: this.logs,
       clock: this.clock,
+      onOutput: o.onOutput,
       onExit: (pid) => {
         this.live.delete(host);
         if (pid === null) return;
@@ -161,16 +191,30 @@ export class LocalHostLauncher implements HostLauncher {
       },
     });
     const spawnFailure = await host.spawned;
-    if (spawnFailure) throw spawnError(backend, spawnFailure);
+    if (spawnFailure) throw spawnError(o.backend, o.command, spawnFailure);
     this.live.add(host);
-    this.pids.record(host.pid as number, [backend.command, ...args]);
+    this.pids.record(host.pid as number, [o.command, ...o.args]);
     // Its group (it leads one) dies with the app even if the backend cannot watch for that itself.
     this.reaper.watch(host.pid as number);
+    return host;
+  }
 
-    const outcome = await this.waitReady(spec, host);
-    if (outcome === 'ready') return host;
-    await host.stop(0);
-    throw outcome;
+  /**
+   * A llama-server model (Engine 1): the process starts when the loader sends LoadModel, since
+   * llama-server takes the model and its settings on its command line.
+   */
+  private async startLlamaServer(spec: HostSpec, backend: LlamaServerBackend): Promise<ModelHost> {
+    if (spec.signal?.aborted) throw cancelled(spec);
+    const found = backend.locate();
+    if (!found.found) throw new LoadoutError('backend_failed', `cannot start llama-server for ${spec.model}: ${found.why}`);
+    const port = await this.pickPort();
+    return new LlamaServerHost({
+      model: spec.model,
+      command: found.found.path,
+      port,
+      env: spec.env ?? {},
+      spawn: (o) => this.spawnHost({ ...o, model: spec.model, backend: backend.name, env: spec.env ?? {} }),
+    });
   }
 
   /** Health OK, or why not: the process exited, the start budget ran out, or the caller gave up. */
@@ -247,22 +291,21 @@ function cancelled(spec: HostSpec): LoadoutError {
   return new LoadoutError('cancelled', `starting backend ${spec.backend.name} for ${spec.model} was cancelled`);
 }
 
-function spawnError(backend: ProgramBackend, e: unknown): LoadoutError {
+function spawnError(backend: string, path: string, e: unknown): LoadoutError {
   const code = (e as NodeJS.ErrnoException).code;
-  const path = backend.command;
   if (code === 'ENOENT') {
     return new LoadoutError(
       'backend_failed',
-      `cannot start backend ${backend.name}: ${path} was not found. Check the program path in Settings > Backends (for a script, also the interpreter on its #! line).`,
+      `cannot start backend ${backend}: ${path} was not found. Check the program path in Settings > Backends (for a script, also the interpreter on its #! line).`,
     );
   }
   if (code === 'EACCES') {
     return new LoadoutError(
       'backend_failed',
-      `cannot start backend ${backend.name}: ${path} is not executable. Make it executable (chmod +x ${path}) or choose the program itself in Settings > Backends.`,
+      `cannot start backend ${backend}: ${path} is not executable. Make it executable (chmod +x ${path}) or choose the program itself in Settings > Backends.`,
     );
   }
-  return new LoadoutError('backend_failed', `cannot start backend ${backend.name} (${path}): ${(e as Error).message}`);
+  return new LoadoutError('backend_failed', `cannot start backend ${backend} (${path}): ${(e as Error).message}`);
 }
 
 function formatMs(ms: number): string {

@@ -9,9 +9,13 @@ import { LoadoutError } from '../../../shared/errors';
 import type { BackendEntry } from '../../../shared/model';
 import { builtinLlamaCommand, type BuiltinCommand } from './builtin';
 import { writeFileAtomicSync } from '../fsx/writeFileAtomic';
-import type { ResolvedBackend } from './types';
+import type { LlamaServerBackend, ResolvedBackend } from './types';
+import { locateLlamaServer } from './llamaServer/locate';
+import { defaultDataDir } from '../paths';
 
 export const BUILTIN_BACKEND = 'llama-cpp';
+/** llama.cpp's own server, one process per model (Engine 1): `backend: llama-server` in a config. */
+export const LLAMA_SERVER_BACKEND = 'llama-server';
 
 /** Other names configs use for the built-in backend (LocalAI's among them). */
 const ALIASES: Record<string, string> = { llama: BUILTIN_BACKEND, 'llama.cpp': BUILTIN_BACKEND };
@@ -21,6 +25,8 @@ export interface BackendRegistryOptions {
   dataDir: string | null;
   /** The built-in backend's command line (default: `builtinLlamaCommand`). */
   builtinCommand?: () => BuiltinCommand;
+  /** Finds the llama-server binary when a load starts (default: PATH, then the built one). */
+  locateLlamaServer?: LlamaServerBackend['locate'];
 }
 
 /** What the user gives when adding a backend; `kind` is inferred from the target when left out. */
@@ -33,11 +39,14 @@ export interface NewBackend {
 export class BackendRegistry {
   private readonly file: string | null;
   private readonly builtinCommand: () => BuiltinCommand;
+  private readonly locateLlamaServer: LlamaServerBackend['locate'];
   private readonly external = new Map<string, BackendEntry>();
 
   constructor(options: BackendRegistryOptions) {
     this.file = options.dataDir ? join(options.dataDir, 'backends-registry.json') : null;
     this.builtinCommand = options.builtinCommand ?? builtinLlamaCommand;
+    const dataDir = options.dataDir ?? defaultDataDir();
+    this.locateLlamaServer = options.locateLlamaServer ?? (() => locateLlamaServer({ configured: '', dataDir }));
   }
 
   /** The built-in backend first, then the user's in the order they were added. */
@@ -50,6 +59,7 @@ export class BackendRegistry {
     const n = name.trim();
     const lower = n.toLowerCase();
     if (lower === BUILTIN_BACKEND || ALIASES[lower]) return ALIASES[lower] ?? BUILTIN_BACKEND;
+    if (lower === LLAMA_SERVER_BACKEND) return LLAMA_SERVER_BACKEND;
     if (this.external.has(n)) return n;
     for (const key of this.external.keys()) if (key.toLowerCase() === lower) return key;
     return null;
@@ -58,6 +68,7 @@ export class BackendRegistry {
   /** How to start a backend by name; throws `invalid` for an unknown name. */
   resolve(name: string): ResolvedBackend {
     const canonical = this.canonicalName(name);
+    if (canonical === LLAMA_SERVER_BACKEND) return { kind: 'llama-server', name: LLAMA_SERVER_BACKEND, locate: this.locateLlamaServer };
     if (canonical === BUILTIN_BACKEND) {
       const { command, args, env } = this.builtinCommand();
       return { kind: 'program', name: BUILTIN_BACKEND, command, args, env };
@@ -95,8 +106,8 @@ export class BackendRegistry {
         `backend name "${input.name}" is not valid: use letters, digits, ".", "_" or "-" (at most 64 characters)`,
       );
     }
-    if (this.canonicalName(name) === BUILTIN_BACKEND) {
-      throw new LoadoutError('invalid', `"${name}" is the built-in backend's name; pick another name`);
+    if (this.canonicalName(name) === BUILTIN_BACKEND || name.toLowerCase() === LLAMA_SERVER_BACKEND) {
+      throw new LoadoutError('invalid', `"${name}" is the name of a backend Loadout provides; pick another name`);
     }
     const kind = input.kind ?? (looksLikeHostPort(target) && !isAbsolute(target) ? 'remote' : 'program');
     if (kind === 'remote') checkHostPort(target);
@@ -146,7 +157,8 @@ export class BackendRegistry {
         typeof e?.name !== 'string' ||
         typeof e.target !== 'string' ||
         (e.kind !== 'program' && e.kind !== 'remote') ||
-        this.canonicalName(e.name) === BUILTIN_BACKEND
+        this.canonicalName(e.name) === BUILTIN_BACKEND ||
+        e.name.toLowerCase() === LLAMA_SERVER_BACKEND
       ) {
         problems.push(`${this.file}: skipped a malformed backend entry ${JSON.stringify(item)}`);
         continue;

@@ -42,7 +42,15 @@ export interface HostSpec {
 
 export type ResolvedBackend =
   | { kind: 'program'; name: string; command: string; args: string[]; env?: Record<string, string> }
-  | { kind: 'remote'; name: string; address: string };
+  | { kind: 'remote'; name: string; address: string }
+  | LlamaServerBackend;
+
+/** llama.cpp's own server, one per model (Engine 1); the binary is looked up when a load starts. */
+export interface LlamaServerBackend {
+  kind: 'llama-server';
+  name: string;
+  locate(): { found: { path: string } } | { found: null; why: string };
+}
 
 /** Starts a host and resolves once its Health answers OK; rejects with a LoadoutError otherwise. */
 export interface HostLauncher {
