@@ -1,7 +1,7 @@
 /** External backends (L8): a LocalAI backend program, or a host:port of a backend elsewhere, with a connection test. */
 import { useCallback, useEffect, useState } from 'react';
 import type { FormEvent } from 'react';
-import type { BackendEntry } from '../../../../shared/model';
+import type { BackendEntry, LlamaServerStatus } from '../../../../shared/model';
 import { api } from '../../store/connect';
 
 export function BackendsSection() {
@@ -57,6 +57,7 @@ export function BackendsSection() {
         Programs that run models. Add a LocalAI backend binary (started as <code>program --addr 127.0.0.1:port</code>) or the <code>host:port</code> of a backend running
         elsewhere; a model uses it with <code>backend: name</code> in its YAML.
       </p>
+      <LlamaServerNote />
       {list && (
         <table className="backend-table">
           <thead>
@@ -122,5 +123,32 @@ export function BackendsSection() {
         </p>
       )}
     </fieldset>
+  );
+}
+
+/** Engine 1: the llama-server a model with `backend: llama-server` would run, with its --version. */
+function LlamaServerNote() {
+  const [status, setStatus] = useState<LlamaServerStatus | null>(null);
+  useEffect(() => {
+    void api()
+      .invoke('llamaServer')
+      .then((r) => r.ok && setStatus(r.value));
+  }, []);
+  if (!status) return null;
+  if (!status.path) {
+    return (
+      <p className="muted" data-testid="llama-server-note">
+        llama-server (llama.cpp's own server): not found. {status.why}.
+      </p>
+    );
+  }
+  const where = status.source === 'built' ? 'built by npm run build-llama-server' : status.source === 'path' ? 'on PATH' : 'from the llama_server_path setting';
+  return (
+    <p className="muted" data-testid="llama-server-note">
+      llama-server (llama.cpp's own server) is available: <code>{status.version ?? 'did not run'}</code> at <code>{status.path}</code> ({where};{' '}
+      {status.devices.length > 0 ? status.devices.join(', ') : 'CPU only'}). A model uses it with <code>backend: llama-server</code> in its YAML
+      {status.faster ? '; it is the faster option on this machine.' : '.'}
+      {status.why ? ` ${status.why}` : ''}
+    </p>
   );
 }

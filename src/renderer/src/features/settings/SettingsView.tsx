@@ -19,6 +19,7 @@ const SECTIONS: { title: string; note?: string; keys: Key[] }[] = [
   { title: 'Memory', keys: ['memory_budget', 'memory_reclaimer', 'memory_threshold'] },
   { title: 'GPU', note: 'Saved for the GPU support being built: models run on the CPU in this version.', keys: ['gpu', 'vram_budget', 'vram_reserve', 'vram_reclaimer', 'vram_threshold'] },
   { title: 'Folders', keys: ['models_dir', 'data_dir'] },
+  { title: 'llama-server', note: 'llama.cpp\'s own server, for models with backend: llama-server (see Backends below).', keys: ['llama_server_path'] },
   { title: 'Local API', note: 'The OpenAI-compatible API for other apps on this computer.', keys: ['api_enabled', 'api_port', 'api_lan', 'api_key', 'api_allowed_origins', 'api_body_limit', 'api_load_wait'] },
   { title: 'Desktop app', keys: ['close_to_tray', 'chat_shortcut'] },
 ];
