@@ -106,8 +106,11 @@ export class BackendRegistry {
         `backend name "${input.name}" is not valid: use letters, digits, ".", "_" or "-" (at most 64 characters)`,
       );
     }
-    if (this.canonicalName(name) === BUILTIN_BACKEND || name.toLowerCase() === LLAMA_SERVER_BACKEND) {
-      throw new LoadoutError('invalid', `"${name}" is the name of a backend Loadout provides; pick another name`);
+    if (this.canonicalName(name) === BUILTIN_BACKEND) {
+      throw new LoadoutError('invalid', `"${name}" is the built-in backend's name; pick another name`);
+    }
+    if (name.toLowerCase() === LLAMA_SERVER_BACKEND) {
+      throw new LoadoutError('invalid', `"${name}" names llama.cpp's own server (backend: llama-server); pick another name, or set llama_server_path to choose its program`);
     }
     const kind = input.kind ?? (looksLikeHostPort(target) && !isAbsolute(target) ? 'remote' : 'program');
     if (kind === 'remote') checkHostPort(target);
