@@ -31,15 +31,15 @@ describe('pickReplica', () => {
       {
         name: "others' counts from fresh stats count",
         nodes: [
-          node('a', { models: [replica('m', { lastUsed: 1, stats: { at: NOW - STATS_FRESH_MS, byFrontend: { fe2: 3 } } })] }),
-          node('b', { models: [replica('m', { lastUsed: 9, stats: { at: NOW, byFrontend: { fe2: 1 } } })] }),
+          node('a', { models: [replica('m', { lastUsed: 1, stats: { at: NOW - STATS_FRESH_MS, total: 3, byFrontend: { fe2: 3 } } })] }),
+          node('b', { models: [replica('m', { lastUsed: 9, stats: { at: NOW, total: 1, byFrontend: { fe2: 1 } } })] }),
         ],
         want: 'b',
       },
       {
         name: 'stats older than 100 ms are ignored',
         nodes: [
-          node('a', { models: [replica('m', { lastUsed: 1, stats: { at: NOW - STATS_FRESH_MS - 1, byFrontend: { fe2: 3 } } })] }),
+          node('a', { models: [replica('m', { lastUsed: 1, stats: { at: NOW - STATS_FRESH_MS - 1, total: 3, byFrontend: { fe2: 3 } } })] }),
           node('b', { models: [replica('m', { lastUsed: 9 })] }),
         ],
         want: 'a',
@@ -47,7 +47,7 @@ describe('pickReplica', () => {
       {
         name: "its own entry in the stats is replaced by its exact count (no double count)",
         nodes: [
-          node('a', { models: [replica('m', { lastUsed: 1, stats: { at: NOW, byFrontend: { fe1: 5 } } })] }),
+          node('a', { models: [replica('m', { lastUsed: 1, stats: { at: NOW, total: 5, byFrontend: { fe1: 5 } } })] }),
           node('b', { models: [replica('m', { lastUsed: 9 })] }),
         ],
         want: 'a',

@@ -30,9 +30,7 @@ export interface ReplicaPick {
 export function replicaInFlight(replica: ReplicaView, node: string, input: { frontend: string; own: ReadonlyMap<string, number>; now: number }): number {
   let n = input.own.get(node) ?? 0;
   const stats = replica.stats;
-  if (stats && input.now - stats.at <= STATS_FRESH_MS) {
-    for (const f in stats.byFrontend) if (f !== input.frontend) n += stats.byFrontend[f];
-  }
+  if (stats && input.now - stats.at <= STATS_FRESH_MS) n += stats.total - (stats.byFrontend[input.frontend] ?? 0);
   return n;
 }
 

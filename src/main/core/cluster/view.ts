@@ -28,10 +28,11 @@ export interface ReplicaView {
   /** VRAM it holds (0 on the CPU). */
   vramBytes?: number;
   /**
-   * The node's latest `stats` for this replica: requests in flight per frontend, and when this
-   * frontend received it (its own clock). Others' counts count only while fresh (D7).
+   * The node's latest `stats` for this replica: requests in flight per frontend and their sum
+   * (summed once on arrival, not on every pick), and when this frontend received it (its own
+   * clock). Others' counts count only while fresh (D7).
    */
-  stats?: { at: number; byFrontend: Readonly<Record<string, number>> };
+  stats?: { at: number; total: number; byFrontend: Readonly<Record<string, number>> };
   /** A connection error on this replica since the node's last update: out of routing at once. */
   suspect?: boolean;
 }
