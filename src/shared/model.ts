@@ -285,6 +285,8 @@ export type CoreEvent =
   | { type: 'settings'; settings: Settings; settingsProblem?: string | null; flags?: (keyof Settings)[] }
   /** A download job changed (state, or progress at most 4 a second: G34). */
   | { type: 'download'; job: DownloadJob }
+  /** The cluster view changed (nodes, replicas, NATS state); at most a few a second. */
+  | { type: 'cluster'; cluster: ClusterSnapshot | null }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }
