@@ -39,7 +39,7 @@ export interface ClusterSnapshot {
   /** This frontend's id and node name. */
   frontend: string;
   nats: 'connected' | 'reconnecting' | 'disconnected';
-  /** What to fix when the join failed (no JetStream, bad credentials: D6), else null. */
+  /** What to fix when the join failed (no JetStream, bad credentials), else null. */
   natsError: string | null;
   /** The frontend holding the reconcile lease, or null. */
   leader: string | null;
