@@ -140,9 +140,7 @@ function AddModel({ onClose }: { onClose: () => void }) {
       )}
       {problem && (
         <div className={`add-problem ${problem.offline ? 'warn' : 'error'}`} role="alert" data-testid="add-problem">
-          {problem.offline ? <strong>The Hub can&apos;t be reached. </strong> : null}
-          {problem.text}
-          {problem.offline ? ' Pasting a huggingface:// or https:// URI still works.' : ''}
+          {/[.!?]$/.test(problem.text) ? problem.text : `${problem.text}.`}
         </div>
       )}
       {results && !repo && (

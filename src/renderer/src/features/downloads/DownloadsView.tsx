@@ -45,15 +45,40 @@ function JobRow({ job }: { job: DownloadJob }) {
         </span>
       </div>
       {job.state !== 'done' && (
-        <progress className="job-bar" max={100} value={pct ?? undefined} aria-label={`Progress of ${job.target}`} />
+        // Without a size only a running job's bar moves by itself (indeterminate); a stopped one shows what arrived.
+        <progress className="job-bar" max={100} value={pct ?? (running ? undefined : 0)} aria-label={`Progress of ${job.target}`} />
       )}
-      <div className="job-facts">
-        <Bytes job={job} />
-        {pct !== null && job.state !== 'done' && <span>{pct}%</span>}
-        {job.state === 'downloading' && <span data-testid="speed">{formatSpeed(job.bytesPerSec)}</span>}
-        {job.state === 'downloading' && <span data-testid="eta">{formatEta(job.etaSeconds)} left</span>}
-        {job.state === 'done' && job.sha256.expected && <span className="muted" title={job.sha256.expected}>sha256 checked ({job.sha256.source})</span>}
-        {job.state === 'done' && job.unverified && <span className="muted">no sha256 was known: only its size was checked</span>}
+      <div className="job-foot">
+        <div className="job-facts">
+          <Bytes job={job} />
+          {pct !== null && job.state !== 'done' && <span>{pct}%</span>}
+          {job.state === 'downloading' && <span data-testid="speed">{formatSpeed(job.bytesPerSec)}</span>}
+          {job.state === 'downloading' && <span data-testid="eta">{formatEta(job.etaSeconds)} left</span>}
+          {job.state === 'done' && job.sha256.expected && <span className="muted" title={job.sha256.expected}>sha256 checked ({job.sha256.source})</span>}
+          {job.state === 'done' && job.unverified && <span className="muted">no sha256 was known: only its size was checked</span>}
+        </div>
+        {job.state !== 'done' && (
+          <div className="job-actions">
+            {running && (
+              <button type="button" onClick={() => void jobAction('pauseDownload', job.id)}>
+                Pause
+              </button>
+            )}
+            {job.state === 'paused' && (
+              <button type="button" className="primary" onClick={() => void jobAction('resumeDownload', job.id)}>
+                Resume
+              </button>
+            )}
+            {job.state === 'failed' && (
+              <button type="button" className="primary" onClick={() => void jobAction('resumeDownload', job.id)}>
+                Retry
+              </button>
+            )}
+            <button type="button" className="danger" onClick={() => void jobAction('cancelDownload', job.id)} title="Stop it and delete what arrived">
+              Cancel
+            </button>
+          </div>
+        )}
       </div>
       {job.notice && <div className="muted job-notice">{job.notice}</div>}
       {job.error && (
@@ -68,28 +93,6 @@ function JobRow({ job }: { job: DownloadJob }) {
             </dl>
           )}
           {advice && <div className="muted">{advice}</div>}
-        </div>
-      )}
-      {job.state !== 'done' && (
-        <div className="job-actions">
-          {running && (
-            <button type="button" onClick={() => void jobAction('pauseDownload', job.id)}>
-              Pause
-            </button>
-          )}
-          {job.state === 'paused' && (
-            <button type="button" className="primary" onClick={() => void jobAction('resumeDownload', job.id)}>
-              Resume
-            </button>
-          )}
-          {job.state === 'failed' && (
-            <button type="button" className="primary" onClick={() => void jobAction('resumeDownload', job.id)}>
-              Retry
-            </button>
-          )}
-          <button type="button" className="danger" onClick={() => void jobAction('cancelDownload', job.id)} title="Stop it and delete what arrived">
-            Cancel
-          </button>
         </div>
       )}
     </li>

@@ -141,7 +141,7 @@ export function adviceFor(job: DownloadJob): string | null {
   if (!e) return null;
   switch (e.code) {
     case 'upstream_auth':
-      return 'Set hf_token in Settings to a Hugging Face token that has access to this repository, then Retry.';
+      return 'Once hf_token in Settings holds a token with access to this repository, Retry.';
     case 'disk_space':
       return 'Free some disk space in the models folder (or lower download_reserve), then Resume: what arrived is kept.';
     case 'checksum_mismatch':

@@ -25,10 +25,12 @@ function DownloadState({ dl }: { dl: ModelDownload | null }) {
       <span className={`badge ${dl.state === 'failed' ? 'state-failed' : dl.state === 'running' ? 'state-loading' : 'state-stopping'}`} data-testid="state">
         {dl.state === 'running' ? 'Downloading' : dl.state === 'paused' ? 'Paused' : 'Download failed'}
       </span>
-      <span className="load-progress" data-testid="download-progress">
-        <progress max={100} value={pct ?? undefined} aria-label="Download progress" />
-        {pct !== null && <span>{pct}%</span>}
-      </span>
+      {(dl.state === 'running' || dl.receivedBytes > 0) && (
+        <span className="load-progress" data-testid="download-progress">
+          <progress max={100} value={pct ?? (dl.state === 'running' ? undefined : 0)} aria-label="Download progress" />
+          {pct !== null && <span>{pct}%</span>}
+        </span>
+      )}
     </span>
   );
 }
