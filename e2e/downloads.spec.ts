@@ -4,14 +4,14 @@
  * then load it and get an answer; pause and resume in the Downloads view; a not-downloaded row's
  * button says what a click downloads.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { seededBlob, startFakeHub } from '../test/fixtures/fakeHub';
 import type { FakeHub } from '../test/fixtures/fakeHub';
-import { expect, keepScreenshot, row, test as appTest } from './support/app';
+import { expect, keepScreenshot, restartApp, row, tempRoot, test as appTest } from './support/app';
 
-const test = appTest.extend<{ hub: FakeHub }>({
+const test = appTest.extend<{ hub: FakeHub; root: string }>({
   hub: async ({}, use) => {
     const hub = await startFakeHub();
     try {
@@ -20,10 +20,20 @@ const test = appTest.extend<{ hub: FakeHub }>({
       await hub.close();
     }
   },
-  appOptions: async ({ hub }, use) => use({ args: ['--hf-endpoint', hub.endpoint, '--download-reserve', '0'] }),
+  // A folder of its own that outlives a stop, so a test can restart the app on the same data.
+  root: async ({}, use) => {
+    const root = tempRoot();
+    try {
+      await use(root);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+  appOptions: async ({ hub, root }, use) => use({ root, args: hubArgs(hub) }),
 });
 
 const MiB = 1024 * 1024;
+const hubArgs = (hub: FakeHub) => ['--hf-endpoint', hub.endpoint, '--download-reserve', '0'];
 
 async function openAddModel(page: Page) {
   await page.locator('.toolbar').getByRole('button', { name: 'Add model' }).click();
@@ -166,4 +176,31 @@ test('G5 G38: a refused download says to set hf_token and offers Retry; with the
   await dialog.getByRole('button', { name: 'Open' }).click();
   await expect(dialog.getByLabel('Model name')).toHaveValue('some-Q4_K_M');
   await expect(dialog.getByRole('button', { name: 'Download', exact: true })).toBeEnabled();
+});
+
+test('G20: a paused download is still paused, with what arrived, after the app restarts; Resume finishes it', async ({ page, hub, app }) => {
+  await hub.addFile('me/Big-GGUF', 'big-Q4_K_M.gguf', { data: seededBlob(3 * MiB), knobs: { throttle: 256 * 1024 } });
+  const added = await app.call('addModel', { name: 'big', files: [{ uri: 'huggingface://me/Big-GGUF/big-Q4_K_M.gguf' }] });
+  if (!added.ok) throw new Error(added.error.message);
+  await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Downloads' }).click();
+  const job = page.locator('.job[data-target="big-Q4_K_M.gguf"]');
+  await expect(job.getByTestId('job-state')).toHaveText('Downloading');
+  await expect(job.getByTestId('bytes')).not.toHaveText(/^0 B/);
+  await job.getByRole('button', { name: 'Pause' }).click();
+  await expect(job.getByTestId('job-state')).toHaveText('Paused');
+  const pausedAt = (await job.getByTestId('bytes').textContent())!;
+
+  await app.stop();
+  const again = await restartApp(app, { args: hubArgs(hub) });
+  try {
+    await page.goto(`${again.url}#/downloads`);
+    await expect(job.getByTestId('job-state')).toHaveText('Paused');
+    await expect(job.getByTestId('bytes')).toHaveText(pausedAt);
+    await expect(row(page, 'big')).toHaveCount(0); // on the Downloads view
+    hub.knobs('me/Big-GGUF', 'big-Q4_K_M.gguf').throttle = 0;
+    await job.getByRole('button', { name: 'Resume' }).click();
+    await expect(job.getByTestId('job-state')).toHaveText('Done', { timeout: 20_000 });
+  } finally {
+    await again.stop();
+  }
 });
