@@ -49,7 +49,7 @@ export interface GpuDevice {
   unified: boolean;
 }
 
-/** Where a loaded model runs (the row's placement, V11). `device: 'cpu'` has 0 GPU layers. */
+/** Where a loaded model runs (the row's placement). `device: 'cpu'` has 0 GPU layers. */
 export interface Placement {
   device: GpuType | 'cpu';
   gpuLayers: number;
@@ -105,7 +105,7 @@ export interface ModelRow {
   remote: boolean;
   /** What a request that sets no sampling gets (the chat's "model default (0.7)"). */
   sampling: SamplingDefaults;
-  /** Where the loaded instance runs ("GPU 20/32", "CPU"); null while not loaded (V11). */
+  /** Where the loaded instance runs ("GPU 20/32", "CPU"); null while not loaded. */
   placement: Placement | null;
 }
 
@@ -174,7 +174,7 @@ export interface Snapshot {
   flags?: (keyof Settings)[];
   /** Download jobs, running and finished this run (G35). */
   downloads?: DownloadJob[];
-  /** GPUs, one entry per GPU backend type (V11, clarification 4); empty without a GPU. */
+  /** GPUs, one entry per GPU backend type (clarification 4); empty without a GPU. */
   gpus?: GpuDevice[];
 }
 
@@ -219,6 +219,7 @@ export interface Settings {
   hf_endpoint: string;
   /** A secret: every read shows "set" or "" (clarifications 6). */
   hf_token: string;
+  ollama_registry: string;
 }
 
 /** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */
@@ -282,7 +283,7 @@ export type CoreEvent =
 
 /** Downloads (downloads-spec section 4): one job per target file. */
 export type JobState = 'queued' | 'resolving' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
-export type ShaSource = 'config' | 'caller' | 'hub';
+export type ShaSource = 'config' | 'caller' | 'hub' | 'ollama';
 
 export interface DownloadJob {
   id: string;

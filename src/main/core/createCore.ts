@@ -173,6 +173,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
             reserveBytes: s.download_reserve,
             hfEndpoint: s.hf_endpoint,
             hfToken: s.hf_token,
+            ollamaRegistry: s.ollama_registry,
           };
         },
         onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
