@@ -162,7 +162,14 @@ function AddModel({ onClose }: { onClose: () => void }) {
       {repo && choices && choices.groups.length > 0 && (
         <>
           <div className="row-between add-repo-head">
-            <strong className="mono">{repo.repo}</strong>
+            <span>
+              {results && (
+                <button type="button" className="link" onClick={() => setRepo(null)}>
+                  ← results
+                </button>
+              )}{' '}
+              <strong className="mono">{repo.repo}</strong>
+            </span>
             {room && (
               <span className="muted" data-testid="room">
                 {shortBytes(room.memoryBytes)} memory free{room.vramBytes !== undefined ? ` + ${shortBytes(room.vramBytes)} GPU` : ''} · {shortBytes(room.diskBytes)} disk left
