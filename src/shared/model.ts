@@ -1,4 +1,5 @@
 /** Names shared by every part of Loadout (core, GUI, API, CLI); see loader-spec.md. */
+import type { ClusterSnapshot, ModelReplica } from './cluster';
 import type { ErrorCode, ErrorData } from './errors';
 import type { ChatEvent } from './chat';
 
@@ -107,6 +108,8 @@ export interface ModelRow {
   sampling: SamplingDefaults;
   /** Where the loaded instance runs ("GPU 20/32", "CPU"); null while not loaded. */
   placement: Placement | null;
+  /** In a cluster: the model's replicas on each node (the row shows the best one's state). */
+  replicas?: ModelReplica[];
 }
 
 export interface SamplingDefaults {
@@ -133,6 +136,9 @@ export type UnloadReason =
   | 'stalled'
   | 'reclaimer'
   | 'vram_pressure'
+  | 'scale_down'
+  | 'node_lost'
+  | 'drain'
   | 'crashed'
   | 'settings'
   | 'user'
@@ -157,6 +163,9 @@ export interface JournalEntry {
   reason: UnloadReason;
   sentence: string;
   by: string | null;
+  /** In a cluster: the node the model was unloaded on, and the frontend that decided it. */
+  node?: string | null;
+  frontend?: string | null;
 }
 
 export interface Snapshot {
@@ -176,6 +185,8 @@ export interface Snapshot {
   downloads?: DownloadJob[];
   /** GPUs, one entry per GPU backend type (clarification 4); empty without a GPU. */
   gpus?: GpuDevice[];
+  /** Nodes and replicas when this app is part of a cluster (`cluster_nats_url` set), else null. */
+  cluster?: ClusterSnapshot | null;
 }
 
 export interface Settings {
@@ -274,6 +285,8 @@ export type CoreEvent =
   | { type: 'settings'; settings: Settings; settingsProblem?: string | null; flags?: (keyof Settings)[] }
   /** A download job changed (state, or progress at most 4 a second: G34). */
   | { type: 'download'; job: DownloadJob }
+  /** The cluster view changed (nodes, replicas, NATS state); at most a few a second. */
+  | { type: 'cluster'; cluster: ClusterSnapshot | null }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }

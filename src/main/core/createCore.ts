@@ -385,6 +385,14 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
+      // Single machine until a cluster router takes over these three (cluster_nats_url).
+      cluster: () => null,
+      drainNode: async () => {
+        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      },
+      unloadReplica: async () => {
+        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      },
       ...chats.commands(),
     };
 

@@ -3,6 +3,7 @@
  * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
+import type { ClusterSnapshot } from '../../../shared/cluster';
 import type { CoreEvent, DownloadJob, GpuDevice, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
@@ -40,6 +41,8 @@ export interface CoreState {
   downloads: Record<string, DownloadJob>;
   /** GPUs as the core reports them (empty without one). */
   gpus: GpuDevice[];
+  /** Nodes and replicas when the app is in a cluster, else null. */
+  cluster: ClusterSnapshot | null;
 }
 
 export const emptyCoreState: CoreState = {
@@ -59,6 +62,7 @@ export const emptyCoreState: CoreState = {
   standby: null,
   downloads: {},
   gpus: [],
+  cluster: null,
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -88,7 +92,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? [] };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? [], cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -162,5 +166,7 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       if (event.job.state === 'cancelled') delete downloads[event.job.id];
       return { ...state, downloads };
     }
+    case 'cluster':
+      return { ...state, cluster: event.cluster };
   }
 }
