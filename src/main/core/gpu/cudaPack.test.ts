@@ -16,6 +16,7 @@ import { NODE_ARGS } from '../../../backends/llama/testBackend';
 import { DownloadError } from '../downloads/errors';
 import {
   cudaPackEnv,
+  ensureCudaPack,
   cudaPackNeeded,
   cudaPackPackages,
   cudaPackStatus,
@@ -203,6 +204,17 @@ describe('V14 the CUDA pack', () => {
     if (cudaPackPackages().length) expect(cudaPackStatus({ dataDir: newDataDir(), nodeModulesDir: path.join(root, 'node_modules') })).toBe('bundled');
     expect(cudaPackStatus({ dataDir: newDataDir(), nodeModulesDir: path.join(root, 'node_modules'), platform: 'darwin', arch: 'arm64' })).toBe('none');
   });
+
+  it('ensureCudaPack fetches only when the trigger says so, once', async () => {
+    const dataDir = newDataDir();
+    const o = { dataDir, registry: registry.url, packages, nodeModulesDir: fs.mkdtempSync(path.join(tmp, 'nm-')), platform: 'linux' as const, arch: 'x64' };
+    expect(await ensureCudaPack({ ...o, gpu: 'auto', supportedGpuTypes: ['vulkan', false] })).toBe(false);
+    expect(await ensureCudaPack({ ...o, gpu: 'cpu', supportedGpuTypes: ['cuda', false] })).toBe(false);
+    expect(fs.existsSync(runtimeDir(dataDir))).toBe(false);
+    expect(await ensureCudaPack({ ...o, gpu: 'auto', supportedGpuTypes: ['cuda', 'vulkan', false] })).toBe(true);
+    expect(cudaPackStatus(o)).toBe('installed');
+    expect(await ensureCudaPack({ ...o, gpu: 'auto', supportedGpuTypes: ['cuda', 'vulkan', false] })).toBe(false);
+  });
 });
 
 describe('V14 the built-in backend finds the pack', () => {
@@ -231,6 +243,12 @@ describe('V14 the built-in backend finds the pack', () => {
     expect(hooked.err).toContain(`${names.join(', ')} from ${runtimeDir(dataDir)}`);
     expect(fs.existsSync(marker)).toBe(true);
     // The fake has no binary, so node-llama-cpp found no working CUDA build and the CPU runs, saying why.
-    expect(JSON.parse(hooked.out.trim().split('\n').pop()!)).toMatchObject({ requested: 'cuda', used: false, fallbackReason: expect.stringMatching(/^cuda could not be used/) });
+    expect(JSON.parse(hooked.out.trim().split('\n').pop()!)).toMatchObject({
+      requested: 'cuda',
+      used: false,
+      fallbackReason: expect.stringMatching(/^cuda could not be used/),
+      // What the trigger reads: the GPU types whose drivers are found, binaries or not (the CPU always).
+      supportedGpuTypes: expect.arrayContaining([false]),
+    });
   }, 90_000);
 });

@@ -82,6 +82,21 @@ export function cudaPackNeeded(gpu: GpuSetting, supportedGpuTypes: readonly (Gpu
   return status === 'missing' && (gpu === 'cuda' || gpu === 'auto') && supportedGpuTypes.includes('cuda');
 }
 
+/**
+ * The call the core makes once it knows what the probe found (detection) and before a built-in
+ * load with `gpu` cuda or auto: fetches the pack when cudaPackNeeded says so. Resolves true when
+ * it fetched one; detection must then run again (the pack changes what auto finds) and backends
+ * start with cudaPackEnv. Rejects with a DownloadError (`checksum_mismatch`, `upstream`,
+ * `disk_space`) that says what to do; the load can then go ahead on Vulkan or the CPU.
+ */
+export async function ensureCudaPack(
+  o: FetchCudaPackOptions & { gpu: GpuSetting; supportedGpuTypes: readonly (GpuType | false)[]; nodeModulesDir: string },
+): Promise<boolean> {
+  if (!cudaPackNeeded(o.gpu, o.supportedGpuTypes, cudaPackStatus(o))) return false;
+  await fetchCudaPack(o);
+  return true;
+}
+
 /** The backend's environment: the runtimes folder, only once the pack is there (the hook then costs nothing elsewhere). */
 export function cudaPackEnv(dataDir: string): Record<string, string> {
   const dir = runtimeDir(dataDir);
