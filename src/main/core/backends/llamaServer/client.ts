@@ -109,7 +109,7 @@ export class LlamaServerClient implements BackendClient {
             .filter((l) => l.startsWith('data:'))
             .map((l) => l.slice(5).trim())
             .join('');
-          if (!data) continue;
+          if (!data || data === '[DONE]') continue;
           const msg = JSON.parse(data) as CompletionChunk;
           if (msg.error) throw this.error('PredictStream', INTERNAL, msg.error.message ?? JSON.stringify(msg.error));
           if (typeof msg.tokens_evaluated === 'number') promptTokens = msg.tokens_evaluated;
@@ -150,7 +150,7 @@ export class LlamaServerClient implements BackendClient {
   }
 
   async tokenizeString(options: PredictOptions, opts: CallOptions = {}): Promise<TokenizationResponse__Output> {
-    const { json } = await this.ok('TokenizeString', '/tokenize', { content: options.Prompt ?? '', add_special: true, parse_special: true }, opts);
+    const { json } = await this.ok('TokenizeString', '/tokenize', { content: options.Prompt ?? '', add_special: false, parse_special: true }, opts);
     const tokens = ((json as { tokens?: unknown[] }).tokens ?? []).map((t) => (typeof t === 'number' ? t : (t as { id: number }).id));
     return { tokens, length: tokens.length };
   }
