@@ -212,7 +212,6 @@ export class LocalHostLauncher implements HostLauncher {
       model: spec.model,
       command: found.found.path,
       port,
-      env: spec.env ?? {},
       spawn: (o) => this.spawnHost({ ...o, model: spec.model, backend: backend.name, env: spec.env ?? {} }),
     });
   }

@@ -17,7 +17,6 @@ export interface LlamaServerHostInit {
   model: string;
   command: string;
   port: number;
-  env: Record<string, string>;
   /** The launcher's spawn (process group, log, pid file, reaper). */
   spawn(o: { command: string; args: string[]; address: string; client: LlamaServerClient; onOutput: (text: string) => void }): Promise<LocalHost>;
 }
