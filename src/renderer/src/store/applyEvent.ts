@@ -3,7 +3,7 @@
  * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
-import type { CoreEvent, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
+import type { CoreEvent, GpuDevice, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
 export const JOURNAL_LIMIT = 1000;
@@ -36,6 +36,8 @@ export interface CoreState {
   requests: RequestLogEntry[];
   /** The warm standby backend process (started ahead of time, no model yet), if any. */
   standby: Snapshot['standby'];
+  /** One entry per GPU backend type ([] without a GPU); null while the core has not said (an older core). */
+  gpus: GpuDevice[] | null;
 }
 
 export const emptyCoreState: CoreState = {
@@ -53,6 +55,7 @@ export const emptyCoreState: CoreState = {
   server: null,
   requests: [],
   standby: null,
+  gpus: null,
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -82,7 +85,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, gpus: snap.gpus ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -139,6 +142,8 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       return { ...state, server: event.status };
     case 'standby':
       return { ...state, standby: event.standby ?? null };
+    case 'gpus':
+      return { ...state, gpus: event.gpus };
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };
