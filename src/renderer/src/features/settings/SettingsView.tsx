@@ -9,7 +9,7 @@ import { SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting } from '../../../../shared
 import { api } from '../../store/connect';
 import { useStore } from '../../store/store';
 import { BackendsSection } from './BackendsSection';
-import { autoVramBudget, label, valueHint } from './hints';
+import { autoVramBudget, label, sizeText, valueHint } from './hints';
 
 type Key = keyof Settings;
 
@@ -35,7 +35,7 @@ function draftOf(s: Settings): Draft {
   const d = {} as Draft;
   for (const k of SETTING_KEYS) {
     const v = s[k];
-    d[k] = typeof v === 'boolean' ? v : Array.isArray(v) ? v.join(', ') : String(v);
+    d[k] = typeof v === 'boolean' ? v : Array.isArray(v) ? v.join(', ') : SETTINGS_SCHEMA[k].kind === 'size' ? sizeText(Number(v)) : String(v);
   }
   return d;
 }

@@ -14,10 +14,22 @@ export const label = (k: string) =>
     .replace(/\bvram\b/gi, 'VRAM')
     .replace(/\bgpu\b/gi, 'GPU');
 
-/** A size or fraction as the user reads it next to the field: "= 6.0 GB", "= 95%" (clarification 10). */
+/**
+ * A size as its field shows it: "1GB", "1536MB", in the largest unit that keeps it whole (all
+ * x1024, clarification 10), so nobody reads 1073741824; the core parses it back to the same bytes.
+ */
+export function sizeText(bytes: number): string {
+  for (const [unit, n] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+    if (bytes > 0 && bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** A size or fraction as the user reads it next to the field: "= 6.00 GB", "= 95%" (a size typed with its unit needs none). */
 export function valueHint(k: Key, value: string | boolean): string {
   const kind = SETTINGS_SCHEMA[k].kind;
   if (kind !== 'size' && kind !== 'fraction') return '';
+  if (kind === 'size' && /[a-z]\s*$/i.test(String(value))) return '';
   const r = coerceSetting(k, value);
   if (!r.ok || typeof r.value !== 'number' || r.value <= 0) return '';
   return kind === 'size' ? ` = ${formatBytes(r.value)}` : ` = ${Math.round(r.value * 1000) / 10}%`;
