@@ -1,4 +1,4 @@
-/** GPU figures in the user's words, shared by the core's messages and the GUI (V11, V12). */
+/** GPU figures in the user's words, shared by the core's messages and the GUI (V12). */
 import type { GpuDevice, GpuType, MemoryInfo, Placement } from './model';
 
 const GIB = 1024 ** 3;
