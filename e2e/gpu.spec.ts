@@ -105,6 +105,13 @@ test.describe('with a GPU', () => {
     await keepScreenshot(page, 'gpu-models-narrow');
     await page.setViewportSize({ width: 1360, height: 820 });
 
+    // The LRU page shows the same bar and where each loaded model runs.
+    await openView(page, 'LRU');
+    await expect(page.getByTestId('gpu-panel')).toContainText('6.2 GB');
+    await expect(page.locator('.lru-item[data-model="big"]')).toContainText('6.2 GB VRAM · GPU 20/32');
+    await keepScreenshot(page, 'gpu-lru');
+    await openView(page, 'Models');
+
     // One slot: loading small unloads big. The plan says what that frees on the GPU and what small needs.
     await row(page, 'small').getByRole('button', { name: 'Load' }).click();
     const dialog = page.getByRole('dialog', { name: 'Load small?' });
