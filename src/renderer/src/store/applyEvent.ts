@@ -3,6 +3,7 @@
  * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
+import type { ClusterSnapshot } from '../../../shared/cluster';
 import type { CoreEvent, GpuDevice, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
@@ -38,6 +39,8 @@ export interface CoreState {
   standby: Snapshot['standby'];
   /** One entry per GPU backend type ([] without a GPU); null while the core has not said (an older core). */
   gpus: GpuDevice[] | null;
+  /** Nodes and replicas when the app is in a cluster, else null. */
+  cluster: ClusterSnapshot | null;
 }
 
 export const emptyCoreState: CoreState = {
@@ -56,6 +59,7 @@ export const emptyCoreState: CoreState = {
   requests: [],
   standby: null,
   gpus: null,
+  cluster: null,
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -85,7 +89,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, gpus: snap.gpus ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, gpus: snap.gpus ?? null, cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -158,5 +162,7 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     // No Downloads view yet: the GUI ignores download progress.
     case 'download':
       return state;
+    case 'cluster':
+      return { ...state, cluster: event.cluster };
   }
 }
