@@ -7,9 +7,17 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
-import type { UserConfig } from 'vite';
+import type { Plugin, UserConfig } from 'vite';
 
-const renderer = resolve(dirname(fileURLToPath(import.meta.url)), 'src/renderer');
+const here = dirname(fileURLToPath(import.meta.url));
+const renderer = resolve(here, 'src/renderer');
+
+/** micromark decodes character references through `document` in a browser; the Markdown worker has none, so it gets the package's table version. */
+const entitiesWithoutDom: Plugin = {
+  name: 'entities-without-dom',
+  enforce: 'pre',
+  resolveId: (id) => (id === 'decode-named-character-reference' ? resolve(here, 'node_modules/decode-named-character-reference/index.js') : null),
+};
 
 export function rendererConfig(): UserConfig {
   return {
@@ -17,6 +25,7 @@ export function rendererConfig(): UserConfig {
     // Relative asset URLs: the same build is loaded from file:// (Electron) and from `/` (headless).
     base: './',
     plugins: [react()],
+    worker: { format: 'es', plugins: () => [entitiesWithoutDom] },
     build: {
       outDir: resolve(renderer, '../../out/renderer'),
       emptyOutDir: true,
