@@ -2,7 +2,8 @@
  * Model output as React elements, from markdown.ts's mdast tree: every string becomes a text node
  * (React escapes it), so no HTML or script from a model ever runs. Links open outside the page
  * (rel=noopener noreferrer) and only for http(s)/mailto. Each top-level chunk is memoised on its
- * source text, so while an answer streams only its last chunk re-renders.
+ * source text, and each block of a chunk too, so while an answer streams only its last block
+ * re-renders; the streaming text is parsed by streamingParse.ts (in a worker where it can).
  */
 import { createContext, memo, useContext, useEffect, useMemo, useReducer, useState } from 'react';
 import type { ReactNode } from 'react';
