@@ -24,7 +24,8 @@ export async function cleanupCluster(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-function tempDir(prefix: string): string {
+/** A temp folder removed by cleanupCluster. */
+export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(os.tmpdir(), prefix));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -12,15 +12,17 @@ import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { LoadoutError } from '../../../shared/errors';
 import type { ErrorCode } from '../../../shared/errors';
-import { isResident } from '../../../shared/model';
+import { isResident, type ModelRow, type ModelState } from '../../../shared/model';
 import { backendService, type BackendHandlers, type PredictOptions__Output, type Reply } from '../../../wire';
 import type { ModelRouter, StreamChunk } from '../loader/router';
 import { serverCredentials, type GatewayCert } from './tls';
 
-export type GatewayRouter = Pick<ModelRouter, 'rowOf' | 'stream' | 'predict' | 'embed' | 'tokenize'>;
+export type GatewayRouter = Pick<ModelRouter, 'stream' | 'predict' | 'embed' | 'tokenize'>;
 
 export interface GatewayOptions {
   router: GatewayRouter;
+  /** The model's row; throws not_found for a model this worker does not have. */
+  row: (name: string) => ModelRow;
   cert: GatewayCert;
   /** The bearer token this incarnation accepts. */
   token: string;
@@ -121,13 +123,13 @@ export class Gateway {
     if (got.length !== expected.length || !timingSafeEqual(got, expected)) return new LoadoutError('unauthorized', `worker ${this.o.nodeName}: missing or wrong gateway token (it changes when the worker restarts; read it from the node record again)`);
     if (model === null) return null;
     if (!model) return new LoadoutError('invalid', 'ModelIdentity is empty: the gateway routes each call by it');
-    let state: string;
+    let state: ModelState;
     try {
-      state = this.o.router.rowOf(model).state;
+      state = this.o.row(model).state;
     } catch {
       return new LoadoutError('not_found', `worker ${this.o.nodeName} has no model named "${model}"`);
     }
-    if (!isResident(state as never)) return new LoadoutError('unloaded', `model "${model}" is not loaded on worker ${this.o.nodeName} (it is ${state}); load it there first`);
+    if (!isResident(state)) return new LoadoutError('unloaded', `model "${model}" is not loaded on worker ${this.o.nodeName} (it is ${state}); load it there first`);
     return null;
   }
 

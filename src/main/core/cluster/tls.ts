@@ -53,3 +53,9 @@ export function pinnedCredentials(certPem: string, sha256: string): grpc.Channel
     },
   });
 }
+
+/**
+ * Channel options to use with pinnedCredentials: the TLS server name is a fixed word (the
+ * pin, not the name, is checked), since a gateway is usually dialled by IP address.
+ */
+export const PINNED_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.ssl_target_name_override': 'loadout-worker', 'grpc.default_authority': 'loadout-worker' };

@@ -103,7 +103,7 @@ export class WorkerAgent {
     const incarnation = randomUUID();
     const token = randomBytes(32).toString('base64url');
     const owner = new NodeKeyOwner(o.registry, o.name, incarnation);
-    const gateway = await Gateway.start({ router: o.router, cert, token, host: o.listenHost, port: o.listenPort, nodeName: o.name });
+    const gateway = await Gateway.start({ router: o.router, row: (n) => o.core.commands.row(n), cert, token, host: o.listenHost, port: o.listenPort, nodeName: o.name });
     const agent = new WorkerAgent(o, owner, gateway, cert, incarnation, token);
     try {
       await owner.claim(agent.record());
