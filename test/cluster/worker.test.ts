@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, encode, nodeKey, nodeSubject, parseNodeRecord } from '../../src/main/core/cluster/protocol';
-import { cleanupCluster, clusterClient, readRecord, spawnWorker, startNats, startWorker, waitUntil } from './harness';
+import { cleanupCluster, clusterClient, readRecord, relay, spawnWorker, startNats, startWorker, waitUntil } from './harness';
 import { faultModel } from '../harness';
 import { freePort } from '../../src/wire';
 
@@ -95,4 +95,25 @@ describe('cluster worker (D1, D2, D5, D6)', () => {
     expect((await readRecord(client, 'w1'))?.draining).toBe(true);
     expect(await request(client, 'w1', 'load', { v: 1, requestId: 'x', frontend: 'f', spec: { name: 'a', backend: 'fault' } })).toMatchObject({ ok: false, error: { message: expect.stringMatching(/draining/) } });
   });
+
+  it('after a NATS restart, and after a cut link heals, the worker rewrites its record and answers again', async () => {
+    const nats = await startNats();
+    const link = await relay({ host: '127.0.0.1', port: nats.port });
+    const w = await startWorker(nats.url.replace(`:${nats.port}`, `:${link.port}`), { name: 'w1', configs: { 'a.yaml': faultModel('a') } });
+    const client = await clusterClient(nats.url);
+    const seqNow = async () => (await readRecord(client, 'w1'))?.seq ?? 0;
+
+    await nats.restart();
+    const before = await waitUntil(seqNow, 'the record readable after the restart', { timeoutMs: 10_000 });
+    await waitUntil(async () => (await seqNow()) > before + 1, 'heartbeats after the restart', { timeoutMs: 5000 });
+    expect((await request(client, 'w1', 'ping', { v: 1, requestId: 'p1' })).incarnation).toBe(w.record.incarnation);
+
+    link.cut();
+    const cutAt = await seqNow();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await seqNow()).toBeLessThanOrEqual(cutAt + 1);
+    link.heal();
+    await waitUntil(async () => (await seqNow()) > cutAt + 2, 'heartbeats after the heal', { timeoutMs: 10_000 });
+    expect((await readRecord(client, 'w1'))?.incarnation).toBe(w.record.incarnation);
+  }, 90_000);
 });
