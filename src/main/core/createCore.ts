@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { freemem, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
@@ -21,6 +21,7 @@ import type { BuiltinCommand } from './backends/builtin';
 import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
+import { ClusterMembership, type ClusterStatus } from './cluster/nodeView';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry, ModelConfig } from './catalog/types';
@@ -91,6 +92,8 @@ export interface CoreCommands extends CoreHandlers {
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
   recordRequest(entry: RequestLogEntry): void;
   setServerStatus(status: ServerStatus): void;
+  /** The cluster's nodes as this frontend sees them (`cluster_nats_url`; disabled when empty). */
+  cluster(): ClusterStatus;
   /** GGUF repositories on `hf_endpoint` matching `query` (G38); core-only, as it uses hf_token. */
   hubSearch(query: string, signal?: AbortSignal): Promise<HubModel[]>;
   /** A Hub repository's files, and its GGUFs grouped by quantization (G38, G39). */
@@ -296,6 +299,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       clock,
     });
 
+    // The cluster's read side: joined while cluster_nats_url is set; a failed join leaves local use as it is (D6).
+    const cluster = new ClusterMembership({ clock, nodeName: () => settings().cluster_node_name || hostname(), log: notice });
+    void cluster.follow(settings().cluster_nats_url);
+    disposers.push(() => cluster.dispose());
+
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
@@ -343,6 +351,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           await downloads.start();
           await catalog.setModelsDir(next.models_dir);
         }
+        void cluster.follow(next.cluster_nats_url);
         const shown = maskSecrets(next);
         events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
@@ -373,6 +382,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         events.emit({ type: 'request', entry });
       },
       serverStatus: () => serverStatus,
+      cluster: () => cluster.status(),
       setServerStatus: (status) => {
         serverStatus = status;
         events.emit({ type: 'server', status });
