@@ -21,7 +21,7 @@ import type { BuiltinCommand } from './backends/builtin';
 import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
-import { ClusterMembership, type ClusterStatus } from './cluster/nodeView';
+import { ClusterMembership } from './cluster/nodeView';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry, ModelConfig } from './catalog/types';
@@ -30,7 +30,8 @@ import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { downloadAndWait, downloadCommands, notDownloadedError } from './downloads/commands';
 import { DownloadEngine } from './downloads/engine';
-import { defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type Fit, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
+import { addModel } from './downloads/addModel';
+import { budgetOf, defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type HubModel, type HubRepoFiles } from './downloads/hubClient';
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
@@ -92,16 +93,10 @@ export interface CoreCommands extends CoreHandlers {
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
   recordRequest(entry: RequestLogEntry): void;
   setServerStatus(status: ServerStatus): void;
-  /** The cluster's nodes as this frontend sees them (`cluster_nats_url`; disabled when empty). */
-  cluster(): ClusterStatus;
-  /** GGUF repositories on `hf_endpoint` matching `query` (G38); core-only, as it uses hf_token. */
+  /** GGUF repositories on `hf_endpoint` matching `query` (G38); the token it sends is never in the answer. */
   hubSearch(query: string, signal?: AbortSignal): Promise<HubModel[]>;
   /** A Hub repository's files, and its GGUFs grouped by quantization (G38, G39). */
-  hubFiles(
-    repo: string,
-    revision?: string,
-    signal?: AbortSignal,
-  ): Promise<{ repo: string; files: HubFile[]; groups: (QuantGroup & { fit: Fit })[]; defaultQuant: string | null; room: { memoryBytes: number; diskBytes: number } }>;
+  hubFiles(repo: string, revision?: string, signal?: AbortSignal): Promise<HubRepoFiles>;
 }
 
 export interface Core {
@@ -181,6 +176,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
             reserveBytes: s.download_reserve,
             hfEndpoint: s.hf_endpoint,
             hfToken: s.hf_token,
+            ollamaRegistry: s.ollama_registry,
           };
         },
         onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
@@ -382,7 +378,6 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         events.emit({ type: 'request', entry });
       },
       serverStatus: () => serverStatus,
-      cluster: () => cluster.status(),
       setServerStatus: (status) => {
         serverStatus = status;
         events.emit({ type: 'server', status });
@@ -394,10 +389,20 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const disk = await statfs(settings().models_dir).catch(() => null);
         const room = { memoryBytes: freemem(), diskBytes: disk ? Math.max(0, disk.bavail * disk.bsize - settings().download_reserve) : Number.MAX_SAFE_INTEGER };
         const groups = groupByQuant(files);
-        const pick = defaultQuant(groups, Math.min(room.diskBytes, room.memoryBytes / 1.1));
+        const pick = defaultQuant(groups, budgetOf(room));
         return { repo, files, groups: groups.map((g) => ({ ...g, fit: fitOf(g.sizeBytes, room) })), defaultQuant: pick?.quant ?? null, room };
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
+      addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
+      // The nodes come from cluster_nats_url's registry (null: single machine); drain and
+      // unloadReplica wait for the cluster router.
+      cluster: () => cluster.snapshot(),
+      drainNode: async () => {
+        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      },
+      unloadReplica: async () => {
+        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      },
       ...chats.commands(),
     };
 

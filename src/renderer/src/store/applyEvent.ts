@@ -3,7 +3,8 @@
  * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
-import type { CoreEvent, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
+import type { ClusterSnapshot } from '../../../shared/cluster';
+import type { CoreEvent, DownloadJob, GpuDevice, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
 export const JOURNAL_LIMIT = 1000;
@@ -36,6 +37,12 @@ export interface CoreState {
   requests: RequestLogEntry[];
   /** The warm standby backend process (started ahead of time, no model yet), if any. */
   standby: Snapshot['standby'];
+  /** Download jobs by id (a cancelled one leaves the list). */
+  downloads: Record<string, DownloadJob>;
+  /** GPUs as the core reports them (empty without one). */
+  gpus: GpuDevice[];
+  /** Nodes and replicas when the app is in a cluster, else null. */
+  cluster: ClusterSnapshot | null;
 }
 
 export const emptyCoreState: CoreState = {
@@ -53,6 +60,9 @@ export const emptyCoreState: CoreState = {
   server: null,
   requests: [],
   standby: null,
+  downloads: {},
+  gpus: [],
+  cluster: null,
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -82,7 +92,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? [], cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -150,8 +160,13 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     case 'chat-truncated':
     case 'generation':
     case 'chat-delta':
-    // No Downloads view yet: the GUI ignores download progress.
-    case 'download':
       return state;
+    case 'download': {
+      const downloads = { ...state.downloads, [event.job.id]: event.job };
+      if (event.job.state === 'cancelled') delete downloads[event.job.id];
+      return { ...state, downloads };
+    }
+    case 'cluster':
+      return { ...state, cluster: event.cluster };
   }
 }
