@@ -44,11 +44,15 @@ describe('cluster frontend view (D1)', () => {
     expect(JSON.stringify(status)).not.toContain('s3cret');
     expect(t.core.commands.settings().cluster_nats_url).toBe('set');
     expect(JSON.stringify(await get('/api/settings'))).not.toContain('s3cret');
+    // The GUI gets it too: in the snapshot, and as a cluster event.
+    expect(t.core.commands.snapshot().cluster?.nodes.map((n) => n.name)).toEqual(['w1']);
+    await waitUntil(() => t.events.some((e) => e.type === 'cluster' && e.cluster?.nodes.some((n) => n.name === 'w1')), 'a cluster event naming w1');
 
     await w.kill('SIGKILL');
     const killedAt = Date.now();
     const dead = await waitUntil(async () => (await get('/api/cluster')).nodes.find((n: any) => n.name === 'w1' && n.state === 'dead'), 'w1 dead', { timeoutMs: 5000 });
     expect(dead.reason).toMatch(/no heartbeat for \d/);
+    await waitUntil(() => t.events.some((e) => e.type === 'cluster' && e.cluster?.nodes.some((n) => n.name === 'w1' && n.state === 'dead')), 'a cluster event with w1 dead');
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(500);
   });
 

@@ -296,7 +296,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
 
     // The cluster's read side: joined while cluster_nats_url is set; a failed join leaves local use as it is (D6).
-    const cluster = new ClusterMembership({ clock, nodeName: () => settings().cluster_node_name || hostname(), log: notice });
+    const cluster = new ClusterMembership({ clock, nodeName: () => settings().cluster_node_name || hostname(), log: notice, onChange: (snapshot) => events.emit({ type: 'cluster', cluster: snapshot }) });
     void cluster.follow(settings().cluster_nats_url);
     disposers.push(() => cluster.dispose());
 
@@ -304,7 +304,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: cluster.snapshot() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);

@@ -27,9 +27,11 @@ export class NodeView {
   constructor(
     private readonly registry: Registry,
     private readonly clock: Clock,
+    private readonly changed: () => void = () => {},
   ) {
     this.stops.push(
       registry.watchNodes((key, record, raw) => {
+        this.changed();
         const at = this.clock.now();
         if (record) this.seen.set(key, { record, name: record.name, protocol: record.protocol, problem: null, at });
         else if (raw.incompatible) {
@@ -37,9 +39,13 @@ export class NodeView {
           this.seen.set(key, { record: null, name: raw.incompatible.name, protocol, problem: raw.error ?? 'incompatible', at });
         } else if (!raw.error) this.seen.delete(key);
       }),
-      registry.onDisconnect(() => this.outages.push({ from: this.clock.now(), to: null })),
+      registry.onDisconnect(() => {
+        this.outages.push({ from: this.clock.now(), to: null });
+        this.changed();
+      }),
       registry.onReconnect(() => {
         for (const o of this.outages) if (o.to === null) o.to = this.clock.now();
+        this.changed();
       }),
     );
   }
@@ -90,8 +96,37 @@ export class ClusterMembership {
   private generation = 0;
 
   constructor(
-    private readonly o: { clock: Clock; nodeName: () => string; log: (line: string) => void },
+    private readonly o: {
+      clock: Clock;
+      nodeName: () => string;
+      log: (line: string) => void;
+      /** The view changed (a record, NATS state, a node's judged state): at most 4 calls a second. */
+      onChange?: (snapshot: ClusterSnapshot | null) => void;
+    },
   ) {}
+
+  private emitTimer: unknown = null;
+  private ticker: unknown = null;
+  private lastStates = '';
+
+  /** Coalesces changes into one event per 250 ms. */
+  private changed = (): void => {
+    if (this.emitTimer !== null || !this.o.onChange) return;
+    this.emitTimer = this.o.clock.setTimeout(() => {
+      this.emitTimer = null;
+      this.o.onChange?.(this.snapshot());
+    }, 250);
+  };
+
+  /** Nodes die without a write: a once-a-second check emits when a judged state changes. */
+  private tick = (): void => {
+    this.ticker = this.o.clock.setTimeout(this.tick, 1000);
+    const states = (this.view?.list() ?? []).map((n) => `${n.name}:${n.state}`).join(',');
+    if (states !== this.lastStates) {
+      this.lastStates = states;
+      this.changed();
+    }
+  };
 
   /** Follows the setting; resolves once the join (or leave) it asked for is done. */
   async follow(url: string): Promise<void> {
@@ -100,16 +135,18 @@ export class ClusterMembership {
     const generation = ++this.generation;
     await this.leave();
     this.error = null;
-    if (!url) return;
+    if (!url) return this.changed();
     try {
       const registry = await Registry.connect({ url, clientName: `loadout-frontend ${this.o.nodeName()}`, log: this.o.log });
       if (generation !== this.generation) return void (await registry.close());
       this.registry = registry;
-      this.view = new NodeView(registry, this.o.clock);
+      this.view = new NodeView(registry, this.o.clock, this.changed);
+      this.ticker ??= this.o.clock.setTimeout(this.tick, 1000);
     } catch (e) {
       if (generation !== this.generation) return;
       this.error = (e as Error).message;
       this.o.log(`cluster: ${this.error}`);
+      this.changed();
     }
   }
 
@@ -147,6 +184,9 @@ export class ClusterMembership {
 
   async dispose(): Promise<void> {
     this.generation++;
+    for (const t of [this.emitTimer, this.ticker]) if (t !== null) this.o.clock.clearTimeout(t);
+    this.emitTimer = this.ticker = null;
+    this.o.onChange = undefined;
     await this.leave();
   }
 }
