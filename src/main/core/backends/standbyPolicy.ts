@@ -2,7 +2,7 @@
  * When the warm standby backend (LocalHostLauncher.warm) runs: only with `warm_standby` on and
  * only while the core is quiet, so starting it never slows a load or an answer.
  */
-import type { Settings, Snapshot } from '../../../shared/model';
+import type { GpuSetting, Settings, Snapshot } from '../../../shared/model';
 import { builtinBackendEnv } from './builtin';
 import type { LocalHostLauncher } from './process';
 import type { ResolvedBackend } from './types';
@@ -14,9 +14,13 @@ export interface StandbyPolicyOptions {
   /** The built-in backend as the registry resolves it now. */
   builtin: () => ResolvedBackend;
   launcher: Pick<LocalHostLauncher, 'warm' | 'dropStandby' | 'standbyInfo'>;
+  /** The `gpu` a built-in backend starts with now (V2): a load adopts the standby only if it matches. */
+  gpu?: () => GpuSetting;
 }
 
 export class StandbyPolicy {
+  private warmedGpu: GpuSetting | undefined;
+
   constructor(private readonly o: StandbyPolicyOptions) {}
 
   /** Called on every upkeep tick: starts the standby or drops it, as the settings and the load say. */
@@ -28,8 +32,12 @@ export class StandbyPolicy {
     }
     if (!this.o.isQuiet()) return;
     const builtin = this.o.builtin();
+    const gpu = this.o.gpu?.();
+    // A standby started before detection answered (or under another gpu setting) no load would adopt.
+    if (gpu !== this.warmedGpu) void launcher.dropStandby();
+    this.warmedGpu = gpu;
     // Started as a one-slot model needs it (the default); a model with more slots starts its own.
-    if (builtin.kind === 'program') launcher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1));
+    if (builtin.kind === 'program') launcher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1, gpu));
   }
 }
 

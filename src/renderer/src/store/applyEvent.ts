@@ -139,6 +139,9 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       return { ...state, server: event.status };
     case 'standby':
       return { ...state, standby: event.standby ?? null };
+    // The GPU bar is gpu-gui's (it keeps the devices); until it lands the event changes nothing here.
+    case 'gpus':
+      return state;
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };
