@@ -18,7 +18,7 @@ import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
-import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { StandbyPolicy, adoptableGpu, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
@@ -221,7 +221,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
       notDownloaded: (entry) => notDownloadedError(downloads, entry),
-      gpu: { monitor: gpuMonitor, standby: { vramBytes: standbyGpu, drop: () => localLauncher.dropStandby() } },
+      gpu: {
+        monitor: gpuMonitor,
+        standby: { vramBytes: standbyGpu, drop: () => localLauncher.dropStandby() },
+        backendGpu: () => (settings().gpu === 'auto' && adoptableGpu(standby, localLauncher) === 'auto' ? 'auto' : undefined),
+      },
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.

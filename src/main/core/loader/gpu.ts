@@ -4,7 +4,7 @@
  * the VRAM reclaimer. Decisions are the pure functions of `../gpu`; this part acts on them.
  */
 import { LoadoutError } from '../../../shared/errors';
-import type { GpuDevice, GpuType, Placement, PlannedUnload } from '../../../shared/model';
+import type { GpuDevice, GpuSetting, GpuType, Placement, PlannedUnload } from '../../../shared/model';
 import { isOccupying, isResident } from '../../../shared/model';
 import type { ModelHost } from '../backends/types';
 import { parallelOf } from '../catalog/options';
@@ -44,6 +44,8 @@ export interface LoaderGpuOptions {
   estimate?: (entry: CatalogEntry, contextSize: number) => Promise<ModelEstimate | null>;
   /** The warm standby: its VRAM (a GPU process base) and how to stop it when a load or pressure needs the room. */
   standby?: { vramBytes(): number; drop(): Promise<void> };
+  /** The `gpu` a built-in backend starts with when not the monitor's (to adopt a standby started under `auto`). */
+  backendGpu?: () => GpuSetting | undefined;
 }
 
 const readEstimate = async (entry: CatalogEntry, contextSize: number): Promise<ModelEstimate | null> => {
@@ -74,7 +76,7 @@ export class LoaderGpu {
 
   /** The `gpu` a built-in backend starts with (V2). */
   backendGpu() {
-    return this.monitor.backendGpu();
+    return this.o.backendGpu?.() ?? this.monitor.backendGpu();
   }
 
   /** VRAM a model holds: measured (plus its process base) once loaded, else what its decision counted on. */
