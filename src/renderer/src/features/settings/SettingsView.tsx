@@ -17,7 +17,7 @@ const SECTIONS: { title: string; note?: string; keys: Key[] }[] = [
   { title: 'Loading and eviction', keys: ['max_active_models', 'idle_timeout', 'eviction_wait', 'unload_grace', 'load_failure_cooldown', 'max_queue', 'threads_budget'] },
   { title: 'Time limits', keys: ['start_timeout', 'load_timeout', 'stall_timeout'] },
   { title: 'Memory', keys: ['memory_budget', 'memory_reclaimer', 'memory_threshold'] },
-  { title: 'GPU', note: 'Saved for the GPU support being built: models run on the CPU in this version.', keys: ['gpu', 'vram_budget', 'vram_reserve', 'vram_reclaimer', 'vram_threshold'] },
+  { title: 'GPU', note: 'Where the built-in backend runs models, and how much VRAM they may take.', keys: ['gpu', 'vram_budget', 'vram_reserve', 'vram_reclaimer', 'vram_threshold'] },
   { title: 'Folders', keys: ['models_dir', 'data_dir'] },
   { title: 'Local API', note: 'The OpenAI-compatible API for other apps on this computer.', keys: ['api_enabled', 'api_port', 'api_lan', 'api_key', 'api_allowed_origins', 'api_body_limit', 'api_load_wait'] },
   { title: 'Desktop app', keys: ['close_to_tray', 'chat_shortcut'] },
