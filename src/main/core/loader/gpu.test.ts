@@ -107,8 +107,7 @@ describe('V5/V7 VRAM admission through the loader', () => {
     const h = gpuHarness({ gpu, models: { a: {}, b: {}, c: {} }, layouts: { a: SMALL, b: SMALL, c: BIG } });
     await load(h, 'a');
     await load(h, 'b');
-    h.loader.plan('c');
-    await h.flush();
+    // Layouts were read once the GPU was known: the first plan already has the VRAM lines.
     const plan = h.loader.plan('c');
     expect(plan.unloads).toEqual([{ name: 'a', reason: 'memory', sentence: 'unloaded a: to free 2.1 GB of VRAM for c' }]);
     expect(plan.gpu?.placement.gpuLayers).toBe(33);

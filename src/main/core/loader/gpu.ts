@@ -7,6 +7,7 @@ import { LoadoutError } from '../../../shared/errors';
 import type { GpuDevice, GpuSetting, GpuType, Placement, PlannedUnload } from '../../../shared/model';
 import { isOccupying, isResident } from '../../../shared/model';
 import type { ModelHost } from '../backends/types';
+import { BUILTIN_BACKEND } from '../backends/registry';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import { estimateModel, PROCESS_BASE_BYTES, type ModelEstimate } from '../gpu/estimate';
@@ -65,6 +66,7 @@ export class LoaderGpu {
   private readonly correctedBase = new Map<string, number>();
   private refreshTimer: unknown = null;
   private shownGpus = '';
+  private prefetched = false;
 
   constructor(
     private readonly t: ModelTable,
@@ -110,6 +112,7 @@ export class LoaderGpu {
   /** Emits the devices when they changed (V11: the GUI's VRAM bar follows). */
   emitDevices(): void {
     const gpus = this.monitor.devices(this.usedByLoadout());
+    if (gpus.length > 0 && !this.prefetched) this.prefetch();
     const key = JSON.stringify(gpus);
     if (key === this.shownGpus) return;
     this.shownGpus = key;
@@ -143,6 +146,16 @@ export class LoaderGpu {
       this.estimates.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Once a GPU is known, reads every built-in model's layout (one after another) so that a plan,
+   * which cannot wait for a file, has the layers and VRAM lines from the first click.
+   */
+  private prefetch(): void {
+    this.prefetched = true;
+    const entries = this.t.o.catalog.list().filter((e) => e.status === 'ok' && (e.config.backend ?? BUILTIN_BACKEND) === BUILTIN_BACKEND);
+    void entries.reduce<Promise<unknown>>((chain, e) => chain.then(() => (this.t.disposed ? null : this.estimate(e))), Promise.resolve());
   }
 
   private cachedEstimate(entry: CatalogEntry): ModelEstimate | null | undefined {
