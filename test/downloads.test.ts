@@ -499,4 +499,107 @@ describe('downloads engine against the fake hub', () => {
     await until(engine, jb.id, (j) => j.state === 'done');
     expect(engine.get(ja.id)!.state).toBe('done');
   });
+  it('G16: a job that failed on the network tries again by itself after 1, 5 and 15 minutes, then stays failed', async () => {
+    const file = await hub.addFile('o/r', 'r.gguf', { data: seededBlob(64 * 1024), knobs: { dropAfter: 0, dropTimes: 100 } });
+    const clock = new FakeClock();
+    const { engine } = makeEngine({ clock, settings: { connections: 1, retries: 1 } });
+    const job = engine.add({ uri: file.uri });
+    const attempts = () => hub.requests.filter((r) => r.server === 'cdn').length;
+    let failed = await until(engine, job.id, (j) => j.state === 'failed');
+    expect(failed.notice).toMatch(/by itself in 1 min \(1 of 3\)/);
+    for (const [minutes, next] of [[1, '5 min (2 of 3)'], [5, '15 min (3 of 3)'], [15, null]] as const) {
+      const before = attempts();
+      clock.advance(minutes * 60_000 - 1);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(attempts()).toBe(before); // not a moment early
+      clock.advance(1);
+      await until(engine, job.id, (j) => j.state !== 'failed');
+      failed = await until(engine, job.id, (j) => j.state === 'failed');
+      expect(attempts()).toBeGreaterThan(before);
+      if (next) expect(failed.notice).toContain(next);
+      else expect(failed.notice).toMatch(/press Retry/);
+    }
+    const after = attempts();
+    clock.advance(60 * 60_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(attempts()).toBe(after);
+    // A retry that gets through ends the failures; the file is fetched and verified.
+    hub.knobs('o/r', 'r.gguf').dropTimes = 0;
+    await engine.resume(job.id);
+    expect((await until(engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
+  });
+
+  it('G16: a dropped connection that recovers on the automatic retry completes without the user', async () => {
+    const file = await hub.addFile('o/r', 'q.gguf', { data: seededBlob(64 * 1024), knobs: { dropAfter: 0, dropTimes: 1 } });
+    const clock = new FakeClock();
+    const { engine } = makeEngine({ clock, settings: { connections: 1, retries: 1 } });
+    const job = engine.add({ uri: file.uri });
+    await until(engine, job.id, (j) => j.state === 'failed');
+    clock.advance(60_000);
+    const done = await until(engine, job.id, (j) => j.state === 'done' || (j.state === 'failed' && j.notice?.includes('2 of 3') === true));
+    expect(done.state).toBe('done');
+    expect(await readFile(path.join(dir, 'q.gguf'))).toEqual(file.data);
+  });
+
+  it('G31: a lock file held by another live process stops this one from writing the same partial; a stale lock is taken over', async () => {
+    const file = await hub.addFile('o/r', 'l.gguf');
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(path.join(dir, 'l.gguf.part.lock'), JSON.stringify({ pid: other.pid, host: os.hostname() }));
+      const { engine } = makeEngine();
+      const job = engine.add({ uri: file.uri });
+      const failed = await until(engine, job.id, (j) => j.state === 'failed');
+      expect(failed.error).toMatchObject({ code: 'downloading' });
+      expect(failed.error!.message).toContain(`pid ${other.pid}`);
+      expect(failed.notice ?? '').not.toMatch(/by itself/); // the other process is at it: no retries of ours
+      expect(existsSync(path.join(dir, 'l.gguf.part'))).toBe(false);
+      other.kill('SIGKILL');
+      await new Promise((r) => other.once('exit', r));
+      await engine.resume(job.id);
+      expect((await until(engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
+      for (let i = 0; i < 100 && existsSync(path.join(dir, 'l.gguf.part.lock')); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(existsSync(path.join(dir, 'l.gguf.part.lock'))).toBe(false);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('G43: plain http:// from another machine needs a pinned sha256', async () => {
+    const { engine } = makeEngine({ settings: { concurrency: 1 } });
+    expect(() => engine.add({ uri: 'http://models.example.com/m.gguf' })).toThrow(/plain http:\/\/.*sha256/);
+    // With a pinned sha256 it is accepted (it waits behind a running job here, so nothing connects).
+    const slow = await hub.addFile('o/r', 'slow.gguf', { data: seededBlob(128 * 1024), knobs: { throttle: 32 * 1024 } });
+    const first = engine.add({ uri: slow.uri });
+    await until(engine, first.id, (j) => j.receivedBytes > 0);
+    const pinned = engine.add({ uri: 'http://models.example.com/m.gguf', sha256: 'a'.repeat(64) });
+    expect(pinned.state).toBe('queued');
+    await engine.cancel(pinned.id);
+    // Loopback http is fine without one (the fake hub itself is http://127.0.0.1).
+    expect(() => engine.add({ uri: `${hub.endpoint}/o/r/resolve/main/slow2.gguf` })).not.toThrow();
+  });
+
+  it('G45: ollama:// pulls the model layer and checks it against the manifest digest', async () => {
+    const model = await hub.addOllama('tinyllm', 'q4');
+    const { engine, published } = makeEngine({ settings: { ollamaRegistry: hub.endpoint } });
+    const job = engine.add({ uri: model.uri });
+    expect(job.target).toBe('tinyllm-q4.gguf');
+    const done = await until(engine, job.id, (j) => j.state === 'done' || j.state === 'failed');
+    expect(done).toMatchObject({ state: 'done', unverified: false });
+    expect(done.sha256).toEqual({ expected: model.sha256, source: 'ollama', actual: model.sha256 });
+    expect(await readFile(path.join(dir, 'tinyllm-q4.gguf'))).toEqual(model.data);
+    expect(published).toEqual([path.join(dir, 'tinyllm-q4.gguf')]);
+    expect(hub.requests.some((r) => r.path === '/v2/library/tinyllm/manifests/q4')).toBe(true);
+  });
+
+  it('G45: a blob that does not match the manifest digest is refused and never published; an unknown tag is not_found', async () => {
+    const model = await hub.addOllama('liar', 'latest', { wrongDigest: 'b'.repeat(64) });
+    const { engine } = makeEngine({ settings: { ollamaRegistry: hub.endpoint } });
+    const job = engine.add({ uri: model.uri });
+    const failed = await until(engine, job.id, (j) => j.state === 'failed');
+    expect(failed.error).toMatchObject({ code: 'checksum_mismatch' });
+    expect(failed.error!.sha256).toMatchObject({ expected: 'b'.repeat(64), source: 'ollama', actual: model.sha256 });
+    expect(existsSync(path.join(dir, 'liar-latest.gguf'))).toBe(false);
+    const missing = engine.add({ uri: 'ollama://nosuch:7b' });
+    expect((await until(engine, missing.id, (j) => j.state === 'failed')).error).toMatchObject({ code: 'not_found' });
+  });
 });

@@ -7,6 +7,7 @@
 import type { ChatExportFormat, ChatMessage, ChatSearchHit, Conversation, ConversationPatch, ConversationSummary, Generation } from './chat';
 import * as c from './argCheck';
 import type { Check } from './argCheck';
+import type { ClusterSnapshot } from './cluster';
 import type { ErrorData } from './errors';
 import type { BackendEntry, CoreEvent, DownloadJob, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
@@ -117,6 +118,12 @@ export const COMMANDS = {
   pauseDownload: command(resolves<DownloadJob>(), arg('id', id)),
   resumeDownload: command(resolves<DownloadJob>(), arg('id', id)),
   cancelDownload: command(resolves<DownloadJob>(), arg('id', id)),
+  /** The cluster's nodes and replicas; null when this app is not in a cluster (distributed-spec 4). */
+  cluster: command(returns<ClusterSnapshot | null>()),
+  /** D28: the node takes no new loads; its replicas leave once idle and replaced. */
+  drainNode: command(resolves<void>(), arg('node', c.text({ max: 200 }))),
+  /** Unloads one replica of a model on one node. */
+  unloadReplica: command(resolves<void>(), arg('node', c.text({ max: 200 })), arg('model', modelName)),
   /** Answers being generated now (for a window that opens mid-answer). */
   generations: command(returns<Generation[]>()),
 } satisfies Record<string, CommandSpec>;

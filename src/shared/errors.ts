@@ -30,9 +30,16 @@ export const ERROR_STATUS = {
   upstream: 502,
   /** A downloaded file's sha256 is not the expected one; it stays a `.part` and never loads. */
   checksum_mismatch: 422,
+  /** Cluster: no live node can take the model (its node_selector matches none, or none is left). */
+  no_node: 503,
+  /** Cluster: NATS is unreachable, so a cold load cannot be coordinated; warm requests go on. */
+  cluster_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Retry-After (seconds) of codes whose wait is known in advance, when the error names none. */
+export const RETRY_AFTER_S: Partial<Record<ErrorCode, number>> = { no_node: 5, cluster_unavailable: 2 };
 
 export interface ErrorData {
   code: ErrorCode;

@@ -1,4 +1,5 @@
 /** Names shared by every part of Loadout (core, GUI, API, CLI); see loader-spec.md. */
+import type { ClusterSnapshot, ModelReplica } from './cluster';
 import type { ErrorCode, ErrorData } from './errors';
 import type { ChatEvent } from './chat';
 
@@ -49,7 +50,7 @@ export interface GpuDevice {
   unified: boolean;
 }
 
-/** Where a loaded model runs (the row's placement, V11). `device: 'cpu'` has 0 GPU layers. */
+/** Where a loaded model runs (the row's placement). `device: 'cpu'` has 0 GPU layers. */
 export interface Placement {
   device: GpuType | 'cpu';
   gpuLayers: number;
@@ -107,8 +108,10 @@ export interface ModelRow {
   remote: boolean;
   /** What a request that sets no sampling gets (the chat's "model default (0.7)"). */
   sampling: SamplingDefaults;
-  /** Where the loaded instance runs ("GPU 20/32", "CPU"); null while not loaded (V11). */
+  /** Where the loaded instance runs ("GPU 20/32", "CPU"); null while not loaded. */
   placement: Placement | null;
+  /** In a cluster: the model's replicas on each node (the row shows the best one's state). */
+  replicas?: ModelReplica[];
 }
 
 export interface SamplingDefaults {
@@ -135,6 +138,9 @@ export type UnloadReason =
   | 'stalled'
   | 'reclaimer'
   | 'vram_pressure'
+  | 'scale_down'
+  | 'node_lost'
+  | 'drain'
   | 'crashed'
   | 'settings'
   | 'user'
@@ -161,6 +167,9 @@ export interface JournalEntry {
   reason: UnloadReason;
   sentence: string;
   by: string | null;
+  /** In a cluster: the node the model was unloaded on, and the frontend that decided it. */
+  node?: string | null;
+  frontend?: string | null;
 }
 
 export interface Snapshot {
@@ -178,8 +187,10 @@ export interface Snapshot {
   flags?: (keyof Settings)[];
   /** Download jobs, running and finished this run (G35). */
   downloads?: DownloadJob[];
-  /** GPUs, one entry per GPU backend type (V11, clarification 4); empty without a GPU. */
+  /** GPUs, one entry per GPU backend type (clarification 4); empty without a GPU. */
   gpus?: GpuDevice[];
+  /** Nodes and replicas when this app is part of a cluster (`cluster_nats_url` set), else null. */
+  cluster?: ClusterSnapshot | null;
 }
 
 export interface Settings {
@@ -223,6 +234,7 @@ export interface Settings {
   hf_endpoint: string;
   /** A secret: every read shows "set" or "" (clarifications 6). */
   hf_token: string;
+  ollama_registry: string;
 }
 
 /** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */
@@ -277,6 +289,8 @@ export type CoreEvent =
   | { type: 'settings'; settings: Settings; settingsProblem?: string | null; flags?: (keyof Settings)[] }
   /** A download job changed (state, or progress at most 4 a second: G34). */
   | { type: 'download'; job: DownloadJob }
+  /** The cluster view changed (nodes, replicas, NATS state); at most a few a second. */
+  | { type: 'cluster'; cluster: ClusterSnapshot | null }
   | { type: 'log'; model: string; line: LogLine }
   | { type: 'request'; entry: RequestLogEntry }
   | { type: 'server'; status: ServerStatus }
@@ -288,7 +302,7 @@ export type CoreEvent =
 
 /** Downloads (downloads-spec section 4): one job per target file. */
 export type JobState = 'queued' | 'resolving' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
-export type ShaSource = 'config' | 'caller' | 'hub';
+export type ShaSource = 'config' | 'caller' | 'hub' | 'ollama';
 
 export interface DownloadJob {
   id: string;

@@ -74,6 +74,7 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   auto_download: { kind: 'bool', default: false, help: 'loading a model that is not downloaded starts its download and waits' },
   hf_endpoint: { kind: 'string', url: true, default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
   hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
+  ollama_registry: { kind: 'string', url: true, default: 'https://registry.ollama.ai', help: 'the Ollama registry ollama:// model names are pulled from' },
 };
 
 export const SECRET_KEYS = (Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[]).filter((k) => SETTINGS_SCHEMA[k].secret);

@@ -178,6 +178,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
             reserveBytes: s.download_reserve,
             hfEndpoint: s.hf_endpoint,
             hfToken: s.hf_token,
+            ollamaRegistry: s.ollama_registry,
           };
         },
         onPublished: () => void catalog.scan().catch((e: Error) => notice(`catalog: rescan after a download failed: ${e.message}`)),
@@ -400,6 +401,14 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         return { repo, files, groups: groups.map((g) => ({ ...g, fit: fitOf(g.sizeBytes, room) })), defaultQuant: pick?.quant ?? null, room };
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
+      // Single machine until a cluster router takes over these three (cluster_nats_url).
+      cluster: () => null,
+      drainNode: async () => {
+        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      },
+      unloadReplica: async () => {
+        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      },
       ...chats.commands(),
     };
 

@@ -15,7 +15,7 @@ import type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 import { DownloadError, type DownloadErrorData } from './errors';
 import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { hashFile, syncDir } from './files';
-import { parseModelUri, targetPath } from './uri';
+import { DEFAULT_OLLAMA_REGISTRY, parseModelUri, targetPath } from './uri';
 
 export type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 
@@ -39,6 +39,7 @@ export interface DownloadSettings {
   resumeOnStart: boolean;
   hfEndpoint: string;
   hfToken: string;
+  ollamaRegistry: string;
   /** Smallest range a file is split into (G10); tests lower it. */
   minSegmentBytes: number;
 }
@@ -52,6 +53,7 @@ export const DEFAULT_DOWNLOAD_SETTINGS: DownloadSettings = {
   resumeOnStart: true,
   hfEndpoint: 'https://huggingface.co',
   hfToken: '',
+  ollamaRegistry: DEFAULT_OLLAMA_REGISTRY,
   minSegmentBytes: 32 * 1024 ** 2,
 };
 
@@ -108,6 +110,11 @@ const DURABLE_EVERY_MS = 5_000;
 const DURABLE_EVERY_BYTES = 64 * 1024 * 1024;
 const EVENT_INTERVAL_MS = 250;
 const SHA_RE = /^[0-9a-f]{64}$/;
+/** G16: a job that failed on the network tries again by itself after these waits, then stays failed. */
+export const AUTO_RETRY_DELAYS_MS = [60_000, 5 * 60_000, 15 * 60_000];
+const OLLAMA_MODEL_LAYER = 'application/vnd.ollama.image.model';
+const OLLAMA_MANIFEST_RE = /\/v2\/[^/]+\/[^/]+\/manifests\/[^/]+$/;
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 /** Pause, cancel or quit: ends a job's work without counting as a failure. */
 class Stop extends Error {
@@ -137,6 +144,15 @@ function normalizeEtag(v: string | string[] | undefined): string | null {
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function urlWithoutQuery(u: string): string {
@@ -177,6 +193,11 @@ class Job {
   lastDurableBytes = 0;
   durableSegments: Segment[] = [];
   failures = 0;
+  /** G16: automatic retries used since the job last made it through (or the user retried). */
+  autoRetries = 0;
+  autoRetryTimer: unknown = null;
+  /** The G31 lock file while this process works on the job. */
+  lockFile: string | null = null;
   stopping: Stop | null = null;
   abort: AbortController | null = null;
   running: Promise<void> | null = null;
@@ -188,7 +209,8 @@ class Job {
     readonly req: DownloadRequest,
     readonly target: string,
     readonly file: string,
-    readonly sourceUrl: string,
+    /** Where the bytes come from; an ollama:// job swaps its manifest URL for the blob's. */
+    public sourceUrl: string,
     id?: string,
   ) {
     this.id = id ?? randomBytes(6).toString('hex');
@@ -279,9 +301,14 @@ export class DownloadEngine {
   add(req: DownloadRequest): DownloadJob {
     if (this.closed) throw new DownloadError('invalid', 'The download engine is shutting down');
     const s = this.settings();
-    const parsed = parseModelUri(req.uri, { hfEndpoint: s.hfEndpoint, modelsDir: this.opts.modelsDir, extensions: this.opts.extensions });
-    if (parsed.kind === 'file' || parsed.kind === 'ollama') throw new DownloadError('invalid', `${parsed.kind === 'file' ? 'file://' : 'ollama://'} downloads are not supported yet; use a Hub or https URI`);
+    const parsed = parseModelUri(req.uri, { hfEndpoint: s.hfEndpoint, ollamaRegistry: s.ollamaRegistry, modelsDir: this.opts.modelsDir, extensions: this.opts.extensions });
+    if (parsed.kind === 'file') throw new DownloadError('invalid', 'file:// names a file already on this machine; put it in the models folder instead of downloading it');
     if (req.sha256 !== undefined && !SHA_RE.test(req.sha256.toLowerCase())) throw new DownloadError('invalid', 'sha256 must be 64 hex digits');
+    const url = new URL(parsed.url);
+    // G43: plain HTTP from another machine can be altered on the way; only a pinned checksum makes it safe.
+    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname) && req.sha256 === undefined) {
+      throw new DownloadError('invalid', `${urlWithoutQuery(parsed.url)} is plain http:// from another machine: use https://, or give the file's sha256 so Loadout can check what arrives`);
+    }
     const target = req.filename ?? parsed.target;
     const file = targetPath(this.opts.modelsDir, target, this.opts.extensions);
     const existing = this.jobs.get(target);
@@ -328,6 +355,9 @@ export class DownloadEngine {
     const job = this.need(id);
     if (job.state === 'paused' || job.state === 'failed') {
       if (job.error?.code === 'checksum_mismatch') await this.discardPartial(job, null);
+      this.clearAutoRetry(job);
+      job.autoRetries = 0;
+      job.notice = null;
       job.error = null;
       job.failures = 0;
       this.enqueue(job);
@@ -339,6 +369,7 @@ export class DownloadEngine {
   async cancel(id: string): Promise<DownloadJob> {
     const job = this.need(id);
     this.queue = this.queue.filter((j) => j !== job);
+    this.clearAutoRetry(job);
     if (job.running) await this.stop(job, new Stop('cancel'));
     if (job.state !== 'done') {
       await fs.rm(job.part, { force: true });
@@ -355,6 +386,7 @@ export class DownloadEngine {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    for (const job of this.jobs.values()) this.clearAutoRetry(job);
     await Promise.all([...this.jobs.values()].filter((j) => j.running).map((j) => this.stop(j, new Stop('close'))));
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
@@ -417,6 +449,8 @@ export class DownloadEngine {
   }
 
   private async setState(job: Job, state: JobState, error: DownloadErrorData | null = job.error): Promise<void> {
+    // The lock goes before the state is told, so whoever sees a job settle finds the folder settled too.
+    if (state === 'done' || state === 'failed' || state === 'paused' || state === 'cancelled') await this.unlock(job);
     job.state = state;
     job.error = error;
     if (state !== 'done' && state !== 'cancelled' && (existsSync(job.part) || existsSync(job.sidecar))) await this.writeSidecar(job, job.durableSegments);
@@ -489,13 +523,121 @@ export class DownloadEngine {
   private async run(job: Job): Promise<void> {
     try {
       await this.setState(job, 'resolving', null);
+      await this.lock(job);
+      if (OLLAMA_MANIFEST_RE.test(job.sourceUrl)) await this.resolveOllama(job);
       await this.resolveAndCheck(job);
       if (job.state === 'done') return;
       await this.transfer(job);
       await this.verifyAndPublish(job);
+      job.autoRetries = 0;
     } catch (e) {
       await this.settle(job, e);
+    } finally {
+      await this.unlock(job);
     }
+  }
+
+  private async unlock(job: Job): Promise<void> {
+    const file = job.lockFile;
+    job.lockFile = null;
+    if (file) await fs.rm(file, { force: true });
+  }
+
+  /**
+   * G31: a lock file next to the partial stops a second Loadout process (another data folder
+   * sharing this models folder) from writing the same `.part`; a lock whose process is gone is taken over.
+   */
+  private async lock(job: Job): Promise<void> {
+    const file = `${job.file}.part.lock`;
+    for (let tries = 0; ; tries++) {
+      try {
+        await fs.writeFile(file, JSON.stringify({ pid: process.pid, host: os.hostname() }), { flag: 'wx' });
+        job.lockFile = file;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 0) throw e;
+      }
+      let holder: { pid?: unknown; host?: unknown } = {};
+      try {
+        holder = JSON.parse(await fs.readFile(file, 'utf8')) as typeof holder;
+      } catch {
+        // torn or foreign: treated as stale below
+      }
+      const pid = typeof holder.pid === 'number' ? holder.pid : null;
+      const sameHost = holder.host === undefined || holder.host === os.hostname();
+      if (pid !== null && pid !== process.pid && (!sameHost || processAlive(pid))) {
+        throw new DownloadError('downloading', `${job.target} is being downloaded by another Loadout process (pid ${pid}${sameHost ? '' : ` on ${String(holder.host)}`}); let it finish, or quit it and retry`, { retryable: true });
+      }
+      await fs.rm(file, { force: true });
+    }
+  }
+
+  /** G45: an Ollama manifest names the model layer; its digest is the file's sha256 (G24: below config and caller). */
+  private async resolveOllama(job: Job): Promise<void> {
+    const manifestUrl = job.sourceUrl;
+    let manifest: { layers?: { mediaType?: unknown; digest?: unknown; size?: unknown }[] };
+    for (;;) {
+      job.abort = new AbortController();
+      try {
+        const res = await request(manifestUrl, {
+          headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json', 'user-agent': 'Loadout' },
+          signal: job.abort.signal,
+          dispatcher: this.dispatcher,
+          headersTimeout: HEADERS_TIMEOUT_MS,
+          bodyTimeout: HEADERS_TIMEOUT_MS,
+        });
+        if (res.statusCode === 404) {
+          discard(res.body);
+          throw new DownloadError('not_found', `Ollama's registry has no ${job.req.uri} (check the name and tag)`);
+        }
+        if (res.statusCode >= 500 || res.statusCode === 429) {
+          discard(res.body);
+          await this.backoff(job, new Error(`the Ollama registry answered ${res.statusCode}`));
+          continue;
+        }
+        if (res.statusCode !== 200) {
+          discard(res.body);
+          throw new DownloadError('upstream', `The Ollama registry answered ${res.statusCode} for ${urlWithoutQuery(manifestUrl)}`);
+        }
+        manifest = (await res.body.json()) as typeof manifest;
+        break;
+      } catch (e) {
+        if (job.stopping) throw job.stopping;
+        if (e instanceof DownloadError) throw e;
+        await this.backoff(job, e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+    const layer = Array.isArray(manifest.layers) ? manifest.layers.find((l) => l.mediaType === OLLAMA_MODEL_LAYER) : undefined;
+    const digest = typeof layer?.digest === 'string' ? /^sha256:([0-9a-f]{64})$/.exec(layer.digest)?.[1] : undefined;
+    if (!digest) throw new DownloadError('upstream', `The Ollama manifest for ${job.req.uri} has no model layer with a sha256 digest`);
+    job.sourceUrl = manifestUrl.replace(/\/manifests\/[^/]+$/, `/blobs/sha256:${digest}`);
+    if (!job.expected) job.expected = { value: digest, source: 'ollama' };
+  }
+
+  private clearAutoRetry(job: Job): void {
+    if (job.autoRetryTimer !== null) this.clock.clearTimeout(job.autoRetryTimer);
+    job.autoRetryTimer = null;
+  }
+
+  /** G16: a network failure is tried again by itself after 1, 5 and 15 minutes, one job at a time. */
+  private scheduleAutoRetry(job: Job, error: DownloadError): void {
+    const delay = AUTO_RETRY_DELAYS_MS[job.autoRetries];
+    if (this.closed || !error.retryable || error.code === 'disk_space' || error.code === 'downloading') return;
+    if (delay === undefined) {
+      job.notice = `Tried ${AUTO_RETRY_DELAYS_MS.length} more times by itself without success; press Retry to try again`;
+      return;
+    }
+    job.autoRetries++;
+    job.notice = `Trying again by itself in ${delay / 60_000} min (${job.autoRetries} of ${AUTO_RETRY_DELAYS_MS.length})`;
+    this.clearAutoRetry(job);
+    job.autoRetryTimer = this.clock.setTimeout(() => {
+      job.autoRetryTimer = null;
+      if (job.state !== 'failed' || this.closed) return;
+      job.error = null;
+      job.failures = 0;
+      job.notice = null;
+      this.enqueue(job);
+    }, delay);
   }
 
   private async settle(job: Job, e: unknown): Promise<void> {
@@ -510,7 +652,9 @@ export class DownloadEngine {
     const error = e instanceof DownloadError ? e : new DownloadError('upstream', e instanceof Error ? e.message : String(e), { retryable: true });
     await this.flush(job);
     // G7: a full disk pauses the job and keeps the partial file.
-    await this.setState(job, error.code === 'disk_space' && job.received > 0 ? 'paused' : 'failed', error.toData());
+    const paused = error.code === 'disk_space' && job.received > 0;
+    if (!paused) this.scheduleAutoRetry(job, error);
+    await this.setState(job, paused ? 'paused' : 'failed', error.toData());
   }
 
   /** Waits on the injected clock; pause/cancel wake it early. */

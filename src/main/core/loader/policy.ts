@@ -93,6 +93,12 @@ export function unloadSentence(reason: UnloadReason, name: string, detail: { by?
       return `unloaded ${name}: ${detail.text ?? 'settings changed'}`;
     case 'user':
       return `unloaded ${name}: by the user`;
+    case 'scale_down':
+      return `unloaded ${name}: idle replica above the model's min_replicas${detail.text ? ` (${detail.text})` : ''}`;
+    case 'node_lost':
+      return `unloaded ${name}: ${detail.text ? `its node ${detail.text}` : 'its node'} stopped answering`;
+    case 'drain':
+      return `unloaded ${name}: ${detail.text ? `its node ${detail.text}` : 'its node'} is being drained`;
     case 'shutdown':
       return `unloaded ${name}: Loadout is shutting down`;
   }

@@ -3,6 +3,7 @@
  * it. The snapshot's derived lists (LRU order, groups, pending) are recomputed here the way the
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
+import type { ClusterSnapshot } from '../../../shared/cluster';
 import type { CoreEvent, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
@@ -36,6 +37,8 @@ export interface CoreState {
   requests: RequestLogEntry[];
   /** The warm standby backend process (started ahead of time, no model yet), if any. */
   standby: Snapshot['standby'];
+  /** Nodes and replicas when the app is in a cluster, else null. */
+  cluster: ClusterSnapshot | null;
 }
 
 export const emptyCoreState: CoreState = {
@@ -53,6 +56,7 @@ export const emptyCoreState: CoreState = {
   server: null,
   requests: [],
   standby: null,
+  cluster: null,
 };
 
 const time = (iso: string | null) => (iso ? Date.parse(iso) : 0);
@@ -82,7 +86,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -156,5 +160,7 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     // No Downloads view yet: the GUI ignores download progress.
     case 'download':
       return state;
+    case 'cluster':
+      return { ...state, cluster: event.cluster };
   }
 }

@@ -19,6 +19,8 @@ describe('API errors', () => {
       [new LoadoutError('backend_crashed', 'x'), 502, undefined],
       [new LoadoutError('timeout', 'x'), 504, undefined],
       [new LoadoutError('too_large', 'x'), 413, undefined],
+      [new LoadoutError('no_node', 'x'), 503, '5'],
+      [new LoadoutError('cluster_unavailable', 'x'), 503, '2'],
     ];
     for (const [err, status, retry] of cases) {
       const r = errorReply(err, 'api');

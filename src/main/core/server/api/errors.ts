@@ -4,7 +4,7 @@
  * loader-spec.md maps its code to, and Retry-After on every 503 and 429.
  */
 import type { ServerResponse } from 'node:http';
-import { ERROR_STATUS, LoadoutError, toErrorData } from '../../../../shared/errors';
+import { ERROR_STATUS, LoadoutError, RETRY_AFTER_S, toErrorData } from '../../../../shared/errors';
 import type { ErrorCode, ErrorData } from '../../../../shared/errors';
 
 /** A bad request field: `param` names it for OpenAI clients. */
@@ -39,7 +39,7 @@ export function errorReply(e: unknown, flavor: ApiFlavor, opts: { modelLookup?: 
   const data = toErrorData(e);
   const status = ERROR_STATUS[data.code] ?? 500;
   const headers: Record<string, string> = {};
-  if (status === 503 || status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil(data.retryAfter ?? (status === 503 ? DEFAULT_RETRY_AFTER_S : 1))));
+  if (status === 503 || status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil(data.retryAfter ?? RETRY_AFTER_S[data.code] ?? (status === 503 ? DEFAULT_RETRY_AFTER_S : 1))));
   if (data.code === 'too_large') headers.connection = 'close';
   const param = e instanceof InvalidParam ? e.param : null;
   const body = flavor === 'api' ? { error: data } : openAiErrorBody(data, status, param, !!opts.modelLookup);

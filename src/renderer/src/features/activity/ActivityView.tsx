@@ -18,6 +18,9 @@ const REASON_LABEL: Record<UnloadReason, string> = {
   settings: 'settings changed',
   user: 'by you',
   shutdown: 'shutdown',
+  scale_down: 'fewer replicas',
+  node_lost: 'node lost',
+  drain: 'node drained',
 };
 
 export function ActivityView({ model }: { model: string | null }) {
