@@ -65,7 +65,7 @@ export class LoaderGpu {
   /** V4: per model, settings and device type, the base that makes the estimate what was measured. */
   private readonly correctedBase = new Map<string, number>();
   private refreshTimer: unknown = null;
-  private shownGpus = '';
+  private shownGpus = '[]';
   private prefetched = false;
 
   constructor(
