@@ -65,6 +65,7 @@ export function ModelsView({ selected }: { selected: string | null }) {
   const filter = useStore((s) => s.filter);
   const setQuery = useStore((s) => s.setQuery);
   const modelsDir = useStore((s) => s.settings?.models_dir ?? '');
+  const openAddModel = useStore((s) => s.openAddModel);
   // A new array only when the visible names change, so a state event re-renders one row, not the list.
   const names = useStore(useShallow((s) => filterNames(s.models, s.names, s.query, s.filter)));
   const list = useRef<VirtualListHandle>(null);
@@ -128,7 +129,12 @@ export function ModelsView({ selected }: { selected: string | null }) {
           Put <code>.gguf</code> model files, or LocalAI model YAML files, in <code>{modelsDir}</code>. They show up here at once, no restart needed.
         </p>
         <p>
-          Or pick another folder in <a href={routeHref('settings')}>Settings</a>.
+          Or pick another folder in <a href={routeHref('settings')}>Settings</a>, or download one from Hugging Face:
+        </p>
+        <p>
+          <button type="button" className="primary" onClick={() => openAddModel(true)}>
+            Add model
+          </button>
         </p>
       </EmptyState>
     );
@@ -157,6 +163,9 @@ export function ModelsView({ selected }: { selected: string | null }) {
           />
           <FilterCounts />
           <span className="muted shown">{names.length === total ? `${total} model${total === 1 ? '' : 's'}` : `${names.length} of ${total} shown`}</span>
+          <button type="button" className="primary" onClick={() => openAddModel(true)}>
+            Add model
+          </button>
         </div>
         <div className="list-head" aria-hidden="true">
           <span>Model</span>
