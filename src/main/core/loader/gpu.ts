@@ -12,7 +12,7 @@ import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import { estimateModel, PROCESS_BASE_BYTES, type ModelEstimate } from '../gpu/estimate';
 import { GpuMonitor, parseGpuReport, type GpuReport } from '../gpu/monitor';
-import { decideLayers, pickDevice, type LayerDecision, type LayerRequest } from '../gpu/placement';
+import { pickDevice, type LayerDecision, type LayerRequest } from '../gpu/placement';
 import { decideVramAdmission, decideVramPressure, type VramModel } from '../gpu/vramPolicy';
 import { readGgufHeader } from '../gguf/readGguf';
 import type { UnloadOptions } from './router';
