@@ -128,6 +128,17 @@ describe('applyEvent', () => {
     expect(Object.keys(s.downloads)).toEqual(['j1']);
   });
 
+  it('V12: the GPUs come from the snapshot ([] without a GPU, unknown from an older core) and a gpus event replaces them', () => {
+    expect(applySnapshot(emptyCoreState, snapshot([row('a')])).gpus).toBeNull();
+    expect(applySnapshot(emptyCoreState, { ...snapshot([row('a')]), gpus: [] }).gpus).toEqual([]);
+    const cuda = { type: 'cuda' as const, names: ['RTX 4090'], totalBytes: 24, freeBytes: 20, usedByLoadoutBytes: 0, unified: false };
+    const s = applySnapshot(emptyCoreState, { ...snapshot([row('a')]), gpus: [cuda] });
+    const next = applyEvent(s, { type: 'gpus', gpus: [{ ...cuda, freeBytes: 12, usedByLoadoutBytes: 6 }] });
+    expect(next.gpus).toEqual([{ ...cuda, freeBytes: 12, usedByLoadoutBytes: 6 }]);
+    // Rows are untouched: the models list does not re-render for a VRAM reading.
+    expect(next.models).toBe(s.models);
+  });
+
   it('API request log: request events append oldest first, capped at the core\'s 500; a server event replaces the status', () => {
     const req = (i: number, o: Partial<RequestLogEntry> = {}): RequestLogEntry => ({
       at: at(i % 60),

@@ -39,8 +39,8 @@ export interface CoreState {
   standby: Snapshot['standby'];
   /** Download jobs by id (a cancelled one leaves the list). */
   downloads: Record<string, DownloadJob>;
-  /** GPUs as the core reports them (empty without one). */
-  gpus: GpuDevice[];
+  /** One entry per GPU backend type ([] without a GPU); null while the core has not said (an older core). */
+  gpus: GpuDevice[] | null;
   /** Nodes and replicas when the app is in a cluster, else null. */
   cluster: ClusterSnapshot | null;
 }
@@ -61,7 +61,7 @@ export const emptyCoreState: CoreState = {
   requests: [],
   standby: null,
   downloads: {},
-  gpus: [],
+  gpus: null,
   cluster: null,
 };
 
@@ -92,7 +92,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? [], cluster: snap.cluster ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? null, cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -149,9 +149,8 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       return { ...state, server: event.status };
     case 'standby':
       return { ...state, standby: event.standby ?? null };
-    // The GPU bar is gpu-gui's (it keeps the devices); until it lands the event changes nothing here.
     case 'gpus':
-      return state;
+      return { ...state, gpus: event.gpus };
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };

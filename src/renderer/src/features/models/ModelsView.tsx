@@ -17,6 +17,7 @@ import type { VirtualListHandle } from '../../ui/VirtualList';
 import { canLoad, requestLoad, setPinned, unload } from './actions';
 import { ModelDetails } from './ModelDetails';
 import { ModelRowView, ROW_HEIGHT } from './ModelRowView';
+import { GpuPanel } from '../gpu/GpuPanel';
 
 const FILTERS: { id: ModelFilter; label: string }[] = [
   { id: 'all', label: 'All' },
@@ -68,6 +69,8 @@ export function ModelsView({ selected }: { selected: string | null }) {
   const openAddModel = useStore((s) => s.openAddModel);
   // A new array only when the visible names change, so a state event re-renders one row, not the list.
   const names = useStore(useShallow((s) => filterNames(s.models, s.names, s.query, s.filter)));
+  // The VRAM column shows once the core has named a GPU.
+  const hasGpu = useStore((s) => (s.gpus?.length ?? 0) > 0);
   const list = useRef<VirtualListHandle>(null);
   const search = useRef<HTMLInputElement>(null);
   const [active, setActive] = useState(-1);
@@ -141,9 +144,10 @@ export function ModelsView({ selected }: { selected: string | null }) {
   }
 
   return (
-    <div className={`models-view${selected ? ' with-drawer' : ''}`}>
+    <div className={`models-view${selected ? ' with-drawer' : ''}${hasGpu ? ' has-gpu' : ''}`}>
       <div className="models-main">
         <GettingStarted />
+        <GpuPanel />
         <div className="toolbar">
           <input
             ref={search}
@@ -172,6 +176,7 @@ export function ModelsView({ selected }: { selected: string | null }) {
           <span className="col-groups">Groups</span>
           <span>State</span>
           <span className="col-mem">Memory est. / used</span>
+          <span className="col-vram">VRAM</span>
           <span className="col-used">Last used</span>
           <span>Actions</span>
         </div>
