@@ -55,6 +55,8 @@ export interface Placement {
   device: GpuType | 'cpu';
   gpuLayers: number;
   totalLayers: number;
+  /** Why not every layer is on the GPU ("runs on the CPU: no GPU found (...)", V1, V6); absent when all are. */
+  note?: string | null;
 }
 
 /** What the GGUF header says about a model file (C5). */
@@ -155,6 +157,8 @@ export interface Plan {
   ok: boolean;
   unloads: PlannedUnload[];
   failure: { code: ErrorCode; message: string } | null;
+  /** Where the load would put the model and why ("loads 20 of 33 layers on the GPU: 3.1 GB VRAM free", V6); absent when no GPU is involved. */
+  gpu?: { placement: Placement; vramEstimateBytes: number; sentence: string } | null;
 }
 
 export interface JournalEntry {
@@ -245,6 +249,10 @@ export interface Settings {
   /** A secret: every read shows "set" or "" (clarifications 6). */
   hf_token: string;
   ollama_registry: string;
+  /** The cluster's NATS (`nats://user:pass@host:4222`; "" = this machine alone). A secret: it holds credentials. */
+  cluster_nats_url: string;
+  /** This machine's name in the cluster ("" = the host name). */
+  cluster_node_name: string;
   llama_server_path: string;
 }
 
@@ -307,6 +315,8 @@ export type CoreEvent =
   | { type: 'server'; status: ServerStatus }
   /** The warm standby backend process appeared, was adopted by a load, or went away. */
   | { type: 'standby'; standby: Snapshot['standby'] }
+  /** The GPUs' VRAM changed (V3: read at start and every 5 s while GPU models run); the snapshot's `gpus`. */
+  | { type: 'gpus'; gpus: GpuDevice[] }
   | ChatEvent;
 
 /** Downloads (downloads-spec section 4): one job per target file. */

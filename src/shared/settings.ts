@@ -63,8 +63,8 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   gpu: { kind: 'choice', choices: GPU_CHOICES, default: 'auto', help: 'where the built-in backend runs models: auto (the best GPU found, else the CPU), cpu, metal, cuda or vulkan' },
   vram_budget: { kind: 'size', default: 0, help: 'VRAM the models may use, in bytes or e.g. 6GB (x1024; 0 = total VRAM minus the reserve)' },
   vram_reserve: { kind: 'size', default: 1024 ** 3, help: 'VRAM always left free for other programs and the desktop (x1024)' },
-  vram_reclaimer: { kind: 'bool', default: false, help: 'unload idle GPU models when other programs need the VRAM' },
-  vram_threshold: { kind: 'fraction', default: 0.95, help: 'VRAM fraction in use that triggers the VRAM reclaimer' },
+  vram_reclaimer: { kind: 'bool', default: false, help: 'unload idle GPU models, least recently used first, when other programs fill the VRAM past the threshold (pinned models stay)' },
+  vram_threshold: { kind: 'fraction', default: 0.95, help: 'fraction of VRAM in use, by any program, above which the VRAM reclaimer unloads' },
   download_concurrency: { kind: 'int', default: 2, help: 'downloads that transfer at once; others wait their turn' },
   download_connections: { kind: 'int', default: 4, help: 'connections (byte ranges) per downloaded file' },
   download_stall_timeout: { kind: 'duration', default: 30, help: 'seconds without a byte before a download reconnects' },
@@ -76,6 +76,8 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   llama_server_path: { kind: 'string', default: '', help: 'the llama-server program for models with backend: llama-server (default: PATH, then the one npm run build-llama-server built)' },
   hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
   ollama_registry: { kind: 'string', url: true, default: 'https://registry.ollama.ai', help: 'the Ollama registry ollama:// model names are pulled from' },
+  cluster_nats_url: { kind: 'string', default: '', secret: true, help: 'the cluster\'s NATS server, nats://user:password@host:4222 ("" = this machine alone; never shown: it holds credentials)' },
+  cluster_node_name: { kind: 'string', default: '', help: 'this machine\'s name in the cluster ("" = the host name)' },
 };
 
 export const SECRET_KEYS = (Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[]).filter((k) => SETTINGS_SCHEMA[k].secret);

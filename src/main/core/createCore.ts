@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { freemem, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
@@ -18,11 +18,12 @@ import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
-import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { StandbyPolicy, adoptableGpu, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { locateLlamaServer } from './backends/llamaServer/locate';
 import { LlamaServerStatusCache } from './backends/llamaServer/status';
 import { Catalog } from './catalog/catalog';
+import { ClusterMembership } from './cluster/nodeView';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry, ModelConfig } from './catalog/types';
@@ -34,6 +35,8 @@ import { DownloadEngine } from './downloads/engine';
 import { addModel } from './downloads/addModel';
 import { budgetOf, defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type HubModel, type HubRepoFiles } from './downloads/hubClient';
 import { Emitter } from './emitter';
+import { gpuMonitorFor } from './gpu/coreMonitor';
+import { PROCESS_BASE_BYTES } from './gpu/estimate';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import { memoryEstimator } from './loader/memoryEstimate';
@@ -103,6 +106,8 @@ export interface CoreCommands extends CoreHandlers {
 export interface Core {
   commands: CoreCommands;
   events: Emitter<CoreEvent>;
+  /** What runs models (a cluster worker's gateway serves from it). */
+  router: ModelRouter;
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
@@ -204,6 +209,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
+    // V2: detection from an earlier run's cache, else learned from the first built-in backend.
+    const gpuMonitor = gpuMonitorFor({ dataDir, settings, clock, notice });
+    const standbyGpu = () => {
+      const gpu = gpuMonitor.backendGpu();
+      return localLauncher.standbyInfo() && gpu !== 'auto' && gpu !== 'cpu' ? PROCESS_BASE_BYTES[gpu] : 0;
+    };
     const loader = new Loader({
       catalog: { get: (n) => catalog.get(n), list: () => catalog.list(), modelsDir: () => settings().models_dir },
       backends: { resolve: (n) => registry.resolve(n), candidatesFor: (f) => registry.candidatesFor(f ?? '') },
@@ -217,6 +228,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
       notDownloaded: (entry) => notDownloadedError(downloads, entry),
+      gpu: {
+        monitor: gpuMonitor,
+        standby: { vramBytes: standbyGpu, drop: () => localLauncher.dropStandby() },
+        backendGpu: () => (settings().gpu === 'auto' && adoptableGpu(standby, localLauncher) === 'auto' ? 'auto' : undefined),
+      },
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
@@ -238,6 +254,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       isQuiet: () => router.isQuiet(),
       builtin: () => registry.resolve(BUILTIN_BACKEND),
       launcher: localLauncher,
+      gpu: () => gpuMonitor.backendGpu(),
     });
 
     const watchdog = new Watchdog({
@@ -298,11 +315,16 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       clock,
     });
 
+    // The cluster's read side: joined while cluster_nats_url is set; a failed join leaves local use as it is (D6).
+    const cluster = new ClusterMembership({ clock, nodeName: () => settings().cluster_node_name || hostname(), log: notice, onChange: (snapshot) => events.emit({ type: 'cluster', cluster: snapshot }) });
+    void cluster.follow(settings().cluster_nats_url);
+    disposers.push(() => cluster.dispose());
+
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: cluster.snapshot() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -345,6 +367,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           await downloads.start();
           await catalog.setModelsDir(next.models_dir);
         }
+        void cluster.follow(next.cluster_nats_url);
         const shown = maskSecrets(next);
         events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
@@ -392,8 +415,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
-      // Single machine until a cluster router takes over these three (cluster_nats_url).
-      cluster: () => null,
+      // The nodes come from cluster_nats_url's registry (null: single machine); drain and
+      // unloadReplica wait for the cluster router.
+      cluster: () => cluster.snapshot(),
       drainNode: async () => {
         throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
       },
@@ -408,6 +432,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     return {
       commands,
       events,
+      router,
       notices,
       dataDir,
       clock,

@@ -39,8 +39,8 @@ export interface CoreState {
   standby: Snapshot['standby'];
   /** Download jobs by id (a cancelled one leaves the list). */
   downloads: Record<string, DownloadJob>;
-  /** GPUs as the core reports them (empty without one). */
-  gpus: GpuDevice[];
+  /** One entry per GPU backend type ([] without a GPU); null while the core has not said (an older core). */
+  gpus: GpuDevice[] | null;
   /** Nodes and replicas when the app is in a cluster, else null. */
   cluster: ClusterSnapshot | null;
 }
@@ -61,7 +61,7 @@ export const emptyCoreState: CoreState = {
   requests: [],
   standby: null,
   downloads: {},
-  gpus: [],
+  gpus: null,
   cluster: null,
 };
 
@@ -79,8 +79,10 @@ export function groupsOf(models: Record<string, ModelRow>, names: string[]): Rec
   return groups;
 }
 
+const isPending = (row: ModelRow) => row.state === 'starting' || row.state === 'loading';
+
 export function pendingOf(models: Record<string, ModelRow>, names: string[]): string[] {
-  return names.filter((n) => models[n].state === 'starting' || models[n].state === 'loading');
+  return names.filter((n) => isPending(models[n]));
 }
 
 function sameList(a: string[], b: string[]): boolean {
@@ -92,7 +94,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? [], cluster: snap.cluster ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? null, cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -114,10 +116,11 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       const before = state.models[row.name];
       const models = { ...state.models, [row.name]: row };
       const names = before ? state.names : insertSorted(state.names, row.name);
-      // Derived lists keep their identity when unchanged, so views that select them do not re-render.
-      const lru = lruOf(models, names);
+      // Derived lists keep their identity when unchanged, so views that select them do not re-render;
+      // they are rebuilt (a pass over every model) only when this row's place in them may have moved.
+      const lru = before && isResident(before.state) === isResident(row.state) && (!isResident(row.state) || before.lastUsed === row.lastUsed) ? state.lru : lruOf(models, names);
       const groupsChanged = !before || !sameList(before.groups, row.groups);
-      const pending = pendingOf(models, names);
+      const pending = before && isPending(before) === isPending(row) ? state.pending : pendingOf(models, names);
       return {
         ...state,
         models,
@@ -149,6 +152,8 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       return { ...state, server: event.status };
     case 'standby':
       return { ...state, standby: event.standby ?? null };
+    case 'gpus':
+      return { ...state, gpus: event.gpus };
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };

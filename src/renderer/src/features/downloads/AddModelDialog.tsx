@@ -4,6 +4,7 @@
  * verdict for this machine, one picked by default; Download writes the model's config and starts
  * the download, so its row appears at once with progress.
  */
+import type { GpuDevice } from '../../../../shared/model';
 import { useMemo, useState } from 'react';
 import type { FormEvent } from 'react';
 import type { HubModel, HubRepoFiles } from '../../../../shared/quants';
@@ -14,6 +15,8 @@ import { useStore } from '../../store/store';
 import { Dialog } from '../../ui/Dialog';
 import { defaultName, downloadLabel, nameFromUri, parseSource, quantChoices, shortBytes } from './logic';
 
+/** A stable empty list, so the selector does not make a new one per render. */
+const NO_GPUS: GpuDevice[] = [];
 const FIT_LABEL = { fits: 'fits', tight: 'tight', too_big: 'too big' } as const;
 const FIT_TITLE = {
   fits: 'Fits in free memory and on the disk',
@@ -31,7 +34,7 @@ const problemOf = (e: ErrorData): Problem => ({ text: e.message, offline: e.code
 
 function AddModel({ onClose }: { onClose: () => void }) {
   const hfEndpoint = useStore((s) => s.settings?.hf_endpoint ?? '');
-  const gpus = useStore((s) => s.gpus);
+  const gpus = useStore((s) => s.gpus ?? NO_GPUS);
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);

@@ -3,6 +3,7 @@ import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { ModelRow } from '../../../../shared/model';
 import { isResident } from '../../../../shared/model';
+import { isPartialOffload, placementLabel, placementWords, vramFigure } from '../../../../shared/gpu';
 import { routeHref } from '../../router';
 import { problemOf } from '../../store/selectors';
 import { useStore } from '../../store/store';
@@ -70,6 +71,32 @@ function meta(row: ModelRow): string {
   const ctx = row.contextSize ?? row.gguf?.contextLength;
   if (ctx) parts.push(`ctx ${formatCount(ctx)}`);
   return parts.filter((p) => p && p !== '-').join(' · ');
+}
+
+/** VRAM (measured, or the estimate before a load) and where the loaded instance runs (V12). */
+function VramCell({ row }: { row: ModelRow }) {
+  const vram = vramFigure(row.memory);
+  const where = placementLabel(row.placement);
+  const p = row.placement;
+  const partial = isPartialOffload(p);
+  const whereTitle = p ? `Runs on ${placementWords(p)}${partial ? '. Unload other GPU models to fit it whole.' : ''}` : undefined;
+  return (
+    <div className="cell vram-cell" data-testid="vram">
+      {vram ? (
+        <span title={vram.measured ? 'VRAM it uses (measured)' : 'VRAM it needs when loaded (estimate)'}>
+          {vram.text}
+          {vram.measured ? '' : <span className="muted"> est.</span>}
+        </span>
+      ) : (
+        <span className="muted">-</span>
+      )}
+      {where && (
+        <span className={`placement${partial ? ' partial' : ''}`} title={whereTitle} data-testid="placement">
+          {where}
+        </span>
+      )}
+    </div>
+  );
 }
 
 function failureText(row: ModelRow): string | null {
@@ -153,6 +180,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
         {row.memory.rssBytes !== null && <span className="muted" title="Measured memory of its backend process">{formatBytes(row.memory.rssBytes)} used</span>}
         {row.memory.estimateBytes === null && row.memory.rssBytes === null && <span className="muted">-</span>}
       </div>
+      <VramCell row={row} />
       <div className="cell used-cell">
         <LastUsed iso={row.lastUsed} />
         {online && idleUnloadAt(row, idleTimeout) !== null && <UnloadsIn at={idleUnloadAt(row, idleTimeout)!} />}

@@ -8,7 +8,7 @@ import type { KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { isResident } from '../../../../shared/model';
 import { navigate, routeHref } from '../../router';
-import { filterNames, matchesFilter } from '../../store/selectors';
+import { filterNames, modelCounts } from '../../store/selectors';
 import type { ModelFilter } from '../../store/store';
 import { useStore } from '../../store/store';
 import { EmptyState } from '../../ui/EmptyState';
@@ -17,6 +17,7 @@ import type { VirtualListHandle } from '../../ui/VirtualList';
 import { canLoad, requestLoad, setPinned, unload } from './actions';
 import { ModelDetails } from './ModelDetails';
 import { ModelRowView, ROW_HEIGHT } from './ModelRowView';
+import { GpuPanel } from '../gpu/GpuPanel';
 
 const FILTERS: { id: ModelFilter; label: string }[] = [
   { id: 'all', label: 'All' },
@@ -28,16 +29,14 @@ const FILTERS: { id: ModelFilter; label: string }[] = [
 function FilterCounts() {
   const filter = useStore((s) => s.filter);
   const setFilter = useStore((s) => s.setFilter);
-  const counts = useStore(
-    useShallow((s) => FILTERS.map((f) => (f.id === 'all' ? s.names.length : s.names.reduce((n, name) => n + (matchesFilter(s.models[name], f.id) ? 1 : 0), 0)))),
-  );
+  const counts = useStore((s) => modelCounts(s.models, s.names));
   // Offline, how many are loaded is not known.
   const online = useStore((s) => s.connection.status === 'open');
   return (
     <div className="segmented" role="group" aria-label="Show">
-      {FILTERS.map((f, i) => (
+      {FILTERS.map((f) => (
         <button key={f.id} type="button" aria-pressed={filter === f.id} onClick={() => setFilter(f.id)}>
-          {f.label} <span className="count">{online || f.id !== 'loaded' ? counts[i] : '?'}</span>
+          {f.label} <span className="count">{online || f.id !== 'loaded' ? counts[f.id] : '?'}</span>
         </button>
       ))}
     </div>
@@ -68,6 +67,8 @@ export function ModelsView({ selected }: { selected: string | null }) {
   const openAddModel = useStore((s) => s.openAddModel);
   // A new array only when the visible names change, so a state event re-renders one row, not the list.
   const names = useStore(useShallow((s) => filterNames(s.models, s.names, s.query, s.filter)));
+  // The VRAM column shows once the core has named a GPU.
+  const hasGpu = useStore((s) => (s.gpus?.length ?? 0) > 0);
   const list = useRef<VirtualListHandle>(null);
   const search = useRef<HTMLInputElement>(null);
   const [active, setActive] = useState(-1);
@@ -141,9 +142,10 @@ export function ModelsView({ selected }: { selected: string | null }) {
   }
 
   return (
-    <div className={`models-view${selected ? ' with-drawer' : ''}`}>
+    <div className={`models-view${selected ? ' with-drawer' : ''}${hasGpu ? ' has-gpu' : ''}`}>
       <div className="models-main">
         <GettingStarted />
+        <GpuPanel />
         <div className="toolbar">
           <input
             ref={search}
@@ -172,6 +174,7 @@ export function ModelsView({ selected }: { selected: string | null }) {
           <span className="col-groups">Groups</span>
           <span>State</span>
           <span className="col-mem">Memory est. / used</span>
+          <span className="col-vram">VRAM</span>
           <span className="col-used">Last used</span>
           <span>Actions</span>
         </div>
