@@ -5,7 +5,7 @@ import { expect, openView, root, test } from './support/app';
 const fake = join(root, 'test/fixtures/fakeLlamaServer.mjs');
 
 test.describe('a llama-server is found', () => {
-  test.use({ appOptions: { args: ['--llama-server-path', fake] } });
+  test.use({ appOptions: { args: ['--llama-server-path', fake, '--gpu', 'cpu'] } });
   test('Settings > Backends shows its --version and devices, and calls a CPU build faster while the built-in engine runs on the CPU', async ({ page }) => {
     await openView(page, 'Settings');
     const note = page.getByTestId('llama-server-note');

@@ -113,9 +113,11 @@ describe('the llama-server backend kind (against a stand-in speaking its API)', 
     await expect(t.core.commands.load('m')).rejects.toMatchObject({ code: 'backend_failed', message: expect.stringContaining('llama_server_path') });
   });
 
-  it('Engine 1: Settings > Backends learns the binary\'s --version and devices', async () => {
-    const t = await start();
-    const s = await t.core.commands.llamaServer();
-    expect(s).toMatchObject({ version: 'version: 1 (fake)', devices: [], source: 'setting', faster: true });
+  it('Engine 1: Settings > Backends learns the binary\'s --version and devices; a CPU build is "faster" only while the built-in engine runs on the CPU', async () => {
+    const onCpu = await start({}, '', { gpu: 'cpu' });
+    expect(await onCpu.core.commands.llamaServer()).toMatchObject({ version: 'version: 1 (fake)', devices: [], source: 'setting', faster: true });
+    await onCpu.dispose();
+    const onGpu = await start({}, '', { gpu: 'cuda' });
+    expect(await onGpu.core.commands.llamaServer()).toMatchObject({ devices: [], faster: false });
   });
 });

@@ -156,9 +156,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
 
     const llamaServerWhere = () => ({ configured: settings().llama_server_path, dataDir });
     const registry = new BackendRegistry({ dataDir, builtinCommand: options.builtinCommand, locateLlamaServer: () => locateLlamaServer(llamaServerWhere()) });
-    // The loader starts the built-in backend without a GPU choice (builtinBackendEnv), i.e. on the
-    // CPU; once it runs on a detected GPU, this answers from that detection.
-    const llamaServerStatus = new LlamaServerStatusCache(llamaServerWhere, () => false);
+    // Clarification 9: the built-in engine's device kind, once detection knows it (null before).
+    const llamaServerStatus = new LlamaServerStatusCache(llamaServerWhere, () => {
+      const gpu = gpuMonitor.backendGpu();
+      return gpu === 'auto' ? null : gpu !== 'cpu';
+    });
     notices.push(...registry.load());
 
     const modelsDir = settings().models_dir;

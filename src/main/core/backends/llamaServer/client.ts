@@ -159,7 +159,7 @@ export class LlamaServerClient implements BackendClient {
     const breakdown = this.hooks.memory();
     const total = Object.values(breakdown).reduce((a, b) => a + b, 0);
     // llama-server reports no load progress over HTTP (only "loading" on /health): 0 is "unknown".
-    return { state: 'READY', memory: total > 0 ? { total, breakdown } : null, load_progress: 0 };
+    return { state: 'READY', memory: total > 0 ? { total, breakdown } : null, load_progress: 0, gpu: '' };
   }
 
   async free(): Promise<Result__Output> {
