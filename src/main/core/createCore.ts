@@ -104,6 +104,8 @@ export interface CoreCommands extends CoreHandlers {
 export interface Core {
   commands: CoreCommands;
   events: Emitter<CoreEvent>;
+  /** What runs models (a cluster worker's gateway serves from it). */
+  router: ModelRouter;
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
@@ -403,6 +405,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     return {
       commands,
       events,
+      router,
       notices,
       dataDir,
       clock,
