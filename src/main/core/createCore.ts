@@ -33,6 +33,7 @@ import { defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type Fit, type 
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
+import { joinCluster } from './cluster/join';
 import { memoryEstimator } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { UsageStore } from './loader/usageStore';
@@ -219,7 +220,10 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
-    const router: ModelRouter = loader;
+    // With cluster_nats_url set, the cluster router takes the loader's place (D1); a failed join
+    // says what to fix and this machine runs alone (D6).
+    const cluster = settings().cluster_nats_url ? await joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    const router: ModelRouter = cluster ?? loader;
 
     await catalog.start();
     // G20: jobs running at the last quit resume (download_resume_on_start); paused ones stay paused.
@@ -390,12 +394,14 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       // Single machine until a cluster router takes over these three (cluster_nats_url).
-      cluster: () => null,
-      drainNode: async () => {
-        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      cluster: () => cluster?.clusterSnapshot() ?? null,
+      drainNode: async (node) => {
+        if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+        await cluster.drainNode(node);
       },
-      unloadReplica: async () => {
-        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      unloadReplica: async (node, model) => {
+        if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+        await cluster.unloadReplica(node, model, { reason: 'user' });
       },
       ...chats.commands(),
     };
