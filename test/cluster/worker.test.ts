@@ -38,6 +38,10 @@ describe('cluster worker (D1, D2, D5, D6)', () => {
     expect(ack).toMatchObject({ v: 1, ok: true, requestId: 'r1', row: { name: 'a' } });
     const rec = await waitUntil(async () => (await readRecord(client, 'w1'))?.models.find((m) => m.name === 'a' && m.state === 'ready'), 'a ready in the record');
     expect(rec).toMatchObject({ backend: 'fault', inFlight: 0 });
+    // An unload answers once the process has exited; the record drops the model at once.
+    const unloaded = await request(client, 'w1', 'unload', { v: 1, requestId: 'u1', model: 'a', force: false, reason: 'user', by: null });
+    expect(unloaded).toMatchObject({ ok: true, requestId: 'u1', row: { name: 'a', state: 'unloaded' } });
+    await waitUntil(async () => (await readRecord(client, 'w1'))?.models.length === 0, 'a gone from the record', { timeoutMs: 2000 });
   });
 
   it('D2: a second live worker with the same name is refused; a restarted one retakes its name', async () => {

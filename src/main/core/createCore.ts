@@ -34,6 +34,7 @@ import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import { joinCluster } from './cluster/join';
+import { redactUrl } from './cluster/registry';
 import { memoryEstimator } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { UsageStore } from './loader/usageStore';
@@ -222,7 +223,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
     // With cluster_nats_url set, the cluster router takes the loader's place (D1); a failed join
     // says what to fix and this machine runs alone (D6).
-    const cluster = settings().cluster_nats_url ? await joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    const joined = settings().cluster_nats_url ? await joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    const cluster = joined?.router ?? null;
     const router: ModelRouter = cluster ?? loader;
 
     await catalog.start();
@@ -394,7 +396,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       // Single machine until a cluster router takes over these three (cluster_nats_url).
-      cluster: () => cluster?.clusterSnapshot() ?? null,
+      cluster: () => cluster?.clusterSnapshot() ?? (joined ? { frontend: '', nats: 'disconnected', natsUrl: redactUrl(settings().cluster_nats_url), natsError: joined.error, leader: null, nodes: [], lru: [] } : null),
       drainNode: async (node) => {
         if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
         await cluster.drainNode(node);

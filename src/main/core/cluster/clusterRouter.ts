@@ -22,7 +22,7 @@ import type { ModelRouter, RequestOptions, StreamChunk, UnloadOptions } from '..
 import type { EmbeddingResult__Output, PredictOptions, TokenizationResponse__Output } from '../../../wire';
 import { CLAIM_REFRESH_MS, decideClaim, type ClaimObservation, type ClaimRecord } from './claims';
 import { ConnectionLost, GatewayClients } from './gatewayClient';
-import { NodeWatch } from './nodeView';
+import { NodeWatch } from './nodeWatch';
 import { placeModel, MAX_PLACEMENT_TRIES } from './placement';
 import { PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, type NodeRecord } from './protocol';
 import { pickReplica } from './pickReplica';
@@ -538,6 +538,7 @@ export class ClusterRouter implements ModelRouter {
     return {
       frontend: this.frontend,
       nats: connected ? 'connected' : 'reconnecting',
+      natsUrl: this.o.registry.shownUrl,
       natsError: null,
       leader: null,
       nodes,

@@ -18,13 +18,13 @@ export async function joinCluster(o: {
   emit: (e: CoreEvent) => void;
   notices: string[];
   notice: (line: string) => void;
-}): Promise<ClusterRouter | null> {
+}): Promise<{ router: ClusterRouter | null; error: string | null }> {
   const s = o.settings();
   const nodeName = s.cluster_node_name || hostname();
   try {
     const registry = await Registry.connect({ url: s.cluster_nats_url, clientName: `loadout frontend ${nodeName}`, log: o.notice });
     o.notices.push(`cluster: joined NATS at ${registry.shownUrl} as ${nodeName}${s.cluster_local_node ? ' (this machine runs models too)' : ''}`);
-    return new ClusterRouter({
+    const router = new ClusterRouter({
       local: o.loader,
       registry,
       clock: o.clock,
@@ -35,8 +35,10 @@ export async function joinCluster(o: {
       emit: o.emit,
       log: o.notice,
     });
+    return { router, error: null };
   } catch (e) {
-    o.notices.push(`cluster: ${(e as Error).message} Loadout runs on this machine alone until that is fixed (restart after changing cluster_nats_url).`);
-    return null;
+    const error = `${(e as Error).message} Loadout runs on this machine alone until that is fixed (restart after changing cluster_nats_url).`;
+    o.notices.push(`cluster: ${error}`);
+    return { router: null, error };
   }
 }

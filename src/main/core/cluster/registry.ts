@@ -76,6 +76,7 @@ export class Registry {
   private readonly kvm: Kvm;
   private readonly buckets = new Map<BucketName, KV>();
   private readonly reconnectListeners = new Set<() => void | Promise<void>>();
+  private readonly disconnectListeners = new Set<() => void>();
   private closed = false;
   private connectedNow = true;
   readonly shownUrl: string;
@@ -140,6 +141,12 @@ export class Registry {
     return () => this.reconnectListeners.delete(listener);
   }
 
+  /** Called when the connection drops. Returns the unsubscribe. */
+  onDisconnect(listener: () => void): () => void {
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
   private async openBuckets(): Promise<void> {
     for (const name of Object.keys(BUCKETS) as BucketName[]) {
       // The same options everywhere: JetStream refuses a bucket re-declared with other limits.
@@ -154,6 +161,7 @@ export class Registry {
       if (s.type === 'disconnect') {
         this.connectedNow = false;
         this.log(`cluster: lost NATS at ${this.shownUrl}; reconnecting`);
+        for (const l of this.disconnectListeners) l();
       } else if (s.type === 'reconnect') {
         this.connectedNow = true;
         this.log(`cluster: reconnected to NATS at ${this.shownUrl}`);
@@ -217,6 +225,7 @@ export class Registry {
     if (this.closed) return;
     this.closed = true;
     this.reconnectListeners.clear();
+    this.disconnectListeners.clear();
     await this.nc.drain().catch(() => this.nc.close().catch(() => {}));
   }
 }

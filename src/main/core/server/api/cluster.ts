@@ -14,8 +14,14 @@ function view(call: ApiCall): ClusterSnapshot {
   return c;
 }
 
+/**
+ * The cluster view plus whether this app is in one: `enabled` (cluster_nats_url set),
+ * `connected`, and the join's error (D6). Outside a cluster: enabled false and no nodes (D1).
+ */
 export function get(call: ApiCall): void {
-  replyJson(call, view(call));
+  const c = call.ctx.core.commands.cluster();
+  if (!c) return replyJson(call, { enabled: false, nats: null, connected: false, error: null, nodes: [] });
+  replyJson(call, { ...c, enabled: true, connected: c.nats === 'connected', error: c.natsError });
 }
 
 export function node(call: ApiCall, name: string): void {
