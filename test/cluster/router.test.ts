@@ -108,4 +108,29 @@ describe('cluster router', () => {
     expect(fe.row('m').replicas?.map((r) => r.node)).toEqual(['w2']);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
+
+  it('D21 D24: one leader for two frontends keeps min_replicas, restoring a lost replica elsewhere; a stopped leader hands over', async () => {
+    const nats = await startNats();
+    const m = faultModel('m', { extra: 'cluster:\n  min_replicas: 1' });
+    const workers = { w1: await startWorker(nats.url, { name: 'w1', configs: { 'm.yaml': m } }), w2: await startWorker(nats.url, { name: 'w2', configs: { 'm.yaml': m } }) };
+    const fes = [await frontend(nats.url, 'fe1', { configs: { 'm.yaml': m } }), await frontend(nats.url, 'fe2', { configs: { 'm.yaml': m } })];
+    // D24: both see the same leader, one of them.
+    const leader = await waitUntil(() => {
+      const ls = fes.map((f) => f.core.commands.cluster()?.leader);
+      return ls[0] && ls[0] === ls[1] ? ls[0] : null;
+    }, 'one leader', { timeoutMs: 10_000 });
+    expect(fes.map((f) => f.core.commands.cluster()?.frontend)).toContain(leader);
+    // D21: a replica without any request.
+    const first = await waitUntil(() => fes[0].row('m').replicas?.find((r) => r.state === 'ready')?.node, 'a replica of m', { timeoutMs: 15_000 });
+    await workers[first as 'w1' | 'w2'].kill('SIGKILL');
+    const other = first === 'w1' ? 'w2' : 'w1';
+    const t0 = Date.now();
+    await waitUntil(() => fes[0].row('m').replicas?.some((r) => r.node === other && r.state === 'ready'), `m restored on ${other}`, { timeoutMs: 15_000 });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // D24: the leader stops; the other frontend takes the lease.
+    const leaderIndex = fes.findIndex((f) => f.core.commands.cluster()?.frontend === leader);
+    const follower = fes[1 - leaderIndex];
+    await fes[leaderIndex].dispose();
+    await waitUntil(() => follower.core.commands.cluster()?.leader === follower.core.commands.cluster()?.frontend, 'the lease moved', { timeoutMs: 5_000 });
+  });
 });

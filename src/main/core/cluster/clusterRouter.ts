@@ -24,9 +24,9 @@ import { CLAIM_REFRESH_MS, decideClaim, type ClaimObservation, type ClaimRecord 
 import { ConnectionLost, GatewayClients } from './gatewayClient';
 import { NodeWatch } from './nodeWatch';
 import { placeModel, MAX_PLACEMENT_TRIES } from './placement';
-import { PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, type NodeRecord } from './protocol';
+import { LEADER_KEY, PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, type NodeRecord } from './protocol';
 import { pickReplica } from './pickReplica';
-import { protectedReplicas, type ReplicaSpec } from './reconcile';
+import { EMPTY_RECONCILE_STATE, decideLeader, protectedReplicas, reconcileReplicas, recordPlaced, recordUnplaceable, type LeaseObservation, type ReconcileState, type ReplicaSpec } from './reconcile';
 import type { Registry } from './registry';
 import { clusterLru, type NodeSelector, type NodeView } from './view';
 
@@ -77,6 +77,12 @@ export class ClusterRouter implements ModelRouter {
   private eventTimer: unknown = null;
   private readonly changedModels = new Set<string>();
   private disposed = false;
+  private lease: LeaseObservation | null = null;
+  private leading = false;
+  private leaderTimer: unknown = null;
+  private reconcileState: ReconcileState = EMPTY_RECONCILE_STATE;
+  /** Models the leader is adding a replica of now (one at a time per model). */
+  private readonly scaling = new Set<string>();
 
   constructor(private readonly o: ClusterRouterOptions) {
     this.frontend = `${o.nodeName}/${randomUUID().slice(0, 8)}`;
@@ -92,6 +98,7 @@ export class ClusterRouter implements ModelRouter {
       },
     });
     this.watch.start();
+    this.leaderTimer = this.o.clock.setTimeout(() => void this.leaderTick(), 0);
   }
 
   // ------------------------------------------------------------------------------ the view
@@ -540,7 +547,7 @@ export class ClusterRouter implements ModelRouter {
       nats: connected ? 'connected' : 'reconnecting',
       natsUrl: this.o.registry.shownUrl,
       natsError: null,
-      leader: null,
+      leader: this.lease?.holder ?? null,
       nodes,
       lru: clusterLru(this.views(now)).map(({ node, model }) => ({ node, model })),
     };
@@ -561,6 +568,76 @@ export class ClusterRouter implements ModelRouter {
       this.changedModels.clear();
       this.o.emit({ type: 'cluster', cluster: this.clusterSnapshot() });
     }, CLUSTER_EVENT_MS);
+  }
+
+  // ------------------------------------------------------------------------------ leader
+
+  /** D24: one leader at a time through the `leader` key; the leader reconciles every second (D21, D22). */
+  private async leaderTick(): Promise<void> {
+    if (this.disposed) return;
+    try {
+      await this.followLease();
+      if (this.leading) this.reconcile();
+    } catch (e) {
+      this.leading = false;
+      this.o.log(`cluster: leader round failed (${(e as Error).message})`);
+    }
+    if (!this.disposed) this.leaderTimer = this.o.clock.setTimeout(() => void this.leaderTick(), 1_000);
+  }
+
+  private async followLease(): Promise<void> {
+    const connected = this.o.registry.connected;
+    const kv = this.o.registry.bucket('claims');
+    const now = this.o.clock.now();
+    if (connected) {
+      const e = await kv.get(LEADER_KEY);
+      if (!e || e.operation !== 'PUT') this.lease = null;
+      else if (!this.lease || this.lease.revision !== e.revision) {
+        const holder = (JSON.parse(new TextDecoder().decode(e.value)) as { frontend?: string }).frontend ?? '?';
+        this.lease = { holder, revision: e.revision, seenAt: now };
+      }
+    }
+    const d = decideLeader({ self: this.frontend, lease: this.lease, connected, now });
+    const mine = JSON.stringify({ frontend: this.frontend });
+    const took = (revision: number) => {
+      this.lease = { holder: this.frontend, revision, seenAt: this.o.clock.now() };
+      this.leading = true;
+    };
+    const before = this.lease?.holder ?? null;
+    try {
+      if (d.kind === 'acquire') took(await kv.create(LEADER_KEY, mine));
+      else if (d.kind === 'take_over' || d.kind === 'renew') {
+        this.leading = d.kind === 'renew' && d.leading;
+        took(await kv.update(LEADER_KEY, mine, d.revision));
+      } else this.leading = d.kind === 'lead';
+    } catch {
+      // Another frontend won the race: it leads; the next round reads its lease.
+      this.leading = false;
+    }
+    if ((this.lease?.holder ?? null) !== before) this.scheduleEvents();
+  }
+
+  private reconcile(): void {
+    const now = this.o.clock.now();
+    const r = reconcileReplicas({ specs: this.specs(), nodes: this.views(now), now, state: this.reconcileState });
+    this.reconcileState = r.state;
+    for (const up of r.scaleUp) {
+      if (this.scaling.has(up.model) || this.coldLoads.has(up.model)) continue;
+      this.scaling.add(up.model);
+      void (async () => {
+        try {
+          const node = await this.place(up.model, () => {}, { origin: 'restart' });
+          if (node !== this.localName) await this.awaitReplica(up.model, node);
+          this.reconcileState = recordPlaced(this.reconcileState, up.model);
+        } catch (e) {
+          this.reconcileState = recordUnplaceable(this.reconcileState, up.model, this.o.clock.now(), (e as Error).message);
+          this.o.log(`cluster: cannot add a replica of ${up.model} (${(e as Error).message}); trying again later`);
+        } finally {
+          this.scaling.delete(up.model);
+        }
+      })();
+    }
+    for (const u of r.unload) void this.unloadReplica(u.node, u.model, { reason: u.reason, sentence: u.sentence }).catch((e: Error) => this.o.log(`cluster: ${u.sentence} failed: ${e.message}`));
   }
 
   // ------------------------------------------------------------------------------ management
@@ -629,6 +706,8 @@ export class ClusterRouter implements ModelRouter {
   async dispose(): Promise<void> {
     this.disposed = true;
     if (this.eventTimer) this.o.clock.clearTimeout(this.eventTimer);
+    if (this.leaderTimer) this.o.clock.clearTimeout(this.leaderTimer);
+    if (this.leading && this.lease) await this.o.registry.bucket('claims').delete(LEADER_KEY, { previousSeq: this.lease.revision }).catch(() => {});
     this.watch.stop();
     this.clients.close();
     await this.o.local.dispose();
