@@ -133,4 +133,39 @@ describe('cluster router', () => {
     await fes[leaderIndex].dispose();
     await waitUntil(() => follower.core.commands.cluster()?.leader === follower.core.commands.cluster()?.frontend, 'the lease moved', { timeoutMs: 5_000 });
   });
+
+  it('D30: a NATS restart: a stream goes on, a cold load gets cluster_unavailable at once, no node dies, and loads work again after', async () => {
+    const nats = await startNats();
+    const configs = { 'm.yaml': faultModel('m', { options: ['fault_token_ms:20'] }), 'n.yaml': faultModel('n') };
+    await startWorker(nats.url, { name: 'w1', configs });
+    const fe = await frontend(nats.url, 'fe1', { configs });
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.some((n) => n.name === 'w1' && n.state === 'live'), 'w1 live');
+    await fe.core.router.load('m');
+    const states = new Set<string>();
+    fe.core.events.on((e) => {
+      if (e.type === 'cluster') for (const n of e.cluster?.nodes ?? []) states.add(n.state);
+    });
+
+    const chunks: string[] = [];
+    const streaming = (async () => {
+      for await (const c of fe.core.router.stream('m', { Prompt: 'hi', Tokens: 100 })) {
+        chunks.push(c.text);
+        if (chunks.length === 5) await nats.kill();
+      }
+    })();
+    await waitUntil(() => fe.core.commands.cluster()?.nats !== 'connected', 'the frontend to see NATS gone', { timeoutMs: 5000, intervalMs: 10 });
+    const t0 = Date.now();
+    await expect(fe.core.router.load('n')).rejects.toMatchObject({ code: 'cluster_unavailable' });
+    expect(Date.now() - t0).toBeLessThan(500);
+    await streaming;
+    expect(chunks.length).toBe(100);
+
+    await nats.restart();
+    const back = Date.now();
+    await waitUntil(() => fe.core.commands.cluster()?.nats === 'connected', 'reconnected', { timeoutMs: 5000, intervalMs: 10 });
+    await fe.core.router.load('n');
+    expect(Date.now() - back).toBeLessThan(3000 + 2000); // converged in 3 s, plus n's load
+    expect(fe.row('n').replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'ready' })]);
+    expect(states.has('dead')).toBe(false);
+  });
 });
