@@ -30,7 +30,8 @@ beforeAll(async () => {
       'a.yaml': faultModel('a', { options: ['fault_tokens:2', 'parallel:4'] }),
       'e.yaml': faultModel('e', { options: ['fault_tokens:2', 'embedding_dim:4'], extra: 'embeddings: true\ncontext_size: 256' }),
     },
-    settings: { warm_standby: false },
+    // hubSearch/hubFiles/addModel get fuzzed too: a Hub that refuses at once on loopback, never the real one.
+    settings: { warm_standby: false, hf_endpoint: 'http://127.0.0.1:9' },
   });
   server = await startHttpServer(t.core, { port: 0 });
 }, 30_000);

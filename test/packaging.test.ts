@@ -10,6 +10,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,6 +43,20 @@ const asar = (await import('@electron/asar')) as unknown as {
   listPackage(archive: string, options?: { isPack?: boolean }): string[];
   extractFile(archive: string, file: string): Buffer;
 };
+
+// electron-builder's file matching (app-builder-lib, CommonJS), for the targets we cannot pack here.
+const requireCjs = createRequire(import.meta.url);
+const fileMatcher = requireCjs('app-builder-lib/out/fileMatcher.js') as {
+  getNodeModuleFileMatcher(appDir: string, dest: string, expand: (p: string) => string, platformOptions: object, packager: object): { createFilter(): (file: string, stat: { isDirectory(): boolean }) => boolean };
+};
+const macros = requireCjs('app-builder-lib/out/util/macroExpander.js') as {
+  expandMacro(pattern: string, arch: string, appInfo: object, extra: { os: string }): string;
+};
+/** node-llama-cpp 3.21.1's prebuilt packages (its optionalDependencies). */
+const LLAMA_CPP_PACKAGES = Object.keys(JSON.parse(readFileSync(join(root, 'node_modules/node-llama-cpp/package.json'), 'utf8')).optionalDependencies)
+  .filter((name) => name.startsWith('@node-llama-cpp/'))
+  .map((name) => name.slice('@node-llama-cpp/'.length))
+  .sort();
 
 let tmp = '';
 let appDir = '';
@@ -105,6 +120,23 @@ describe('electron-builder config', () => {
     expect(build.win.target).toEqual(['nsis']);
   });
 
+  it('V14: each installer carries the llama.cpp binaries of its platform: Metal on macOS arm64, Vulkan on Windows and Linux x64, never CUDA (a pack fetched on first need)', () => {
+    const build = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).build;
+    const packed = (os: 'linux' | 'mac' | 'win', arch: string) => {
+      // electron-builder's own matcher for node_modules, with the macros expanded as it does per target.
+      const matcher = fileMatcher.getNodeModuleFileMatcher('/app', '/out', (p: string) => macros.expandMacro(p, arch, { productName: 'Loadout' }, { os }), {}, { config: build, debugLogger: { isEnabled: false } });
+      const filter = matcher.createFilter();
+      const file = { isDirectory: () => false };
+      return LLAMA_CPP_PACKAGES.filter((name) => filter(`/app/node_modules/@node-llama-cpp/${name}/package.json`, file));
+    };
+    expect(packed('mac', 'arm64')).toEqual(['mac-arm64-metal']);
+    expect(packed('mac', 'x64')).toEqual(['mac-x64']);
+    expect(packed('win', 'x64')).toEqual(['win-x64', 'win-x64-vulkan']);
+    expect(packed('win', 'arm64')).toEqual(['win-arm64']);
+    expect(packed('linux', 'x64')).toEqual(['linux-x64', 'linux-x64-vulkan']);
+    expect(packed('linux', 'arm64')).toEqual(['linux-arm64']);
+  });
+
   it('icons: 512x512 for macOS/Windows, 512 and 256 for Linux', () => {
     expect(pngSize(join(root, 'build/icon.png'))).toEqual({ width: 512, height: 512 });
     expect(pngSize(join(root, 'build/icons/512x512.png'))).toEqual({ width: 512, height: 512 });
@@ -143,9 +175,8 @@ describe('the packaged app (linux dir)', () => {
     const all = [...entries, ...walk(join(resources, 'app.asar.unpacked')).map((p) => `/${relative(join(resources, 'app.asar.unpacked'), p)}`)];
     expect(all.filter((e) => /\.gguf$|\.map$|\.test\.[jt]s$/.test(e))).toEqual([]);
     expect(all.filter((e) => /^\/(src|test|e2e|scripts|build)\//.test(e))).toEqual([]);
-    // The headless-only TypeScript runner and the GPU builds (the backend runs llama.cpp on CPU) stay out.
+    // The headless-only TypeScript runner stays out.
     expect(all.filter((e) => /^\/node_modules\/(tsx|esbuild|@esbuild)\//.test(e))).toEqual([]);
-    expect(all.filter((e) => /^\/node_modules\/@node-llama-cpp\/[^/]*(cuda|vulkan)/.test(e))).toEqual([]);
   });
 
   it('unpacked for the backend child: its bundle, the proto, node-llama-cpp with its prebuilt binary, and "type": "module"', () => {
@@ -157,6 +188,13 @@ describe('the packaged app (linux dir)', () => {
     const prebuilt = readdirSync(join(unpacked, 'node_modules/@node-llama-cpp'));
     const osName: Record<string, string> = { darwin: 'mac', win32: 'win' };
     expect(prebuilt.some((name) => name.startsWith(`${osName[process.platform] ?? process.platform}-${process.arch}`))).toBe(true);
+    // V14: on Linux x64 the CPU and Vulkan builds with their binaries, no CUDA (a pack fetched on
+    // first need), nothing for other architectures.
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      expect(prebuilt.sort()).toEqual(['linux-x64', 'linux-x64-vulkan']);
+      for (const name of prebuilt) expect(existsSync(join(unpacked, `node_modules/@node-llama-cpp/${name}/bins/${name}/llama-addon.node`))).toBe(true);
+    }
+    expect(prebuilt.filter((name) => /cuda/.test(name))).toEqual([]);
     expect(existsSync(join(unpacked, 'node_modules/@grpc/grpc-js/package.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(unpacked, 'out/package.json'), 'utf8'))).toEqual({ type: 'module' });
     // Every relative import of the backend bundle resolves inside the unpacked folder.

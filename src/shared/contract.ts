@@ -9,6 +9,7 @@ import * as c from './argCheck';
 import type { Check } from './argCheck';
 import type { ClusterSnapshot } from './cluster';
 import type { ErrorData } from './errors';
+import type { HubModel, HubRepoFiles } from './quants';
 import type { BackendEntry, CoreEvent, DownloadJob, JournalEntry, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
 /** The keys of a model's config the GUI edits; `null` removes the key (back to the default). */
@@ -34,6 +35,13 @@ const downloadRequest = c.object({
   name: c.optional(c.text({ max: 255, nonEmpty: true })),
 });
 export type DownloadStart = c.TypeOf<typeof downloadRequest>;
+
+/** A new model from the "Add model" flow: its config's name and its files (the first is `parameters.model`; split parts follow). */
+const newModel = c.object({
+  name: c.name,
+  files: c.list(c.object({ uri: c.text({ max: 4096, nonEmpty: true }), sha256: c.optional(c.text({ max: 64, nonEmpty: true })) }), { max: 64 }),
+});
+export type NewModel = c.TypeOf<typeof newModel>;
 
 /**
  * A result type, named once in the table (results are the core's to get right, so they are not
@@ -118,6 +126,12 @@ export const COMMANDS = {
   pauseDownload: command(resolves<DownloadJob>(), arg('id', id)),
   resumeDownload: command(resolves<DownloadJob>(), arg('id', id)),
   cancelDownload: command(resolves<DownloadJob>(), arg('id', id)),
+  /** GGUF repositories on `hf_endpoint` matching the words (G38). */
+  hubSearch: command(resolves<HubModel[]>(), arg('query', c.text({ max: 200, nonEmpty: true }))),
+  /** A Hub repository's files, its GGUFs by quantization with a fit verdict, and the default pick (G39). */
+  hubFiles: command(resolves<HubRepoFiles>(), arg('repo', c.text({ max: 200, nonEmpty: true })), optionalArg('revision', c.text({ max: 200, nonEmpty: true }))),
+  /** Writes the model's LocalAI YAML (never over an existing one), then starts its downloads (G40). */
+  addModel: command(resolves<{ model: string; jobs: DownloadJob[] }>(), arg('model', newModel)),
   /** The cluster's nodes and replicas; null when this app is not in a cluster (distributed-spec 4). */
   cluster: command(returns<ClusterSnapshot | null>()),
   /** D28: the node takes no new loads; its replicas leave once idle and replaced. */

@@ -298,6 +298,8 @@ export type CoreEvent =
   | { type: 'server'; status: ServerStatus }
   /** The warm standby backend process appeared, was adopted by a load, or went away. */
   | { type: 'standby'; standby: Snapshot['standby'] }
+  /** The GPUs' VRAM changed (V3: read at start and every 5 s while GPU models run); the snapshot's `gpus`. */
+  | { type: 'gpus'; gpus: GpuDevice[] }
   | ChatEvent;
 
 /** Downloads (downloads-spec section 4): one job per target file. */

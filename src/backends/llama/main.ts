@@ -8,6 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { LlamaEngine } from './engine';
 import { watchParent } from './parentWatch';
 import { probeGpu, startLlamaRuntime, type Log } from './runtime';
+import { LLAMA_RUNTIME_DIR_ENV, registerRuntimeDirHook } from './runtimeHook';
 
 const log: Log = (line) => {
   process.stderr.write(`[llama] ${line}\n`);
@@ -15,6 +16,10 @@ const log: Log = (line) => {
 // A parent that died closes our stdout/stderr pipes: never crash on the write that finds out.
 process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
+
+// V14: the CUDA pack fetched into the data folder, where the core says it is.
+const fromRuntimeDir = registerRuntimeDirHook();
+if (fromRuntimeDir.length > 0) log(`${fromRuntimeDir.join(', ')} from ${process.env[LLAMA_RUNTIME_DIR_ENV]}`);
 
 function parseAddr(argv: readonly string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {

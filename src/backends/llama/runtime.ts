@@ -121,11 +121,20 @@ export async function openLlama(
 export interface GpuProbe extends GpuOutcome {
   deviceNames: string[];
   vram: { total: number; used: number; free: number; unifiedSize: number };
+  /**
+   * The GPU types whose driver node-llama-cpp finds on this machine, binaries or not (V14: CUDA
+   * here while `used` is not CUDA means the CUDA pack is worth fetching).
+   */
+  supportedGpuTypes: NodeLlamaCpp.LlamaGpuType[];
 }
 
 export async function probeGpu(runtime: LlamaRuntime): Promise<GpuProbe> {
-  const [deviceNames, vram] = await Promise.all([runtime.llama.getGpuDeviceNames(), runtime.llama.getVramState()]);
-  return { ...runtime.gpu, deviceNames, vram };
+  const [deviceNames, vram, supportedGpuTypes] = await Promise.all([
+    runtime.llama.getGpuDeviceNames(),
+    runtime.llama.getVramState(),
+    runtime.mod.getLlamaGpuTypes('supported'),
+  ]);
+  return { ...runtime.gpu, deviceNames, vram, supportedGpuTypes };
 }
 
 /** `execArgv` minus `--import tsx` / `--loader tsx` / `--require tsx` (in any of their spellings). */

@@ -29,7 +29,8 @@ import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { downloadAndWait, downloadCommands, notDownloadedError } from './downloads/commands';
 import { DownloadEngine } from './downloads/engine';
-import { defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type Fit, type HubFile, type HubModel, type QuantGroup } from './downloads/hubClient';
+import { addModel } from './downloads/addModel';
+import { budgetOf, defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type HubModel, type HubRepoFiles } from './downloads/hubClient';
 import { Emitter } from './emitter';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
@@ -93,14 +94,10 @@ export interface CoreCommands extends CoreHandlers {
   /** The HTTP API's recent requests (newest last) for the GUI's request log. */
   recordRequest(entry: RequestLogEntry): void;
   setServerStatus(status: ServerStatus): void;
-  /** GGUF repositories on `hf_endpoint` matching `query` (G38); core-only, as it uses hf_token. */
+  /** GGUF repositories on `hf_endpoint` matching `query` (G38); the token it sends is never in the answer. */
   hubSearch(query: string, signal?: AbortSignal): Promise<HubModel[]>;
   /** A Hub repository's files, and its GGUFs grouped by quantization (G38, G39). */
-  hubFiles(
-    repo: string,
-    revision?: string,
-    signal?: AbortSignal,
-  ): Promise<{ repo: string; files: HubFile[]; groups: (QuantGroup & { fit: Fit })[]; defaultQuant: string | null; room: { memoryBytes: number; diskBytes: number } }>;
+  hubFiles(repo: string, revision?: string, signal?: AbortSignal): Promise<HubRepoFiles>;
 }
 
 export interface Core {
@@ -391,10 +388,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
         const disk = await statfs(settings().models_dir).catch(() => null);
         const room = { memoryBytes: freemem(), diskBytes: disk ? Math.max(0, disk.bavail * disk.bsize - settings().download_reserve) : Number.MAX_SAFE_INTEGER };
         const groups = groupByQuant(files);
-        const pick = defaultQuant(groups, Math.min(room.diskBytes, room.memoryBytes / 1.1));
+        const pick = defaultQuant(groups, budgetOf(room));
         return { repo, files, groups: groups.map((g) => ({ ...g, fit: fitOf(g.sizeBytes, room) })), defaultQuant: pick?.quant ?? null, room };
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
+      addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
       // Single machine until a cluster router takes over these three (cluster_nats_url).
       cluster: () => cluster?.clusterSnapshot() ?? (joined ? { frontend: '', nats: 'disconnected', natsUrl: redactUrl(settings().cluster_nats_url), natsError: joined.error, leader: null, nodes: [], lru: [] } : null),
       drainNode: async (node) => {

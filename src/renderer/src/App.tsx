@@ -8,6 +8,8 @@ import { useShallow } from 'zustand/react/shallow';
 import { ApiView } from './features/api/ApiView';
 import { ActivityView } from './features/activity/ActivityView';
 import { ChatView } from './features/chat/ChatView';
+import { AddModelDialog } from './features/downloads/AddModelDialog';
+import { DownloadsView } from './features/downloads/DownloadsView';
 import { GroupsView } from './features/groups/GroupsView';
 import { LogsView } from './features/logs/LogsView';
 import { LruView } from './features/lru/LruView';
@@ -157,6 +159,8 @@ function MainWindow() {
         <UnlessStartFailed>
           {route.view === 'models' ? (
             <ModelsView selected={route.model} />
+          ) : route.view === 'downloads' ? (
+            <DownloadsView />
           ) : route.view === 'chat' ? (
             <ChatView conversationId={route.model} />
           ) : route.view === 'lru' ? (
@@ -175,6 +179,7 @@ function MainWindow() {
         </UnlessStartFailed>
       </main>
       <PlanDialog />
+      <AddModelDialog />
     </div>
   );
 }

@@ -4,9 +4,10 @@
  */
 import { useSyncExternalStore } from 'react';
 
-export type View = 'models' | 'chat' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api';
+export type View = 'models' | 'downloads' | 'chat' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api';
 export const VIEWS: { id: View; label: string; key: string }[] = [
   { id: 'models', label: 'Models', key: '1' },
+  { id: 'downloads', label: 'Downloads', key: '9' },
   { id: 'chat', label: 'Chat', key: '8' },
   { id: 'lru', label: 'LRU', key: '2' },
   { id: 'groups', label: 'Groups', key: '3' },

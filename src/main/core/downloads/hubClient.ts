@@ -3,35 +3,16 @@
  * list of a repository, and grouping its GGUF files by quantization. Plain GETs to `hf_endpoint`.
  */
 import { request, type Dispatcher } from 'undici';
+import type { HubFile, HubModel, QuantGroup } from '../../../shared/quants';
 import { DownloadError } from './errors';
+
+export { budgetOf, defaultQuant, fitOf, type Fit, type HubFile, type HubModel, type HubRepoFiles, type QuantGroup, type Room } from '../../../shared/quants';
 
 export interface HubOptions {
   endpoint: string;
   token?: string;
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
-}
-
-export interface HubModel {
-  id: string;
-  downloads: number;
-}
-
-export interface HubFile {
-  path: string;
-  size: number;
-  /** The LFS sha256, when the Hub stores the file in LFS. */
-  sha256: string | null;
-}
-
-export interface QuantGroup {
-  /** `Q4_K_M`, `F16`...; the file name's stem when no quantization is recognised. */
-  quant: string;
-  /** All parts of a split model, first part first. */
-  files: HubFile[];
-  sizeBytes: number;
-  /** Multimodal projector (an add-on, not a model of its own). */
-  mmproj: boolean;
 }
 
 async function getJson<T>(url: string, opts: HubOptions): Promise<T> {
@@ -100,25 +81,4 @@ export function groupByQuant(files: HubFile[]): QuantGroup[] {
   }
   for (const g of groups.values()) g.files.sort((a, b) => a.path.localeCompare(b.path));
   return [...groups.values()].sort((a, b) => Number(a.mmproj) - Number(b.mmproj) || a.sizeBytes - b.sizeBytes);
-}
-
-/** The default pick: Q4_K_M if it fits in `budgetBytes`, else the largest that fits, else null. */
-export function defaultQuant(groups: QuantGroup[], budgetBytes: number): QuantGroup | null {
-  const models = groups.filter((g) => !g.mmproj);
-  const fits = models.filter((g) => g.sizeBytes <= budgetBytes);
-  return fits.find((g) => g.quant === 'Q4_K_M') ?? fits.sort((a, b) => b.sizeBytes - a.sizeBytes)[0] ?? null;
-}
-
-export type Fit = 'fits' | 'tight' | 'too_big';
-
-/**
- * Whether a quantization fits this machine (G39): the file must fit on the disk (less the
- * reserve), and its memory (file x 1.1 for the context and buffers) in free memory; "tight" when
- * it uses more than 80 % of either.
- */
-export function fitOf(sizeBytes: number, room: { memoryBytes: number; diskBytes: number }): Fit {
-  const need = sizeBytes * 1.1;
-  if (sizeBytes > room.diskBytes || need > room.memoryBytes) return 'too_big';
-  if (sizeBytes > room.diskBytes * 0.8 || need > room.memoryBytes * 0.8) return 'tight';
-  return 'fits';
 }

@@ -5,6 +5,10 @@
  */
 import type { GpuDevice, GpuSetting, Placement } from '../../../shared/model';
 import { vramForLayers, ramForLayers, type ModelEstimate } from './estimate';
+import { formatVram } from '../../../shared/gpu';
+
+// The GUI words sizes and placements the same way: one definition, in src/shared.
+export { formatVram, placementLabel } from '../../../shared/gpu';
 
 export type { GpuDevice, GpuSetting, Placement };
 
@@ -35,18 +39,6 @@ export interface LayerDecision {
 }
 
 export type LayerOutcome = ({ ok: true } & LayerDecision) | { ok: false; code: 'memory'; message: string };
-
-/** Sizes as the GUI shows them: GB for 1024^3 (clarification 10). */
-export function formatVram(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
-  return `${Math.max(0, Math.round(n / 1024 ** 2))} MB`;
-}
-
-/** "GPU 33/33", "GPU 20/32", "CPU" (the row's placement column). */
-export function placementLabel(p: Placement | null): string {
-  if (!p) return '';
-  return p.device === 'cpu' || p.gpuLayers === 0 ? 'CPU' : `GPU ${p.gpuLayers}/${p.totalLayers}`;
-}
 
 /** The device a model would use under the `gpu` setting, or why there is none. */
 export function pickDevice(gpu: GpuSetting, devices: readonly GpuDevice[]): { device: GpuDevice } | { device: null; why: string } {

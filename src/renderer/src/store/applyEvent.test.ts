@@ -1,6 +1,6 @@
 /** The store's one reducer: events folded into the snapshot keep rows, LRU, groups and pending consistent (E1, E2). */
 import { describe, expect, it } from 'vitest';
-import type { CoreEvent, ModelRow, RequestLogEntry, Snapshot } from '../../../shared/model';
+import type { CoreEvent, DownloadJob, ModelRow, RequestLogEntry, Snapshot } from '../../../shared/model';
 import { samplingDefaults } from '../../../shared/model';
 import { defaultSettings } from '../../../shared/settings';
 import { JOURNAL_LIMIT, LOG_LIMIT, REQUEST_LIMIT, applyEvent, applySnapshot, emptyCoreState } from './applyEvent';
@@ -114,6 +114,29 @@ describe('applyEvent', () => {
     expect(s.settingsProblem).toBe('settings.json cannot be used');
     s = applyEvent(s, { type: 'settings', settings: defaultSettings(), settingsProblem: null });
     expect(s.settingsProblem).toBeNull();
+  });
+
+  it('G34: download jobs come from the snapshot (so a reload shows them) and follow download events; a cancelled one leaves', () => {
+    const job = (id: string, o: Partial<DownloadJob> = {}): DownloadJob => ({ id, model: 'a', uri: 'huggingface://o/r/a.gguf', target: 'a.gguf', state: 'downloading', error: null, notice: null, totalBytes: 10, receivedBytes: 1, bytesPerSec: 1, etaSeconds: 9, sha256: { expected: null, source: null, actual: null }, unverified: false, ...o });
+    let s = applySnapshot(emptyCoreState, { ...snapshot([row('a')]), downloads: [job('j1', { state: 'paused' })] });
+    expect(s.downloads.j1.state).toBe('paused');
+    s = applyEvent(s, { type: 'download', job: job('j1', { receivedBytes: 5 }) });
+    s = applyEvent(s, { type: 'download', job: job('j2') });
+    expect(Object.keys(s.downloads).sort()).toEqual(['j1', 'j2']);
+    expect(s.downloads.j1.receivedBytes).toBe(5);
+    s = applyEvent(s, { type: 'download', job: job('j2', { state: 'cancelled' }) });
+    expect(Object.keys(s.downloads)).toEqual(['j1']);
+  });
+
+  it('V12: the GPUs come from the snapshot ([] without a GPU, unknown from an older core) and a gpus event replaces them', () => {
+    expect(applySnapshot(emptyCoreState, snapshot([row('a')])).gpus).toBeNull();
+    expect(applySnapshot(emptyCoreState, { ...snapshot([row('a')]), gpus: [] }).gpus).toEqual([]);
+    const cuda = { type: 'cuda' as const, names: ['RTX 4090'], totalBytes: 24, freeBytes: 20, usedByLoadoutBytes: 0, unified: false };
+    const s = applySnapshot(emptyCoreState, { ...snapshot([row('a')]), gpus: [cuda] });
+    const next = applyEvent(s, { type: 'gpus', gpus: [{ ...cuda, freeBytes: 12, usedByLoadoutBytes: 6 }] });
+    expect(next.gpus).toEqual([{ ...cuda, freeBytes: 12, usedByLoadoutBytes: 6 }]);
+    // Rows are untouched: the models list does not re-render for a VRAM reading.
+    expect(next.models).toBe(s.models);
   });
 
   it('API request log: request events append oldest first, capped at the core\'s 500; a server event replaces the status', () => {

@@ -4,7 +4,7 @@
  * core computes them, so a view never shows a list that disagrees with the rows.
  */
 import type { ClusterSnapshot } from '../../../shared/cluster';
-import type { CoreEvent, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
+import type { CoreEvent, DownloadJob, GpuDevice, JournalEntry, LogLine, ModelRow, RequestLogEntry, ServerStatus, Settings, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 
 export const JOURNAL_LIMIT = 1000;
@@ -37,6 +37,10 @@ export interface CoreState {
   requests: RequestLogEntry[];
   /** The warm standby backend process (started ahead of time, no model yet), if any. */
   standby: Snapshot['standby'];
+  /** Download jobs by id (a cancelled one leaves the list). */
+  downloads: Record<string, DownloadJob>;
+  /** One entry per GPU backend type ([] without a GPU); null while the core has not said (an older core). */
+  gpus: GpuDevice[] | null;
   /** Nodes and replicas when the app is in a cluster, else null. */
   cluster: ClusterSnapshot | null;
 }
@@ -56,6 +60,8 @@ export const emptyCoreState: CoreState = {
   server: null,
   requests: [],
   standby: null,
+  downloads: {},
+  gpus: null,
   cluster: null,
 };
 
@@ -86,7 +92,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, cluster: snap.cluster ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? null, cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -143,6 +149,8 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       return { ...state, server: event.status };
     case 'standby':
       return { ...state, standby: event.standby ?? null };
+    case 'gpus':
+      return { ...state, gpus: event.gpus };
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };
@@ -154,9 +162,12 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     case 'chat-truncated':
     case 'generation':
     case 'chat-delta':
-    // No Downloads view yet: the GUI ignores download progress.
-    case 'download':
       return state;
+    case 'download': {
+      const downloads = { ...state.downloads, [event.job.id]: event.job };
+      if (event.job.state === 'cancelled') delete downloads[event.job.id];
+      return { ...state, downloads };
+    }
     case 'cluster':
       return { ...state, cluster: event.cluster };
   }

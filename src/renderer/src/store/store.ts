@@ -27,6 +27,8 @@ export interface UiState {
   /** An action in progress per model ("Loading...", "Planning..."), which disables its buttons. */
   rowBusy: Record<string, string>;
   dialog: PlanDialog | null;
+  /** The "Add model" dialog is open. */
+  addModelOpen: boolean;
   query: string;
   filter: ModelFilter;
   /** Errors with no better place (shown as dismissible messages at the top). */
@@ -48,6 +50,7 @@ export interface UiSlice extends UiState {
   setRowError(model: string, message: string | null): void;
   setRowBusy(model: string, what: string | null): void;
   openPlan(dialog: PlanDialog | null): void;
+  openAddModel(open: boolean): void;
   setQuery(q: string): void;
   setFilter(f: ModelFilter): void;
   notify(text: string): void;
@@ -81,6 +84,7 @@ const uiSlice: StateCreator<AppState, [], [], UiSlice> = (set) => ({
   rowErrors: {},
   rowBusy: {},
   dialog: null,
+  addModelOpen: false,
   query: '',
   filter: 'all',
   notices: [],
@@ -89,6 +93,7 @@ const uiSlice: StateCreator<AppState, [], [], UiSlice> = (set) => ({
   setRowError: (model, message) => set((s) => ({ rowErrors: message === null ? without(s.rowErrors, model) : { ...s.rowErrors, [model]: message } })),
   setRowBusy: (model, what) => set((s) => ({ rowBusy: what === null ? without(s.rowBusy, model) : { ...s.rowBusy, [model]: what } })),
   openPlan: (dialog) => set({ dialog }),
+  openAddModel: (addModelOpen) => set({ addModelOpen }),
   setQuery: (query) => set({ query }),
   setFilter: (filter) => set({ filter }),
   notify: (text) => set((s) => ({ notices: [...s.notices.slice(-4), { id: ++noticeId, text }] })),

@@ -9,9 +9,11 @@ interface Props {
   /** Buttons; the first one marked `autoFocus` gets the focus. */
   actions: ReactNode;
   tone?: 'normal' | 'danger';
+  /** Room for a table (the "Add model" quantizations). */
+  wide?: boolean;
 }
 
-export function Dialog({ title, onClose, children, actions, tone = 'normal' }: Props) {
+export function Dialog({ title, onClose, children, actions, tone = 'normal', wide = false }: Props) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const el = ref.current;
@@ -25,7 +27,7 @@ export function Dialog({ title, onClose, children, actions, tone = 'normal' }: P
   return (
     <dialog
       ref={ref}
-      className={`dialog dialog-${tone}`}
+      className={`dialog dialog-${tone}${wide ? ' dialog-wide' : ''}`}
       aria-labelledby="dialog-title"
       onCancel={(e) => {
         e.preventDefault();

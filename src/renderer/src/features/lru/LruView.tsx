@@ -10,11 +10,15 @@ import { EmptyState } from '../../ui/EmptyState';
 import { formatAgo, formatBytes } from '../../ui/format';
 import { StateBadge } from '../../ui/StateBadge';
 import { useNow } from '../../ui/useNow';
+import { placementLabel, vramFigure } from '../../../../shared/gpu';
+import { GpuPanel } from '../gpu/GpuPanel';
 
 function LruItem({ name, position, next }: { name: string; position: number; next: boolean }) {
   const row = useStore((s) => s.models[name]);
   const now = useNow();
   if (!row) return null;
+  const vram = vramFigure(row.memory);
+  const where = placementLabel(row.placement);
   return (
     <li className={`lru-item${next ? ' next' : ''}`} data-model={name}>
       <span className="lru-pos" aria-label={`position ${position}`}>{position}</span>
@@ -29,6 +33,8 @@ function LruItem({ name, position, next }: { name: string; position: number; nex
           used {formatAgo(row.lastUsed, now)}
           {row.loadedAt ? ` · loaded ${formatAgo(row.loadedAt, now)}` : ''}
           {row.memory.rssBytes !== null ? ` · ${formatBytes(row.memory.rssBytes)}` : row.memory.estimateBytes !== null ? ` · ~${formatBytes(row.memory.estimateBytes)}` : ''}
+          {vram ? ` · ${vram.text} VRAM` : ''}
+          {where ? ` · ${where}` : ''}
         </div>
       </div>
       <StateBadge row={row} />
@@ -70,6 +76,7 @@ export function LruView() {
           )}
         </p>
       </header>
+      <GpuPanel />
       {transient.length > 0 && (
         <p className="muted" data-testid="transient">
           Also holding a slot: {transient.join(', ')}

@@ -6,6 +6,7 @@ import { useEffect, useState } from 'react';
 import type { FormEvent, ReactNode } from 'react';
 import type { ModelConfigPatch } from '../../../../shared/contract';
 import type { ModelRow } from '../../../../shared/model';
+import { formatVram, placementWords } from '../../../../shared/gpu';
 import { navigate, routeHref } from '../../router';
 import { conflictsOf } from '../../store/selectors';
 import { useStore } from '../../store/store';
@@ -214,8 +215,18 @@ export function ModelDetails({ name }: { name: string }) {
         <Fact label="Memory">
           {row.memory.estimateBytes !== null ? `${formatBytes(row.memory.estimateBytes)} estimated` : 'no estimate (no local model file)'}
           {row.memory.rssBytes !== null ? `, ${formatBytes(row.memory.rssBytes)} measured` : ''}
-          {row.memory.vramBytes ? `, ${formatBytes(row.memory.vramBytes)} VRAM` : ''}
         </Fact>
+        {(row.memory.vramBytes !== null || row.memory.vramEstimateBytes !== null) && (
+          <Fact label="VRAM">
+            {[
+              row.memory.vramEstimateBytes !== null ? `${formatVram(row.memory.vramEstimateBytes)} estimated` : null,
+              row.memory.vramBytes !== null ? `${formatVram(row.memory.vramBytes)} measured` : null,
+            ]
+              .filter(Boolean)
+              .join(', ')}
+          </Fact>
+        )}
+        {row.placement && <Fact label="Runs on">{placementWords(row.placement)}</Fact>}
         <Fact label="Never loaded with">{conflicts || 'no other model (no shared groups)'}</Fact>
         {row.pid !== null && <Fact label="Process">pid <span data-testid="pid">{row.pid}</span>{row.address ? ` on ${row.address}` : ''}</Fact>}
         {row.loadedAt && <Fact label="Loaded at">{formatClock(row.loadedAt)}</Fact>}

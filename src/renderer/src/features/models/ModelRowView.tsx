@@ -1,14 +1,40 @@
 /** One model in the list: what it is, its state and memory, and its actions. Selects only its own row. */
 import { memo } from 'react';
+import { useShallow } from 'zustand/react/shallow';
 import type { ModelRow } from '../../../../shared/model';
 import { isResident } from '../../../../shared/model';
+import { isPartialOffload, placementLabel, placementWords, vramFigure } from '../../../../shared/gpu';
 import { routeHref } from '../../router';
 import { problemOf } from '../../store/selectors';
 import { useStore } from '../../store/store';
 import { formatAgo, formatBytes, formatCount } from '../../ui/format';
 import { StateBadge } from '../../ui/StateBadge';
 import { useNow } from '../../ui/useNow';
+import { downloadModel, pauseModel } from '../downloads/actions';
+import { downloadLabel, modelJobs, summarize } from '../downloads/logic';
+import type { ModelDownload } from '../downloads/logic';
 import { canLoad, cancelLoad, requestLoad, setPinned, unload } from './actions';
+
+const NO_JOBS: never[] = [];
+
+/** A not-downloaded model's download in its state cell: progress while it runs, else where it stands. */
+function DownloadState({ dl }: { dl: ModelDownload | null }) {
+  const pct = dl?.totalBytes ? Math.floor((dl.receivedBytes / dl.totalBytes) * 100) : null;
+  if (!dl) return <span className="badge state-not-downloaded" data-testid="state">Not downloaded</span>;
+  return (
+    <span className="state">
+      <span className={`badge ${dl.state === 'failed' ? 'state-failed' : dl.state === 'running' ? 'state-loading' : 'state-stopping'}`} data-testid="state">
+        {dl.state === 'running' ? 'Downloading' : dl.state === 'paused' ? 'Paused' : 'Download failed'}
+      </span>
+      {(dl.state === 'running' || dl.receivedBytes > 0) && (
+        <span className="load-progress" data-testid="download-progress">
+          <progress max={100} value={pct ?? (dl.state === 'running' ? undefined : 0)} aria-label="Download progress" />
+          {pct !== null && <span>{pct}%</span>}
+        </span>
+      )}
+    </span>
+  );
+}
 
 export const ROW_HEIGHT = 64;
 
@@ -47,6 +73,32 @@ function meta(row: ModelRow): string {
   return parts.filter((p) => p && p !== '-').join(' · ');
 }
 
+/** VRAM (measured, or the estimate before a load) and where the loaded instance runs (V12). */
+function VramCell({ row }: { row: ModelRow }) {
+  const vram = vramFigure(row.memory);
+  const where = placementLabel(row.placement);
+  const p = row.placement;
+  const partial = isPartialOffload(p);
+  const whereTitle = p ? `Runs on ${placementWords(p)}${partial ? '. Unload other GPU models to fit it whole.' : ''}` : undefined;
+  return (
+    <div className="cell vram-cell" data-testid="vram">
+      {vram ? (
+        <span title={vram.measured ? 'VRAM it uses (measured)' : 'VRAM it needs when loaded (estimate)'}>
+          {vram.text}
+          {vram.measured ? '' : <span className="muted"> est.</span>}
+        </span>
+      ) : (
+        <span className="muted">-</span>
+      )}
+      {where && (
+        <span className={`placement${partial ? ' partial' : ''}`} title={whereTitle} data-testid="placement">
+          {where}
+        </span>
+      )}
+    </div>
+  );
+}
+
 function failureText(row: ModelRow): string | null {
   const f = row.failure;
   if (row.state !== 'failed' || !f) return null;
@@ -61,7 +113,11 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
   const dismiss = useStore((s) => s.setRowError);
   const idleTimeout = useStore((s) => s.settings?.idle_timeout ?? 0);
   const online = useStore((s) => s.connection.status === 'open');
+  const jobs = useStore(useShallow((s) => (s.models[name]?.status === 'not_downloaded' ? modelJobs(s.downloads, name) : NO_JOBS)));
   if (!row) return null;
+  const notDownloaded = row.status === 'not_downloaded';
+  const dl = notDownloaded ? summarize(jobs) : null;
+  const dlFailure = dl?.state === 'failed' ? (dl.jobs.find((j) => j.error)?.error?.message ?? null) : null;
   const problem = row.status !== 'ok' && row.status !== 'disabled' ? problemOf(row) : null;
   const failure = failureText(row);
   const resident = isResident(row.state);
@@ -93,6 +149,10 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
               dismiss
             </button>
           </div>
+        ) : dlFailure ? (
+          <div className="row-message error" title={dlFailure} data-testid="problem">
+            Download failed: {dlFailure}
+          </div>
         ) : problem ? (
           <div className={`row-message ${row.status === 'not_downloaded' ? 'warn' : 'error'}`} title={problem} data-testid="problem">
             {row.status === 'not_downloaded' ? 'Not downloaded: ' : 'Config error: '}
@@ -112,7 +172,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
         {row.groups.length === 0 ? <span className="muted">-</span> : row.groups.map((g) => <span key={g} className="chip">{g}</span>)}
       </div>
       <div className="cell state-cell">
-        <StateBadge row={row} />
+        {notDownloaded && online ? <DownloadState dl={dl} /> : <StateBadge row={row} />}
       </div>
       <div className="cell mem-cell">
         {row.memory.estimateBytes !== null && <span title="Estimated memory (weights + context)">{formatBytes(row.memory.estimateBytes)}</span>}
@@ -120,6 +180,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
         {row.memory.rssBytes !== null && <span className="muted" title="Measured memory of its backend process">{formatBytes(row.memory.rssBytes)} used</span>}
         {row.memory.estimateBytes === null && row.memory.rssBytes === null && <span className="muted">-</span>}
       </div>
+      <VramCell row={row} />
       <div className="cell used-cell">
         <LastUsed iso={row.lastUsed} />
         {online && idleUnloadAt(row, idleTimeout) !== null && <UnloadsIn at={idleUnloadAt(row, idleTimeout)!} />}
@@ -131,7 +192,15 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
         )}
       </div>
       <div className="cell actions-cell">
-        {starting ? (
+        {notDownloaded && dl?.state === 'running' ? (
+          <button type="button" onClick={() => void pauseModel(row.name)} title="Pause the download; Download continues it">
+            Pause
+          </button>
+        ) : notDownloaded ? (
+          <button type="button" className="primary" onClick={whenIdle(() => void downloadModel(row.name))} aria-disabled={busyAttr} title={`Download ${row.name}'s model file into the models folder`}>
+            {busy ?? downloadLabel(dl?.totalBytes ?? row.sizeBytes)}
+          </button>
+        ) : starting ? (
           <button type="button" onClick={whenIdle(() => void cancelLoad(row.name))} aria-disabled={busyAttr}>
             Cancel
           </button>

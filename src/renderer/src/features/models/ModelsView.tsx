@@ -17,6 +17,7 @@ import type { VirtualListHandle } from '../../ui/VirtualList';
 import { canLoad, requestLoad, setPinned, unload } from './actions';
 import { ModelDetails } from './ModelDetails';
 import { ModelRowView, ROW_HEIGHT } from './ModelRowView';
+import { GpuPanel } from '../gpu/GpuPanel';
 
 const FILTERS: { id: ModelFilter; label: string }[] = [
   { id: 'all', label: 'All' },
@@ -65,8 +66,11 @@ export function ModelsView({ selected }: { selected: string | null }) {
   const filter = useStore((s) => s.filter);
   const setQuery = useStore((s) => s.setQuery);
   const modelsDir = useStore((s) => s.settings?.models_dir ?? '');
+  const openAddModel = useStore((s) => s.openAddModel);
   // A new array only when the visible names change, so a state event re-renders one row, not the list.
   const names = useStore(useShallow((s) => filterNames(s.models, s.names, s.query, s.filter)));
+  // The VRAM column shows once the core has named a GPU.
+  const hasGpu = useStore((s) => (s.gpus?.length ?? 0) > 0);
   const list = useRef<VirtualListHandle>(null);
   const search = useRef<HTMLInputElement>(null);
   const [active, setActive] = useState(-1);
@@ -128,16 +132,22 @@ export function ModelsView({ selected }: { selected: string | null }) {
           Put <code>.gguf</code> model files, or LocalAI model YAML files, in <code>{modelsDir}</code>. They show up here at once, no restart needed.
         </p>
         <p>
-          Or pick another folder in <a href={routeHref('settings')}>Settings</a>.
+          Or pick another folder in <a href={routeHref('settings')}>Settings</a>, or download one from Hugging Face:
+        </p>
+        <p>
+          <button type="button" className="primary" onClick={() => openAddModel(true)}>
+            Add model
+          </button>
         </p>
       </EmptyState>
     );
   }
 
   return (
-    <div className={`models-view${selected ? ' with-drawer' : ''}`}>
+    <div className={`models-view${selected ? ' with-drawer' : ''}${hasGpu ? ' has-gpu' : ''}`}>
       <div className="models-main">
         <GettingStarted />
+        <GpuPanel />
         <div className="toolbar">
           <input
             ref={search}
@@ -157,12 +167,16 @@ export function ModelsView({ selected }: { selected: string | null }) {
           />
           <FilterCounts />
           <span className="muted shown">{names.length === total ? `${total} model${total === 1 ? '' : 's'}` : `${names.length} of ${total} shown`}</span>
+          <button type="button" className="primary" onClick={() => openAddModel(true)}>
+            Add model
+          </button>
         </div>
         <div className="list-head" aria-hidden="true">
           <span>Model</span>
           <span className="col-groups">Groups</span>
           <span>State</span>
           <span className="col-mem">Memory est. / used</span>
+          <span className="col-vram">VRAM</span>
           <span className="col-used">Last used</span>
           <span>Actions</span>
         </div>

@@ -2,7 +2,8 @@
  * The dry run before a load (E3): what it would unload and why, with a confirm button only when
  * something would unload; a blocked load says why and offers no way to force it.
  */
-import type { UnloadReason } from '../../../../shared/model';
+import type { Plan, UnloadReason } from '../../../../shared/model';
+import { formatVram } from '../../../../shared/gpu';
 import { useStore } from '../../store/store';
 import { Dialog } from '../../ui/Dialog';
 import { load } from './actions';
@@ -11,7 +12,30 @@ const REASON: Partial<Record<UnloadReason, string>> = {
   group: 'shares a group',
   lru: 'least recently used',
   memory: 'memory budget',
+  vram_pressure: 'GPU memory',
 };
+
+/** Whether the core's sentence already names VRAM (V7), so the dialog does not say it twice. */
+const namesVram = (sentence: string) => /\bVRAM\b/i.test(sentence);
+
+/** What an unload gives back on the GPU, when its sentence does not say. */
+function FreesVram({ name, sentence }: { name: string; sentence: string }) {
+  const vram = useStore((s) => s.models[name]?.memory.vramBytes ?? null);
+  if (!vram || namesVram(sentence)) return null;
+  return <div className="muted">frees {formatVram(vram)} of VRAM</div>;
+}
+
+/** The VRAM the model to load needs, before it loads (V4's estimate). */
+function NeedsVram({ model, plan }: { model: string; plan: Plan }) {
+  const need = useStore((s) => s.models[model]?.memory.vramEstimateBytes ?? null);
+  // A load refused for VRAM (507) already names its need, the budget and what is free.
+  if (!need || namesVram(plan.failure?.message ?? '')) return null;
+  return (
+    <p className="muted" data-testid="plan-vram">
+      {model} needs about {formatVram(need)} of VRAM (estimate).
+    </p>
+  );
+}
 
 /** The core words it as the journal will ("unloaded b: ..."); before the fact, the reason alone reads right. */
 const whyOf = (sentence: string) => sentence.replace(/^unloaded [^:]+: /, '');
@@ -38,6 +62,7 @@ export function PlanDialog() {
         <p className="plan-failure" data-testid="plan-failure">
           {plan.failure?.message ?? 'The load is blocked.'}
         </p>
+        <NeedsVram model={model} plan={plan} />
         <p className="muted">Nothing was changed.{plan.failure?.code === 'pinned_conflict' || plan.failure?.code === 'slots_pinned' ? ' Unpin a model, or unload one yourself, to make room.' : ''}</p>
       </Dialog>
     );
@@ -75,9 +100,11 @@ export function PlanDialog() {
           <li key={u.name} data-unload={u.name}>
             <strong>{u.name}</strong> <span className={`badge reason reason-${u.reason}`}>{REASON[u.reason] ?? u.reason}</span>
             <div className="muted">{whyOf(u.sentence)}</div>
+            <FreesVram name={u.name} sentence={u.sentence} />
           </li>
         ))}
       </ul>
+      <NeedsVram model={model} plan={plan} />
     </Dialog>
   );
 }

@@ -8,8 +8,8 @@ import type { Settings } from '../../../../shared/model';
 import { SETTINGS_SCHEMA, SETTING_KEYS, coerceSetting } from '../../../../shared/settings';
 import { api } from '../../store/connect';
 import { useStore } from '../../store/store';
-import { formatBytes } from '../../ui/format';
 import { BackendsSection } from './BackendsSection';
+import { autoVramBudget, label, sizeText, valueHint } from './hints';
 
 type Key = keyof Settings;
 
@@ -17,7 +17,7 @@ const SECTIONS: { title: string; note?: string; keys: Key[] }[] = [
   { title: 'Loading and eviction', keys: ['max_active_models', 'idle_timeout', 'eviction_wait', 'unload_grace', 'load_failure_cooldown', 'max_queue', 'threads_budget'] },
   { title: 'Time limits', keys: ['start_timeout', 'load_timeout', 'stall_timeout'] },
   { title: 'Memory', keys: ['memory_budget', 'memory_reclaimer', 'memory_threshold'] },
-  { title: 'GPU', note: 'Saved for the GPU support being built: models run on the CPU in this version.', keys: ['gpu', 'vram_budget', 'vram_reserve', 'vram_reclaimer', 'vram_threshold'] },
+  { title: 'GPU', note: 'The built-in backend runs models on the GPU it finds and fits as many layers as the VRAM allows; these settings bound what Loadout takes.', keys: ['gpu', 'vram_budget', 'vram_reserve', 'vram_reclaimer', 'vram_threshold'] },
   { title: 'Folders', keys: ['models_dir', 'data_dir'] },
   { title: 'Local API', note: 'The OpenAI-compatible API for other apps on this computer.', keys: ['api_enabled', 'api_port', 'api_lan', 'api_key', 'api_allowed_origins', 'api_body_limit', 'api_load_wait'] },
   { title: 'Desktop app', keys: ['close_to_tray', 'chat_shortcut'] },
@@ -29,20 +29,19 @@ if (OTHER.length > 0) SECTIONS.push({ title: 'Other', keys: OTHER });
 /** Fixed where Loadout was started (it holds the settings file itself). */
 const READ_ONLY: Partial<Record<Key, string>> = { data_dir: 'set with --data when starting Loadout' };
 
-const label = (k: string) => (k.charAt(0).toUpperCase() + k.slice(1)).replace(/_/g, ' ').replace(/\bapi\b/gi, 'API').replace(/\blan\b/gi, 'LAN');
-
 type Draft = Record<Key, string | boolean>;
 
 function draftOf(s: Settings): Draft {
   const d = {} as Draft;
   for (const k of SETTING_KEYS) {
     const v = s[k];
-    d[k] = typeof v === 'boolean' ? v : Array.isArray(v) ? v.join(', ') : String(v);
+    d[k] = typeof v === 'boolean' ? v : Array.isArray(v) ? v.join(', ') : SETTINGS_SCHEMA[k].kind === 'size' ? sizeText(Number(v)) : String(v);
   }
   return d;
 }
 
 function SettingsForm({ settings, flags }: { settings: Settings; flags: Key[] }) {
+  const gpus = useStore((s) => s.gpus);
   const [base, setBase] = useState(() => draftOf(settings));
   const [draft, setDraft] = useState(base);
   const [errors, setErrors] = useState<Partial<Record<Key, string>>>({});
@@ -119,7 +118,16 @@ function SettingsForm({ settings, flags }: { settings: Settings; flags: Key[] })
                 ) : (
                   <label htmlFor={id}>{label(k)}</label>
                 )}
-                {field.kind !== 'bool' && (
+                {field.kind === 'choice' && (
+                  <select id={id} name={k} value={String(value)} aria-invalid={!!err} aria-describedby={`${id}-help`} onChange={(e) => edit(k, e.target.value)}>
+                    {field.choices?.map((c) => (
+                      <option key={c} value={c}>
+                        {c}
+                      </option>
+                    ))}
+                  </select>
+                )}
+                {field.kind !== 'bool' && field.kind !== 'choice' && (
                   <input
                     id={id}
                     name={k}
@@ -140,7 +148,8 @@ function SettingsForm({ settings, flags }: { settings: Settings; flags: Key[] })
                 <small id={`${id}-help`}>
                   {field.help}
                   {readOnly ? ` (${readOnly})` : ''}
-                  {k === 'memory_budget' && Number(value) > 0 ? ` = ${formatBytes(Number(value))}` : ''}
+                  {valueHint(k, value)}
+                  {k === 'vram_budget' ? autoVramBudget(gpus, value, draft.vram_reserve) : ''}
                   {field.kind === 'strings' ? ' (comma-separated)' : ''}
                 </small>
                 {err && (
