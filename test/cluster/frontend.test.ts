@@ -27,7 +27,8 @@ describe('cluster frontend view (D1)', () => {
   it('D1: an empty cluster_nats_url changes nothing: no cluster, models as before', async () => {
     const { t, get } = await api();
     expect(t.core.commands.settings().cluster_nats_url).toBe('');
-    expect(await get('/api/cluster')).toEqual({ enabled: false, nats: null, connected: false, error: null, nodes: [] });
+    expect(t.core.commands.cluster()).toBeNull();
+    expect(await get('/api/cluster')).toEqual({ frontend: null, nats: 'disconnected', natsError: null, leader: null, nodes: [], lru: [] });
     expect((await get('/api/state')).models).toEqual([]);
   });
 
@@ -36,17 +37,22 @@ describe('cluster frontend view (D1)', () => {
     const { t, get } = await api({ cluster_nats_url: nats.url, cluster_node_name: 'laptop' });
     const w = await startWorker(nats.url, { name: 'w1', configs: { 'a.yaml': faultModel('a') }, args: ['--labels', 'gpu=none'] });
     const node = await waitUntil(async () => (await get('/api/cluster')).nodes.find((n: any) => n.name === 'w1'), 'w1 on the frontend', { timeoutMs: 5000 });
-    expect(node).toMatchObject({ state: 'live', labels: { gpu: 'none' }, version: w.record.version, replicas: [] });
+    expect(node).toMatchObject({ state: 'live', reason: null, protocol: 1, labels: { gpu: 'none' }, local: false, replicas: [] });
     expect(node.heartbeatAgeMs).toBeLessThan(250 + 300);
     const status = await get('/api/cluster');
-    expect(status).toMatchObject({ enabled: true, connected: true, error: null, natsUrl: `nats://***@127.0.0.1:${nats.port}` });
+    expect(status).toMatchObject({ frontend: 'laptop', nats: 'connected', natsError: null });
     expect(JSON.stringify(status)).not.toContain('s3cret');
     expect(t.core.commands.settings().cluster_nats_url).toBe('set');
     expect(JSON.stringify(await get('/api/settings'))).not.toContain('s3cret');
+    // The GUI gets it too: in the snapshot, and as a cluster event.
+    expect(t.core.commands.snapshot().cluster?.nodes.filter((n) => !n.local).map((n) => n.name)).toEqual(['w1']);
+    await waitUntil(() => t.events.some((e) => e.type === 'cluster' && e.cluster?.nodes.some((n) => n.name === 'w1')), 'a cluster event naming w1');
 
     await w.kill('SIGKILL');
     const killedAt = Date.now();
-    await waitUntil(async () => (await get('/api/cluster')).nodes.find((n: any) => n.name === 'w1')?.state === 'dead', 'w1 dead', { timeoutMs: 5000 });
+    const dead = await waitUntil(async () => (await get('/api/cluster')).nodes.find((n: any) => n.name === 'w1' && n.state === 'dead'), 'w1 dead', { timeoutMs: 5000 });
+    expect(dead.reason).toMatch(/no heartbeat for \d/);
+    await waitUntil(() => t.events.some((e) => e.type === 'cluster' && e.cluster?.nodes.some((n) => n.name === 'w1' && n.state === 'dead')), 'a cluster event with w1 dead');
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(500);
   });
 
@@ -55,10 +61,11 @@ describe('cluster frontend view (D1)', () => {
     const { t, get } = await api({ cluster_nats_url: nats.url });
     const status = await waitUntil(async () => {
       const s = await get('/api/cluster');
-      return s.error ? s : null;
+      return s.natsError ? s : null;
     }, 'the join error', { timeoutMs: 15_000 });
-    expect(status).toMatchObject({ enabled: true, connected: false, nodes: [] });
-    expect(status.error).toMatch(/JetStream off/);
+    expect(status).toMatchObject({ nats: 'disconnected', nodes: [] });
+    expect(status.natsError).toMatch(/JetStream off/);
     expect(t.core.commands.snapshot().models).toEqual([]);
+    expect(t.core.commands.cluster()?.natsError).toMatch(/JetStream off/);
   });
 });

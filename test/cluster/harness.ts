@@ -18,6 +18,11 @@ export { pidAlive, waitUntil };
 
 const root = resolve(__dirname, '..', '..');
 const cleanups: (() => Promise<void> | void)[] = [];
+/** Every child started here, so none outlives the test run even when a hook times out. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 
 /** afterEach: stops every worker, relay, client and server a test started, newest first. */
 export async function cleanupCluster(): Promise<void> {
@@ -68,6 +73,7 @@ export async function startNats(o: NatsOptions = {}): Promise<Nats> {
   const start = async () => {
     child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
     const c = child;
+    children.add(c);
     c.stdout!.on('data', (d) => (log += d));
     c.stderr!.on('data', (d) => (log += d));
     await waitUntil(
@@ -153,6 +159,7 @@ export function spawnWorker(nats: string, o: WorkerOptions): { child: ChildProce
   const args = ['--import', 'tsx', 'src/main/workerCli.ts', '--nats', nats, '--name', o.name, '--models', modelsDir, '--data', dataDir];
   args.push('--heartbeat', String(o.heartbeatMs ?? 250), '--listen', '127.0.0.1:0', '--warm-standby', 'false', ...(o.args ?? []));
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d) => (out.stdout += d));
   child.stderr!.on('data', (d) => (out.stderr += d));

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { freemem, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
@@ -304,7 +304,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: commands.cluster() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -394,7 +394,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
       // Single machine until a cluster router takes over these three (cluster_nats_url).
-      cluster: () => cluster?.clusterSnapshot() ?? (joined ? { frontend: '', nats: 'disconnected', natsUrl: redactUrl(settings().cluster_nats_url), natsError: joined.error, leader: null, nodes: [], lru: [] } : null),
+      cluster: () => cluster?.clusterSnapshot() ?? (joined ? { frontend: settings().cluster_node_name || hostname(), nats: 'disconnected', natsUrl: redactUrl(settings().cluster_nats_url), natsError: joined.error, leader: null, nodes: [], lru: [] } : null),
       drainNode: async (node) => {
         if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
         await cluster.drainNode(node);

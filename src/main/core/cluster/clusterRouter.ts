@@ -85,7 +85,8 @@ export class ClusterRouter implements ModelRouter {
   private readonly scaling = new Set<string>();
 
   constructor(private readonly o: ClusterRouterOptions) {
-    this.frontend = `${o.nodeName}/${randomUUID().slice(0, 8)}`;
+    // Claims and the lease are held by this id: node names are unique in a cluster (D2).
+    this.frontend = o.nodeName;
     this.watch = new NodeWatch({
       registry: o.registry,
       clock: o.clock,

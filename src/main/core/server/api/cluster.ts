@@ -14,14 +14,9 @@ function view(call: ApiCall): ClusterSnapshot {
   return c;
 }
 
-/**
- * The cluster view plus whether this app is in one: `enabled` (cluster_nats_url set),
- * `connected`, and the join's error (D6). Outside a cluster: enabled false and no nodes (D1).
- */
+/** The cluster view; outside a cluster, an empty one (D1). */
 export function get(call: ApiCall): void {
-  const c = call.ctx.core.commands.cluster();
-  if (!c) return replyJson(call, { enabled: false, nats: null, connected: false, error: null, nodes: [] });
-  replyJson(call, { ...c, enabled: true, connected: c.nats === 'connected', error: c.natsError });
+  replyJson(call, call.ctx.core.commands.cluster() ?? { frontend: null, nats: 'disconnected', natsError: null, leader: null, nodes: [], lru: [] });
 }
 
 export function node(call: ApiCall, name: string): void {
