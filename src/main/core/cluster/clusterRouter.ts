@@ -52,6 +52,8 @@ const POLL_MS = 100;
 /** Seconds a `load` request waits for the worker's acknowledgement (spec section 1). */
 const LOAD_ACK_MS = 5_000;
 const CLUSTER_EVENT_MS = 250;
+/** Tries 250 ms apart before a load's "no responders" means the node is gone. */
+const NO_RESPONDERS_RETRIES = 8;
 
 const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTimeout(r, ms));
 
@@ -429,15 +431,23 @@ export class ClusterRouter implements ModelRouter {
   /** The worker's refusal as an error, or null once it acknowledged the load. */
   private async sendLoad(node: string, name: string, row: ModelRow, protect: string[], opts?: RequestOptions): Promise<LoadoutError | null> {
     const req = { v: 1, requestId: randomUUID(), frontend: this.frontend, spec: { name, backend: row.backend, file: null, config: {}, needBytes: row.memory.estimateBytes ?? 0 }, protect, origin: opts?.origin ?? 'api' };
-    try {
-      const reply = await this.o.registry.nc.request(nodeSubject(node, 'load'), encode(req), { timeout: LOAD_ACK_MS });
-      const body = JSON.parse(new TextDecoder().decode(reply.data)) as { ok: boolean; error?: { code: ErrorCode; message: string } };
-      return body.ok ? null : new LoadoutError(body.error?.code ?? 'backend_failed', body.error?.message ?? `${node} refused ${name}`);
-    } catch (e) {
-      const m = (e as Error).message;
-      if (/no responders/i.test(m)) this.watch.noResponders(node);
-      if (!this.o.registry.connected) throw new LoadoutError('cluster_unavailable', `${name} cannot be loaded now: NATS is unreachable. Requests to loaded models go on; try again shortly.`, { retryAfter: RETRY_AFTER_S.cluster_unavailable });
-      return new LoadoutError('no_node', `${node} did not answer the load of ${name} (${m})`, { retryAfter: RETRY_AFTER_S.no_node });
+    // A worker re-subscribes a moment after NATS comes back (D30): "no responders" counts only
+    // once it lasts past that moment.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const reply = await this.o.registry.nc.request(nodeSubject(node, 'load'), encode(req), { timeout: LOAD_ACK_MS });
+        const body = JSON.parse(new TextDecoder().decode(reply.data)) as { ok: boolean; error?: { code: ErrorCode; message: string } };
+        return body.ok ? null : new LoadoutError(body.error?.code ?? 'backend_failed', body.error?.message ?? `${node} refused ${name}`);
+      } catch (e) {
+        const m = (e as Error).message;
+        if (/no responders/i.test(m) && attempt < NO_RESPONDERS_RETRIES && this.o.registry.connected) {
+          await sleep(this.o.clock, 250);
+          continue;
+        }
+        if (/no responders/i.test(m)) this.watch.noResponders(node);
+        if (!this.o.registry.connected) throw new LoadoutError('cluster_unavailable', `${name} cannot be loaded now: NATS is unreachable. Requests to loaded models go on; try again shortly.`, { retryAfter: RETRY_AFTER_S.cluster_unavailable });
+        return new LoadoutError('no_node', `${node} did not answer the load of ${name} (${m})`, { retryAfter: RETRY_AFTER_S.no_node });
+      }
     }
   }
 
