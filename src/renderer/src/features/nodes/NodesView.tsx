@@ -44,7 +44,16 @@ function MemoryBar({ memory }: { memory: ClusterNode['memory'] }) {
           </span>
         ))}
         <span>of {formatBytes(s.total)}</span>
-        <span>{s.budget > 0 ? <>budget <strong>{formatBytes(s.budget)}</strong></> : 'no budget'}</span>
+        <span>
+          {s.budget > 0 ? (
+            <>
+              <i className="swatch budget-swatch" />
+              budget <strong>{formatBytes(s.budget)}</strong>
+            </>
+          ) : (
+            'no budget'
+          )}
+        </span>
       </div>
     </div>
   );

@@ -21,7 +21,7 @@ export function ReplicaBadges({ replicas, max = ROW_BADGES }: { replicas: readon
       {shown.map((r) => (
         <span key={r.node} className={`badge state-${r.state}`} data-node={r.node} data-state={r.state} title={replicaTitle(r)}>
           {r.node}
-          {r.inFlight > 0 ? ` ${r.inFlight}` : ''}
+          {r.inFlight > 0 ? ` (${r.inFlight})` : ''}
         </span>
       ))}
       {more > 0 && (
