@@ -75,6 +75,8 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   hf_endpoint: { kind: 'string', url: true, default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
   hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
   ollama_registry: { kind: 'string', url: true, default: 'https://registry.ollama.ai', help: 'the Ollama registry ollama:// model names are pulled from' },
+  cluster_nats_url: { kind: 'string', default: '', secret: true, help: 'the cluster\'s NATS server, nats://user:password@host:4222 ("" = this machine alone; never shown: it holds credentials)' },
+  cluster_node_name: { kind: 'string', default: '', help: 'this machine\'s name in the cluster ("" = the host name)' },
 };
 
 export const SECRET_KEYS = (Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[]).filter((k) => SETTINGS_SCHEMA[k].secret);

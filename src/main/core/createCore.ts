@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { freemem, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
@@ -21,6 +21,7 @@ import type { BuiltinCommand } from './backends/builtin';
 import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
+import { ClusterMembership } from './cluster/nodeView';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry, ModelConfig } from './catalog/types';
@@ -101,6 +102,8 @@ export interface CoreCommands extends CoreHandlers {
 export interface Core {
   commands: CoreCommands;
   events: Emitter<CoreEvent>;
+  /** What runs models (a cluster worker's gateway serves from it). */
+  router: ModelRouter;
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
@@ -292,11 +295,16 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       clock,
     });
 
+    // The cluster's read side: joined while cluster_nats_url is set; a failed join leaves local use as it is (D6).
+    const cluster = new ClusterMembership({ clock, nodeName: () => settings().cluster_node_name || hostname(), log: notice, onChange: (snapshot) => events.emit({ type: 'cluster', cluster: snapshot }) });
+    void cluster.follow(settings().cluster_nats_url);
+    disposers.push(() => cluster.dispose());
+
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: cluster.snapshot() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -339,6 +347,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           await downloads.start();
           await catalog.setModelsDir(next.models_dir);
         }
+        void cluster.follow(next.cluster_nats_url);
         const shown = maskSecrets(next);
         events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
@@ -385,8 +394,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
-      // Single machine until a cluster router takes over these three (cluster_nats_url).
-      cluster: () => null,
+      // The nodes come from cluster_nats_url's registry (null: single machine); drain and
+      // unloadReplica wait for the cluster router.
+      cluster: () => cluster.snapshot(),
       drainNode: async () => {
         throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
       },
@@ -401,6 +411,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     return {
       commands,
       events,
+      router,
       notices,
       dataDir,
       clock,
