@@ -235,7 +235,7 @@ export function NodesView() {
         <h1 id="nodes-title">Nodes</h1>
         <EmptyState title="Not in a cluster">
           <p>
-            This Loadout runs on its own. To spread models over several machines, set “cluster NATS URL” in <a href={routeHref('settings')}>Settings</a> (or start with{' '}
+            This Loadout runs on its own. To spread models over several machines, set “Cluster NATS URL” in <a href={routeHref('settings')}>Settings</a> (or start with{' '}
             <code>--cluster-nats-url nats://host:4222</code>).
           </p>
         </EmptyState>

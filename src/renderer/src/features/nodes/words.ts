@@ -67,7 +67,7 @@ export function natsLine(c: Pick<ClusterSnapshot, 'nats' | 'natsError'>): { tone
   if (c.natsError) return { tone: 'error', text: `NATS: ${c.natsError}` };
   if (c.nats === 'connected') return { tone: 'ok', text: 'NATS connected' };
   if (c.nats === 'reconnecting') return { tone: 'warn', text: 'NATS reconnecting: nodes keep serving the models they hold; placement waits until it is back.' };
-  return { tone: 'error', text: 'NATS disconnected: check that nats-server runs (with JetStream on) at the cluster_nats_url in Settings.' };
+  return { tone: 'error', text: 'NATS disconnected: check that nats-server runs (with JetStream on) at the Cluster NATS URL in Settings.' };
 }
 
 export function leaderLine(c: Pick<ClusterSnapshot, 'leader' | 'frontend'>): string {
