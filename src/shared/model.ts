@@ -55,6 +55,8 @@ export interface Placement {
   device: GpuType | 'cpu';
   gpuLayers: number;
   totalLayers: number;
+  /** Why not every layer is on the GPU ("runs on the CPU: no GPU found (...)", V1, V6); absent when all are. */
+  note?: string | null;
 }
 
 /** What the GGUF header says about a model file (C5). */
@@ -155,6 +157,8 @@ export interface Plan {
   ok: boolean;
   unloads: PlannedUnload[];
   failure: { code: ErrorCode; message: string } | null;
+  /** Where the load would put the model and why ("loads 20 of 33 layers on the GPU: 3.1 GB VRAM free", V6); absent when no GPU is involved. */
+  gpu?: { placement: Placement; vramEstimateBytes: number; sentence: string } | null;
 }
 
 export interface JournalEntry {

@@ -18,7 +18,7 @@ import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
-import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { StandbyPolicy, adoptableGpu, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
@@ -32,6 +32,8 @@ import { DownloadEngine } from './downloads/engine';
 import { addModel } from './downloads/addModel';
 import { budgetOf, defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type HubModel, type HubRepoFiles } from './downloads/hubClient';
 import { Emitter } from './emitter';
+import { gpuMonitorFor } from './gpu/coreMonitor';
+import { PROCESS_BASE_BYTES } from './gpu/estimate';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
 import { joinCluster } from './cluster/join';
@@ -202,6 +204,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
+    // V2: detection from an earlier run's cache, else learned from the first built-in backend.
+    const gpuMonitor = gpuMonitorFor({ dataDir, settings, clock, notice });
+    const standbyGpu = () => {
+      const gpu = gpuMonitor.backendGpu();
+      return localLauncher.standbyInfo() && gpu !== 'auto' && gpu !== 'cpu' ? PROCESS_BASE_BYTES[gpu] : 0;
+    };
     const loader = new Loader({
       catalog: { get: (n) => catalog.get(n), list: () => catalog.list(), modelsDir: () => settings().models_dir },
       backends: { resolve: (n) => registry.resolve(n), candidatesFor: (f) => registry.candidatesFor(f ?? '') },
@@ -215,6 +223,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
       notDownloaded: (entry) => notDownloadedError(downloads, entry),
+      gpu: {
+        monitor: gpuMonitor,
+        standby: { vramBytes: standbyGpu, drop: () => localLauncher.dropStandby() },
+        backendGpu: () => (settings().gpu === 'auto' && adoptableGpu(standby, localLauncher) === 'auto' ? 'auto' : undefined),
+      },
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
@@ -240,6 +253,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       isQuiet: () => router.isQuiet(),
       builtin: () => registry.resolve(BUILTIN_BACKEND),
       launcher: localLauncher,
+      gpu: () => gpuMonitor.backendGpu(),
     });
 
     const watchdog = new Watchdog({
