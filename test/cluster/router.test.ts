@@ -168,4 +168,22 @@ describe('cluster router', () => {
     expect(fe.row('n').replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'ready' })]);
     expect(states.has('dead')).toBe(false);
   });
+
+  it('D20: a remote load shows its progress on the row and in the 503 loading answer', async () => {
+    const nats = await startNats();
+    const configs = { 'm.yaml': faultModel('m', { options: ['fault_load_ms:4000', 'fault_progress:1'] }) };
+    await startWorker(nats.url, { name: 'w1', configs });
+    const fe = await frontend(nats.url, 'fe1', { configs, settings: { api_load_wait: 1 } });
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.some((n) => n.name === 'w1' && n.state === 'live'), 'w1 live');
+    const server = await startHttpServer(fe.core, { port: 0, ui: false });
+    servers.push(server);
+    const res = await fetch(`http://127.0.0.1:${server.port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'hi', max_tokens: 2 }) });
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { code: string; loading?: { state: string; elapsedMs: number } } };
+    expect(body.error).toMatchObject({ code: 'loading', loading: { state: expect.stringMatching(/starting|loading/) } });
+    const row = await waitUntil(() => (fe.row('m').progress ?? 0) > 0 ? fe.row('m') : null, 'progress on the row', { timeoutMs: 5000, intervalMs: 20 });
+    expect(row.state).toBe('loading');
+    expect(row.replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'loading' })]);
+    await fe.waitState('m', 'ready', 15_000);
+  });
 });
