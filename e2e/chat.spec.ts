@@ -88,6 +88,8 @@ test.describe('a generated GGUF on the built-in llama backend', () => {
     for (let i = 1; i < texts.length; i++) expect(texts[i].length).toBeGreaterThanOrEqual(texts[i - 1].length);
     await expect(answer.getByTestId('stats')).toContainText(/tiny-chat · \d+ tokens · first token [\d.]+ s · [\d.]+ tokens\/s/);
     expect((await answer.locator('.md').textContent())!.length).toBeGreaterThan(texts[0].length);
+    // The streaming answer's Markdown was parsed off the page's thread: the page's policy lets the worker run (issue 10).
+    expect(page.workers().map((w) => w.url())).toContainEqual(expect.stringMatching(/\/assets\/markdown\.worker-[\w-]+\.js$/));
     // The conversation got its title from the first message.
     await expect(page.locator('.conv-item.current .conv-title')).toHaveText('Tell me a story.');
 

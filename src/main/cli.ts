@@ -106,6 +106,8 @@ export function followLanSetting(core: Core, server: HttpServerHandle, say: (lin
 
 /** Runs headless Loadout; `scripts/serve.mjs` calls this on the bundle, tests run it through tsx. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  // `npm run worker`: a cluster node (distributed-spec.md section 1), its own entry.
+  if (argv[0] === 'worker') return (await import('./workerCli')).main(argv.slice(1));
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);

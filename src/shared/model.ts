@@ -55,6 +55,8 @@ export interface Placement {
   device: GpuType | 'cpu';
   gpuLayers: number;
   totalLayers: number;
+  /** Why not every layer is on the GPU ("runs on the CPU: no GPU found (...)", V1, V6); absent when all are. */
+  note?: string | null;
 }
 
 /** What the GGUF header says about a model file (C5). */
@@ -155,6 +157,8 @@ export interface Plan {
   ok: boolean;
   unloads: PlannedUnload[];
   failure: { code: ErrorCode; message: string } | null;
+  /** Where the load would put the model and why ("loads 20 of 33 layers on the GPU: 3.1 GB VRAM free", V6); absent when no GPU is involved. */
+  gpu?: { placement: Placement; vramEstimateBytes: number; sentence: string } | null;
 }
 
 export interface JournalEntry {
@@ -231,6 +235,12 @@ export interface Settings {
   /** A secret: every read shows "set" or "" (clarifications 6). */
   hf_token: string;
   ollama_registry: string;
+  /** A secret (it holds the NATS credentials): every read shows "set" or "". */
+  cluster_nats_url: string;
+  cluster_node_name: string;
+  cluster_local_node: boolean;
+  cluster_share_local_node: boolean;
+  cluster_tls_ca: string;
 }
 
 /** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */

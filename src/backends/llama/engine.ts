@@ -24,7 +24,7 @@ import type {
   TokenizationResponse,
 } from '../../wire';
 import { JoinGate } from './joinGate';
-import type { LlamaRuntime, Log } from './runtime';
+import { probeGpu, type LlamaRuntime, type Log } from './runtime';
 import { SlotPool } from './slotPool';
 import { StopStrings } from './stopStrings';
 import { TokenTextStream } from './tokenTextStream';
@@ -165,13 +165,24 @@ export class LlamaEngine {
   /** Load, Free and dispose run one after another. */
   private lifecycle: Promise<unknown> = Promise.resolve();
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  /** The runtime once started: Status reports its GPU without waiting for it. */
+  private started: LlamaRuntime | null = null;
 
   constructor(
     private readonly runtime: Promise<LlamaRuntime>,
     private readonly log: Log,
   ) {
     // A failed start surfaces in LoadModel, with its message; never as an unhandled rejection.
-    runtime.catch(() => {});
+    runtime.then((r) => (this.started = r)).catch(() => {});
+  }
+
+  /**
+   * V2/V3: the GPU this process got and its VRAM now, as `--probe` prints it (JSON), for Status;
+   * "" while llama.cpp is still starting. The core learns detection and fresh VRAM from it.
+   */
+  async gpuReport(): Promise<string> {
+    if (!this.started) return '';
+    return JSON.stringify(await probeGpu(this.started));
   }
 
   // ------------------------------------------------------------------------------ lifecycle

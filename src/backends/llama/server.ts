@@ -109,7 +109,7 @@ export function backendHandlers(engine: LlamaEngine): BackendHandlers {
     timing_prompt_processing: 0,
     timing_token_generation: 0,
   }));
-  const Status: BackendHandlers['Status'] = unary(() => engine.status());
+  const Status: BackendHandlers['Status'] = unary(async () => ({ ...engine.status(), gpu: await engine.gpuReport() }));
   const LoadModel: BackendHandlers['LoadModel'] = unary((req) => engine.load(req));
   const Free: BackendHandlers['Free'] = unary(() => engine.free());
   const TokenizeString: BackendHandlers['TokenizeString'] = unary((req, call) => engine.tokenize(req, cancelSignal(call)));

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { freemem, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CoreHandlers } from '../../shared/contract';
 import { LoadoutError } from '../../shared/errors';
@@ -18,7 +18,7 @@ import { BackendRegistry, BUILTIN_BACKEND } from './backends/registry';
 import type { NewBackend } from './backends/registry';
 import { RemoteHostLauncher } from './backends/remote';
 import type { BuiltinCommand } from './backends/builtin';
-import { StandbyPolicy, standbyChanges } from './backends/standbyPolicy';
+import { StandbyPolicy, adoptableGpu, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
@@ -32,8 +32,12 @@ import { DownloadEngine } from './downloads/engine';
 import { addModel } from './downloads/addModel';
 import { budgetOf, defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type HubModel, type HubRepoFiles } from './downloads/hubClient';
 import { Emitter } from './emitter';
+import { gpuMonitorFor } from './gpu/coreMonitor';
+import { PROCESS_BASE_BYTES } from './gpu/estimate';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
+import { joinCluster } from './cluster/join';
+import { redactUrl } from './cluster/registry';
 import { memoryEstimator } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { UsageStore } from './loader/usageStore';
@@ -101,6 +105,8 @@ export interface CoreCommands extends CoreHandlers {
 export interface Core {
   commands: CoreCommands;
   events: Emitter<CoreEvent>;
+  /** What runs models (a cluster worker's gateway serves from it). */
+  router: ModelRouter;
   /** Problems found while starting (bad settings file, reaped orphans); the core still runs. */
   notices: string[];
   dataDir: string;
@@ -198,6 +204,12 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
+    // V2: detection from an earlier run's cache, else learned from the first built-in backend.
+    const gpuMonitor = gpuMonitorFor({ dataDir, settings, clock, notice });
+    const standbyGpu = () => {
+      const gpu = gpuMonitor.backendGpu();
+      return localLauncher.standbyInfo() && gpu !== 'auto' && gpu !== 'cpu' ? PROCESS_BASE_BYTES[gpu] : 0;
+    };
     const loader = new Loader({
       catalog: { get: (n) => catalog.get(n), list: () => catalog.list(), modelsDir: () => settings().models_dir },
       backends: { resolve: (n) => registry.resolve(n), candidatesFor: (f) => registry.candidatesFor(f ?? '') },
@@ -211,10 +223,19 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       estimateMemory: memoryEstimator((n) => registry.resolve(n)),
       usage,
       notDownloaded: (entry) => notDownloadedError(downloads, entry),
+      gpu: {
+        monitor: gpuMonitor,
+        standby: { vramBytes: standbyGpu, drop: () => localLauncher.dropStandby() },
+        backendGpu: () => (settings().gpu === 'auto' && adoptableGpu(standby, localLauncher) === 'auto' ? 'auto' : undefined),
+      },
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
-    const router: ModelRouter = loader;
+    // With cluster_nats_url set, the cluster router takes the loader's place (D1); a failed join
+    // says what to fix and this machine runs alone (D6).
+    const joined = settings().cluster_nats_url ? await joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    const cluster = joined?.router ?? null;
+    const router: ModelRouter = cluster ?? loader;
 
     await catalog.start();
     // G20: jobs running at the last quit resume (download_resume_on_start); paused ones stay paused.
@@ -232,6 +253,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       isQuiet: () => router.isQuiet(),
       builtin: () => registry.resolve(BUILTIN_BACKEND),
       launcher: localLauncher,
+      gpu: () => gpuMonitor.backendGpu(),
     });
 
     const watchdog = new Watchdog({
@@ -296,7 +318,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: commands.cluster() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -386,12 +408,14 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
       // Single machine until a cluster router takes over these three (cluster_nats_url).
-      cluster: () => null,
-      drainNode: async () => {
-        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      cluster: () => cluster?.clusterSnapshot() ?? (joined ? { frontend: settings().cluster_node_name || hostname(), nats: 'disconnected', natsUrl: redactUrl(settings().cluster_nats_url), natsError: joined.error, leader: null, nodes: [], lru: [] } : null),
+      drainNode: async (node) => {
+        if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+        await cluster.drainNode(node);
       },
-      unloadReplica: async () => {
-        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      unloadReplica: async (node, model) => {
+        if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+        await cluster.unloadReplica(node, model, { reason: 'user' });
       },
       ...chats.commands(),
     };
@@ -401,6 +425,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     return {
       commands,
       events,
+      router,
       notices,
       dataDir,
       clock,

@@ -129,8 +129,9 @@ describe('GPU settings', () => {
 });
 
 describe('secrets are write-only (clarifications 6)', () => {
-  it('hf_token is the secret; reads show "set" or "", and a patch that echoes "set" keeps the stored value', () => {
-    expect(SECRET_KEYS).toEqual(['hf_token']);
+  it('hf_token and cluster_nats_url are the secrets; reads show "set" or "", and a patch that echoes "set" keeps the stored value', () => {
+    expect(SECRET_KEYS).toEqual(['hf_token', 'cluster_nats_url']);
+    expect(maskSecrets({ ...defaultSettings(), cluster_nats_url: 'nats://u:p@h:4222' }).cluster_nats_url).toBe('set');
     const s = { ...defaultSettings(), hf_token: 'hf_abc' };
     expect(maskSecrets(s).hf_token).toBe('set');
     expect(maskSecrets(defaultSettings()).hf_token).toBe('');

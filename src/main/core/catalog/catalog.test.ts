@@ -304,6 +304,21 @@ download_files:
     expect(after['Llama-3.2-1B-Instruct-Q4_K_M']).toBeUndefined(); // not listed twice
   });
 
+  it('G41: a split model stays not_downloaded until every part in download_files is in the folder', async () => {
+    const dir = modelsDir();
+    const uri = 'huggingface://o/r/big-00001-of-00002.gguf';
+    put(dir, {
+      'big.yaml': `name: big\nparameters:\n  model: ${uri}\ndownload_files:\n- filename: big-00001-of-00002.gguf\n  uri: ${uri}\n- filename: big-00002-of-00002.gguf\n  uri: huggingface://o/r/big-00002-of-00002.gguf\n`,
+      'big-00001-of-00002.gguf': 'A',
+    });
+    const c = catalog(dir);
+    expect(byName(await c.scan()).big).toMatchObject({ status: 'not_downloaded', uri });
+    put(dir, { 'big-00002-of-00002.gguf.part': 'B' }); // still downloading: a partial is not the part
+    expect(byName(await c.scan()).big.status).toBe('not_downloaded');
+    put(dir, { 'big-00002-of-00002.gguf': 'B' });
+    expect(byName(await c.scan()).big).toMatchObject({ status: 'ok', file: path.join(dir, 'big-00001-of-00002.gguf') });
+  });
+
   it('C2: disabled: true is status disabled; a remote-only config is ok with no file; a missing name uses the file stem', async () => {
     const dir = modelsDir();
     put(dir, {

@@ -2,7 +2,7 @@
  * What a config's `parameters.model` and template names point at on disk (C1, C2, C5): the
  * model file with its size, split parts and GGUF header, or a URI not downloaded yet.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { GgufInfo } from '../../../shared/model';
 import type { ScanCaches } from './caches';
@@ -75,7 +75,9 @@ export async function resolveModel(ctx: ScanContext, config: ModelConfig, f: Fou
     // The downloader's own URI -> file name (G2), so a finished download is the file we look for.
     const fileName = uriTarget(ref);
     const local = fileName ? await describeFile(ctx, path.join(ctx.dir, fileName), undefined) : null;
-    return local ? { kind: 'file', file: local } : { kind: 'uri', uri: ref };
+    // G41: a split model is downloaded when every part is (a part is only published once verified).
+    const partsThere = (config.download_files ?? []).every((f) => safeInside(ctx.dir, f.filename) && existsSync(path.join(ctx.dir, f.filename)));
+    return local && partsThere ? { kind: 'file', file: local } : { kind: 'uri', uri: ref };
   }
   const candidates = path.isAbsolute(ref)
     ? [ref]
@@ -149,4 +151,10 @@ async function statFile(file: string): Promise<FoundFile | 'dir' | null> {
   } catch {
     return null;
   }
+}
+
+/** A `download_files` name that stays inside the models folder (a config cannot point a part elsewhere). */
+function safeInside(dir: string, name: string): boolean {
+  const full = path.resolve(dir, name);
+  return full.startsWith(path.resolve(dir) + path.sep);
 }

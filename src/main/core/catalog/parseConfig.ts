@@ -199,15 +199,25 @@ export function parseModelConfig(text: string, label: string, stem: string): Par
   const systemPrompt = reader.text(['system_prompt']);
   if (systemPrompt !== undefined && systemPrompt !== '') config.system_prompt = systemPrompt;
   assign(config, 'roles', reader.textMap(['roles']));
-  // LocalAI's `download_files`: the sha256 a download of each file must match (G24). Entries
-  // that are not {filename, sha256} maps of text are ignored, as LocalAI would not use them.
+  // LocalAI's `download_files`: every file the model needs (a split model's parts: G41), with the
+  // sha256 a download of each must match where given (G24). Entries without a text filename are
+  // ignored, as LocalAI would not use them; a sha256 that is not 64 hex digits is not a pin.
   const files = doc.get('download_files');
   if (isSeq(files)) {
-    const pinned = (files.toJSON() as unknown[]).flatMap((f) => {
+    const listed = (files.toJSON() as unknown[]).flatMap((f) => {
       const e = f as { filename?: unknown; sha256?: unknown } | null;
-      return e && typeof e.filename === 'string' && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/i.test(e.sha256) ? [{ filename: e.filename, sha256: e.sha256.toLowerCase() }] : [];
+      if (!e || typeof e.filename !== 'string' || e.filename === '') return [];
+      return [typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/i.test(e.sha256) ? { filename: e.filename, sha256: e.sha256.toLowerCase() } : { filename: e.filename }];
     });
-    if (pinned.length > 0) config.download_files = pinned;
+    if (listed.length > 0) config.download_files = listed;
+  }
+  // The cluster's replica policy (distributed-spec section 1); ignored on a single machine.
+  if (reader.map(['cluster'])) {
+    const cluster: NonNullable<ModelConfig['cluster']> = {};
+    assign(cluster, 'min_replicas', reader.int(['cluster', 'min_replicas'], 0));
+    assign(cluster, 'max_replicas', reader.int(['cluster', 'max_replicas'], 0));
+    assign(cluster, 'node_selector', reader.textMap(['cluster', 'node_selector']));
+    config.cluster = cluster;
   }
   if (reader.map(['grpc'])) {
     // Accepted for LocalAI compatibility; the loader's readiness wait is a time budget instead.

@@ -21,6 +21,45 @@ export interface FakeBehaviour {
   tokens?: number;
   tokenMs?: number;
   rssBytes?: number;
+  /** The machine's GPU as this backend sees it (the built-in backend's Status `gpu`); none: no GPU. */
+  gpu?: FakeGpu;
+  /** VRAM the model takes at `gpuLayers` (the backend's measured figure, without the process base). */
+  vramForLayers?: (gpuLayers: number) => number;
+  totalLayers?: number;
+}
+
+/**
+ * A GPU shared by the fake backends: free VRAM is the total less other programs' use and each
+ * live backend's (its process base once started on the GPU, its model once loaded).
+ */
+export class FakeGpu {
+  readonly hosts = new Set<FakeHost>();
+  constructor(
+    readonly type: 'cuda' | 'vulkan' | 'metal' | null,
+    readonly totalBytes: number,
+    /** VRAM held by other programs (a test raises it to cause pressure, V10). */
+    public otherBytes = 0,
+    readonly baseBytes = 0,
+  ) {}
+
+  usedBytes(): number {
+    let used = this.otherBytes;
+    for (const h of this.hosts) used += h.vramUsed();
+    return used;
+  }
+
+  /** What `--probe` and the built-in backend's Status say (src/backends/llama/runtime.ts GpuProbe). */
+  report(requested: string): string {
+    const onGpu = this.type !== null && requested !== 'cpu';
+    const used = onGpu ? this.usedBytes() : 0;
+    return JSON.stringify({
+      requested,
+      used: onGpu ? this.type : false,
+      fallbackReason: onGpu || requested === 'cpu' ? null : 'no GPU found (node-llama-cpp finds no CUDA, Vulkan or Metal driver on this machine)',
+      deviceNames: onGpu ? ['Fake GPU'] : [],
+      vram: { total: onGpu ? this.totalBytes : 0, used, free: onGpu ? this.totalBytes - used : 0, unifiedSize: 0 },
+    });
+  }
 }
 
 type CallError = Error & { kind: string };
@@ -33,6 +72,8 @@ export class FakeLauncher implements HostLauncher {
   readonly hosts: FakeHost[] = [];
   /** Every start, in order (model names). */
   readonly starts: string[] = [];
+  /** Every start's environment additions, in order. */
+  readonly envs: (Record<string, string> | undefined)[] = [];
   private nextPid = 1000;
 
   constructor(
@@ -42,6 +83,7 @@ export class FakeLauncher implements HostLauncher {
 
   start(spec: HostSpec): Promise<ModelHost> {
     this.starts.push(spec.model);
+    this.envs.push(spec.env);
     const b = this.behaviour(spec.model);
     const startMs = b.startMs ?? 10;
     return new Promise<ModelHost>((resolve, reject) => {
@@ -51,7 +93,7 @@ export class FakeLauncher implements HostLauncher {
           reject(new LoadoutError('timeout', `backend ${spec.backend.name} for ${spec.model} did not become ready within ${spec.startTimeoutMs} ms and was stopped. If it needs longer to start, raise start_timeout.`));
           return;
         }
-        const host = new FakeHost(this.clock, spec.model, this.nextPid++, b);
+        const host = new FakeHost(this.clock, spec.model, this.nextPid++, b, spec.env?.LOADOUT_GPU ?? 'cpu');
         this.hosts.push(host);
         resolve(host);
       }, Math.min(startMs, spec.startTimeoutMs));
@@ -77,6 +119,9 @@ export class FakeHost implements ModelHost {
   alive = true;
   /** Calls received, by RPC name. */
   readonly calls: string[] = [];
+  /** The layer count LoadModel asked for (NGPULayers), once it was called. */
+  gpuLayers: number | null = null;
+  private loaded = false;
   private exit!: (info: ExitInfo) => void;
 
   constructor(
@@ -84,10 +129,26 @@ export class FakeHost implements ModelHost {
     readonly model: string,
     readonly pid: number,
     private readonly b: FakeBehaviour,
+    private readonly requestedGpu = 'cpu',
   ) {
+    b.gpu?.hosts.add(this);
     this.address = `127.0.0.1:${pid}`;
     this.exited = new Promise((resolve) => (this.exit = resolve));
     this.client = this.makeClient();
+  }
+
+  private onGpu(): boolean {
+    return !!this.b.gpu?.type && this.requestedGpu !== 'cpu';
+  }
+
+  /** VRAM this process holds: its base on the GPU, and its model's layers once loaded. */
+  vramUsed(): number {
+    if (!this.alive || !this.onGpu()) return 0;
+    return this.b.gpu!.baseBytes + (this.loaded ? this.modelVram() : 0);
+  }
+
+  private modelVram(): number {
+    return this.onGpu() && this.gpuLayers ? (this.b.vramForLayers?.(this.gpuLayers) ?? 0) : 0;
   }
 
   rssBytes(): number | null {
@@ -140,9 +201,12 @@ export class FakeHost implements ModelHost {
       address: this.address,
       health: (opts) => unary('Health', { message: Buffer.from('OK') } as unknown as Reply, 0, opts),
       waitReady: async () => {},
-      loadModel: async (_o: ModelOptions, opts?: CallOptions) => {
+      loadModel: async (o: ModelOptions, opts?: CallOptions) => {
+        this.gpuLayers = o.NGPULayers ?? 0;
         await unary('LoadModel', null, this.b.loadMs ?? 20, opts);
-        return this.b.loadFail ? ({ success: false, message: this.b.loadFail } as Result) : ok();
+        if (this.b.loadFail) return { success: false, message: this.b.loadFail } as Result;
+        this.loaded = true;
+        return ok();
       },
       predict: (o: PredictOptions, opts) => unary('Predict', { message: Buffer.from(o.Prompt ?? '') } as unknown as Reply, 0, opts),
       predictStream(_o: PredictOptions, opts?: CallOptions): AsyncIterable<Reply> {
@@ -157,7 +221,13 @@ export class FakeHost implements ModelHost {
       },
       embedding: (_o, opts) => unary('Embedding', { embeddings: [0.5, 0.5], tokens: 1, prompt_tokens: 1 } as never, 0, opts),
       tokenizeString: (_o, opts) => unary('TokenizeString', { length: 1, tokens: [1] } as never, 0, opts),
-      status: (opts) => unary('Status', { load_progress: 0 } as unknown as StatusResponse, 0, opts),
+      status: (opts) => {
+        const total = this.b.totalLayers ?? 0;
+        const gpuLayers = this.onGpu() ? Math.min(this.gpuLayers ?? 0, total) : 0;
+        const breakdown = this.loaded ? { vram: this.modelVram(), gpu_layers: gpuLayers, total_layers: total } : {};
+        const gpu = this.b.gpu ? this.b.gpu.report(this.requestedGpu) : '';
+        return unary('Status', { load_progress: 0, memory: { total: 0, breakdown }, gpu } as unknown as StatusResponse, 0, opts);
+      },
       free: (opts) => unary('Free', ok(), 0, opts),
       close: () => {},
     };

@@ -13,6 +13,7 @@ import type { ExitInfo, ModelHost, ResolvedBackend } from '../backends/types';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import type { ModelOptions } from '../../../wire';
+import type { LoaderGpu } from './gpu';
 import { decideAdmission } from './policy';
 import type { LoadOrigin, RequestOptions, UnloadOptions } from './router';
 import { PROGRESS_POLL_MS, REMOTE_RECHECK_MS } from './runtime';
@@ -27,6 +28,8 @@ export interface LoadDeps {
   dropRemote(rt: Runtime, host: ModelHost, why: string): void;
   /** W4: a load admitted under an old cap can finish after the cap was lowered. */
   enforceLimits(): void;
+  /** The GPU side: the backend's `gpu`, the layer decision and VRAM admission (V2-V10). */
+  gpu: LoaderGpu;
 }
 
 export class Loads {
@@ -76,6 +79,8 @@ export class Loads {
     rt.failure = null;
     rt.progress = null;
     rt.progressSeenAt = null;
+    rt.gpu = null;
+    rt.vramBytes = null;
     const promise = this.coldLoad(rt, entry, abort.signal).finally(() => {
       if (rt.loading === promise) {
         rt.loading = null;
@@ -153,7 +158,8 @@ export class Loads {
     const s = this.t.o.settings();
     const clock = this.t.o.clock;
     const launcher = backend.kind === 'remote' ? this.t.o.launchers.remote : this.t.o.launchers.local;
-    const env = backend.kind === 'program' && backend.name === BUILTIN_BACKEND ? builtinBackendEnv(parallelOf(entry.config)) : undefined;
+    const builtin = backend.kind === 'program' && backend.name === BUILTIN_BACKEND;
+    const env = builtin ? builtinBackendEnv(parallelOf(entry.config), this.deps.gpu.backendGpu()) : undefined;
     const host = await launcher.start({ model: rt.name, backend, env, startTimeoutMs: s.start_timeout * 1000, signal });
     if (signal.aborted) {
       await host.stop(0);
@@ -171,7 +177,10 @@ export class Loads {
     const loadTimeoutMs = (s.load_timeout || 300 + 20 * sizeGiB) * 1000;
     const stopPolling = this.pollProgress(rt, host);
     try {
-      const call = host.client.loadModel(this.modelOptions(entry, backend.name === BUILTIN_BACKEND), { timeoutMs: loadTimeoutMs, signal });
+      // V5-V9: the core decides the layers (after the VRAM admission) and sends them explicitly.
+      const gpuLayers = builtin ? await this.deps.gpu.place(rt, entry, host, signal) : 0;
+      if (builtin) this.t.changed(rt);
+      const call = host.client.loadModel(this.modelOptions(entry, builtin, gpuLayers), { timeoutMs: loadTimeoutMs, signal });
       const died = host.exited.then((info) => {
         throw new LoadoutError('backend_failed', `${backend.name} backend exited while loading ${rt.name} (${exitText(info)})${info.stderr ? `: ${info.stderr}` : ''}`);
       });
@@ -236,11 +245,16 @@ export class Loads {
   private async refreshBackendMemory(rt: Runtime, host: ModelHost): Promise<void> {
     try {
       const status = await host.client.status({ timeoutMs: 2000 });
-      const vram = status.memory?.breakdown?.vram ?? status.memory?.breakdown?.VRAM;
-      if (rt.host === host && typeof vram === 'number' && vram > 0) {
-        rt.vramBytes = vram;
-        this.t.changed(rt);
-      }
+      const breakdown = status.memory?.breakdown ?? {};
+      const vram = breakdown.vram ?? breakdown.VRAM;
+      if (rt.host !== host) return;
+      if (rt.gpu) this.deps.gpu.noteStatus(status.gpu);
+      // V4: the measured VRAM (and the layers the backend really offloaded) for the row and the next load.
+      if (rt.gpu) this.deps.gpu.measured(rt, typeof vram === 'number' ? vram : 0, breakdown.gpu_layers, breakdown.total_layers);
+      if (typeof vram === 'number' && vram > 0) rt.vramBytes = vram;
+      if (!rt.gpu && rt.vramBytes === null) return;
+      this.t.changed(rt);
+      this.deps.gpu.emitDevices();
     } catch {
       // Memory figures are informative only.
     }
@@ -295,14 +309,14 @@ export class Loads {
     }
   }
 
-  private modelOptions(entry: CatalogEntry, builtin: boolean): ModelOptions {
+  private modelOptions(entry: CatalogEntry, builtin: boolean, gpuLayers: number): ModelOptions {
     const c = entry.config;
-    // V13: LocalAI's GPU keys as LocalAI sends them. The built-in backend gets an explicit layer
-    // count instead (clarification 4; 0 until the VRAM admission decides it).
+    // V13: LocalAI's GPU keys as LocalAI sends them. The built-in backend gets the layer count the
+    // VRAM admission decided instead (clarification 4).
     const gpu = externalModelOptions(c, this.t.o.settings().gpu);
     return {
       ...gpu,
-      NGPULayers: builtin ? (c.gpu_layers ?? 0) : gpu.NGPULayers,
+      NGPULayers: builtin ? gpuLayers : gpu.NGPULayers,
       Model: entry.name,
       ModelFile: entry.file ?? '',
       ModelPath: this.t.o.catalog.modelsDir(),

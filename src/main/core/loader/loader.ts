@@ -9,6 +9,8 @@ import { LoadoutError } from '../../../shared/errors';
 import type { ModelRow, Plan, Snapshot } from '../../../shared/model';
 import { isResident } from '../../../shared/model';
 import type { EmbeddingResult__Output as EmbeddingResult, PredictOptions, TokenizationResponse__Output as TokenizationResponse } from '../../../wire';
+import { GpuMonitor } from '../gpu/monitor';
+import { LoaderGpu } from './gpu';
 import { Loads } from './load';
 import { unloadSentence } from './policy';
 import type { ModelRouter, RequestOptions, StreamChunk, UnloadOptions } from './router';
@@ -31,9 +33,12 @@ export class Loader implements ModelRouter {
   private readonly unloads: Unloads;
   private readonly slots: RequestSlots;
   private readonly supervisor: Supervisor;
+  private readonly gpu: LoaderGpu;
 
   constructor(o: LoaderOptions) {
     this.t = new ModelTable(o);
+    this.gpu = new LoaderGpu(this.t, o.gpu ?? { monitor: new GpuMonitor({ setting: () => o.settings().gpu, now: () => o.clock.now() }) }, (n, opts) => this.unload(n, opts));
+    this.t.onGpuChange = () => this.gpu.emitDevices();
     const threadBudget = new ThreadBudget(() => o.settings().threads_budget || o.physicalCores);
     this.unloads = new Unloads(this.t, { cancelLoad: (n) => this.cancelLoad(n) });
     this.supervisor = new Supervisor(this.t, threadBudget, {
@@ -45,6 +50,7 @@ export class Loader implements ModelRouter {
       onHostExit: (rt, host, info) => this.supervisor.onHostExit(rt, host, info),
       dropRemote: (rt, host, why) => this.supervisor.dropRemote(rt, host, why),
       enforceLimits: () => this.enforceLimits(),
+      gpu: this.gpu,
     });
     this.slots = new RequestSlots(this.t, threadBudget, {
       load: (n, opts) => this.load(n, opts),
@@ -82,7 +88,7 @@ export class Loader implements ModelRouter {
   }
 
   plan(name: string): Plan {
-    return planOf(this.t, name);
+    return planOf(this.t, this.gpu, name);
   }
 
   rowOf(name: string): ModelRow {
@@ -90,7 +96,7 @@ export class Loader implements ModelRouter {
   }
 
   snapshot(): Snapshot {
-    return snapshotOf(this.t);
+    return snapshotOf(this.t, this.gpu);
   }
 
   /** W4: applies settings and policy-key changes to resident models at once. */
@@ -149,6 +155,7 @@ export class Loader implements ModelRouter {
   /** U4: stops every backend; used on quit and SIGTERM. */
   async dispose(): Promise<void> {
     this.t.disposed = true;
+    this.gpu.stop();
     const work: Promise<unknown>[] = [];
     for (const rt of this.t.runtimes.values()) {
       this.t.o.clock.clearTimeout(rt.restartTimer);

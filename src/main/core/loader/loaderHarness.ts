@@ -7,6 +7,9 @@ import { defaultSettings } from '../../../shared/settings';
 import type { CatalogEntry, ModelConfig } from '../catalog/types';
 import { FakeClock } from '../clock';
 import { Journal } from '../journal';
+import type { GpuDetection } from '../gpu/detectionCache';
+import type { ModelEstimate } from '../gpu/estimate';
+import { GpuMonitor } from '../gpu/monitor';
 import { FakeLauncher } from './fakeLauncher';
 import type { FakeBehaviour } from './fakeLauncher';
 import { Loader } from './loader';
@@ -20,6 +23,14 @@ export interface HarnessOptions {
   behaviour?: Record<string, FakeBehaviour>;
   estimateMemory?: LoaderOptions['estimateMemory'];
   usage?: LoaderOptions['usage'];
+  /** Models run on the built-in backend (its GPU placement and VRAM admission apply). */
+  builtin?: boolean;
+  /** GPU side: each model's layout (V4), an earlier run's detection, the warm standby. */
+  gpu?: {
+    estimates?: Record<string, ModelEstimate>;
+    cached?: GpuDetection | null;
+    standby?: { vramBytes(): number; drop(): Promise<void> };
+  };
 }
 
 export function entryOf(name: string, c: Partial<ModelConfig> & { sizeBytes?: number } = {}): CatalogEntry {
@@ -41,7 +52,8 @@ export function entryOf(name: string, c: Partial<ModelConfig> & { sizeBytes?: nu
 export function loaderHarness(o: HarnessOptions) {
   const clock = new FakeClock();
   const launcher = new FakeLauncher(clock, (m) => o.behaviour?.[m] ?? {});
-  const entries = new Map(Object.entries(o.models).map(([n, c]) => [n, entryOf(n, c)]));
+  const entries = new Map(Object.entries(o.models).map(([n, c]) => [n, entryOf(n, o.builtin ? { backend: 'llama-cpp', ...c } : c)]));
+  const cacheWrites: GpuDetection[] = [];
   let settings: Settings = { ...defaultSettings(), ...o.settings };
   const journal = new Journal();
   const events: CoreEvent[] = [];
@@ -57,6 +69,11 @@ export function loaderHarness(o: HarnessOptions) {
     physicalCores: 8,
     estimateMemory: o.estimateMemory ?? ((e) => e.sizeBytes),
     usage: o.usage,
+    gpu: {
+      monitor: new GpuMonitor({ setting: () => settings.gpu, now: () => clock.now(), readCache: () => o.gpu?.cached ?? null, writeCache: (d) => cacheWrites.push(d) }),
+      estimate: async (e) => o.gpu?.estimates?.[e.name] ?? null,
+      standby: o.gpu?.standby,
+    },
   });
 
   /** Lets promise chains run (no time passes). */
@@ -84,6 +101,7 @@ export function loaderHarness(o: HarnessOptions) {
     loader,
     journal,
     events,
+    cacheWrites,
     entries,
     flush,
     advance,

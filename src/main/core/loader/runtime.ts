@@ -2,6 +2,7 @@
 import type { LoadoutError } from '../../../shared/errors';
 import type { Failure, ModelRow, ModelState } from '../../../shared/model';
 import type { ModelHost } from '../backends/types';
+import type { GpuUse } from './gpu';
 import type { LoadOrigin } from './router';
 
 export interface RequestRecord {
@@ -38,6 +39,8 @@ export interface Runtime {
   requests: Set<RequestRecord>;
   rssBytes: number | null;
   vramBytes: number | null;
+  /** Where this instance runs and the VRAM it was admitted with (built-in backend only, V4-V11). */
+  gpu: GpuUse | null;
   /** The catalog loadKey this instance was loaded with (C6 "reload to apply"). */
   loadKey: string | null;
   remoteCheckedAt: number;
@@ -80,6 +83,7 @@ export function newRuntime(name: string): Runtime {
     requests: new Set(),
     rssBytes: null,
     vramBytes: null,
+    gpu: null,
     loadKey: null,
     remoteCheckedAt: 0,
     cooldown: { failures: 0, until: 0 },

@@ -9,6 +9,7 @@ import type { HostLauncher, ResolvedBackend, ExitInfo } from '../backends/types'
 import type { CatalogEntry } from '../catalog/types';
 import type { Clock } from '../clock';
 import type { Journal } from '../journal';
+import type { LoaderGpuOptions } from './gpu';
 import type { PolicyModel, PolicyTarget } from './policy';
 import { COOLDOWN_CAP_MS, RESTART_BASE_MS, newRuntime } from './runtime';
 import type { Runtime } from './runtime';
@@ -43,6 +44,8 @@ export interface LoaderOptions {
   usage?: { restored(): ReadonlyMap<string, number>; note(name: string, at: number): void };
   /** Why a not_downloaded model cannot load now: `not_downloaded` with what to fetch, or `downloading` (G36). */
   notDownloaded?: (entry: CatalogEntry) => LoadoutError;
+  /** GPU detection and the warm standby's VRAM (V2-V11); none: detection learned from the backends, no cache. */
+  gpu?: LoaderGpuOptions;
 }
 
 export class ModelTable {
@@ -50,6 +53,8 @@ export class ModelTable {
   disposed = false;
   private lastUseTime = 0;
   private readonly changeWaiters = new Set<() => void>();
+  /** Set by the loader's GPU part. */
+  onGpuChange: (() => void) | null = null;
 
   constructor(readonly o: LoaderOptions) {
     // The last run's uses: rows show when each model was last used, and this run's uses order after them.
@@ -171,6 +176,8 @@ export class ModelTable {
 
   changed(rt: Runtime): void {
     this.o.emit({ type: 'model', row: this.rowOf(rt.name) });
+    // A GPU model's state moves its VRAM in or out of Loadout's use (the GPU bar, V11).
+    if (rt.gpu && rt.gpu.placement.gpuLayers > 0) this.onGpuChange?.();
     this.notify();
   }
 

@@ -4,12 +4,14 @@ import type { ModelRow, Plan, Snapshot } from '../../../shared/model';
 import { isOccupying, isResident, samplingDefaults } from '../../../shared/model';
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
+import { BUILTIN_BACKEND } from '../backends/registry';
+import type { LoaderGpu } from './gpu';
 import { decideAdmission } from './policy';
 import type { Runtime } from './runtime';
 import type { ModelTable } from './table';
 
 /** E3: the same decision a load acts on, shown before the user clicks. */
-export function planOf(table: ModelTable, name: string): Plan {
+export function planOf(table: ModelTable, gpu: LoaderGpu, name: string): Plan {
   const entry = table.o.catalog.get(name);
   if (!entry) return { model: name, ok: false, unloads: [], failure: { code: 'not_found', message: `There is no model named "${name}".` } };
   const rt = table.runtimes.get(name);
@@ -20,16 +22,31 @@ export function planOf(table: ModelTable, name: string): Plan {
     return { model: name, ok: false, unloads: [], failure: toErrorData(e, 'invalid') as Plan['failure'] };
   }
   const decision = decideAdmission(table.policyView(), table.policyTarget(entry), table.o.settings());
-  if (decision.kind === 'admit') return { model: name, ok: true, unloads: [], failure: null };
   if (decision.kind === 'fail') return { model: name, ok: false, unloads: [], failure: { code: decision.code, message: decision.message } };
-  const unloads = [
-    ...decision.unloads,
-    ...decision.waitIdle.map((u) => ({ ...u, sentence: `${u.sentence} (busy: waits up to ${table.o.settings().eviction_wait} s for it to finish)` })),
-  ];
-  return { model: name, ok: true, unloads, failure: null };
+  const unloads =
+    decision.kind === 'admit'
+      ? []
+      : [
+          ...decision.unloads,
+          ...decision.waitIdle.map((u) => ({ ...u, sentence: `${u.sentence} (busy: waits up to ${table.o.settings().eviction_wait} s for it to finish)` })),
+        ];
+  if ((entry.config.backend ?? BUILTIN_BACKEND) !== BUILTIN_BACKEND) return { model: name, ok: true, unloads, failure: null };
+  // V6/V7: the built-in backend's layers and the GPU models that make room for them.
+  const leaving = new Set(decision.kind === 'admit' ? [] : [...unloads.map((u) => u.name), ...decision.waitExit]);
+  const vram = gpu.plan(entry, leaving);
+  if (vram.failure) return { model: name, ok: false, unloads: [], failure: { code: 'memory', message: vram.failure } };
+  const layers = vram.layers;
+  const standby = vram.stopStandby ? 'stops the warm standby backend to free its VRAM, then ' : '';
+  return {
+    model: name,
+    ok: true,
+    unloads: [...unloads, ...vram.unloads],
+    failure: null,
+    gpu: layers ? { placement: layers.placement, vramEstimateBytes: layers.vramNeedBytes, sentence: `${standby}${layers.reason}` } : null,
+  };
 }
 
-export function snapshotOf(table: ModelTable): Snapshot {
+export function snapshotOf(table: ModelTable, gpu: LoaderGpu): Snapshot {
   const names = new Set<string>();
   for (const e of table.o.catalog.list()) names.add(e.name);
   for (const rt of table.runtimes.values()) if (rt.state !== 'unloaded' || rt.loading) names.add(rt.name);
@@ -38,7 +55,7 @@ export function snapshotOf(table: ModelTable): Snapshot {
   const groups: Record<string, string[]> = {};
   for (const m of models) for (const g of m.groups) (groups[g] ??= []).push(m.name);
   const pending = [...table.runtimes.values()].filter((r) => r.loading).map((r) => r.name);
-  return { models, lru, groups, pending, settings: table.o.settings() };
+  return { models, lru, groups, pending, settings: table.o.settings(), gpus: gpu.monitor.devices(gpu.usedByLoadout()) };
 }
 
 const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : null);
@@ -69,7 +86,7 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
       estimateBytes: entry ? estimate(entry) : null,
       rssBytes: rt?.host && isOccupying(state) ? rt.rssBytes : null,
       vramBytes: rt?.host && isOccupying(state) ? rt.vramBytes : null,
-      vramEstimateBytes: null,
+      vramEstimateBytes: rt?.gpu && isOccupying(state) ? rt.gpu.vramEstimateBytes : null,
     },
     ttl: c?.ttl ?? null,
     contextSize: c?.context_size ?? entry?.gguf?.contextLength ?? null,
@@ -79,7 +96,7 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
     reloadPending: !!(rt?.loadKey && entry && isResident(state) && rt.loadKey !== entry.loadKey),
     templateWarning: rt?.templateWarning ?? null,
     remote: rt?.host?.kind === 'remote',
-    placement: null,
+    placement: rt?.gpu && isOccupying(state) ? { ...rt.gpu.placement, note: rt.gpu.note } : null,
     sampling: samplingDefaults(c?.parameters),
   };
 }

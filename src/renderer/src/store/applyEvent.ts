@@ -79,8 +79,10 @@ export function groupsOf(models: Record<string, ModelRow>, names: string[]): Rec
   return groups;
 }
 
+const isPending = (row: ModelRow) => row.state === 'starting' || row.state === 'loading';
+
 export function pendingOf(models: Record<string, ModelRow>, names: string[]): string[] {
-  return names.filter((n) => models[n].state === 'starting' || models[n].state === 'loading');
+  return names.filter((n) => isPending(models[n]));
 }
 
 function sameList(a: string[], b: string[]): boolean {
@@ -114,10 +116,11 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
       const before = state.models[row.name];
       const models = { ...state.models, [row.name]: row };
       const names = before ? state.names : insertSorted(state.names, row.name);
-      // Derived lists keep their identity when unchanged, so views that select them do not re-render.
-      const lru = lruOf(models, names);
+      // Derived lists keep their identity when unchanged, so views that select them do not re-render;
+      // they are rebuilt (a pass over every model) only when this row's place in them may have moved.
+      const lru = before && isResident(before.state) === isResident(row.state) && (!isResident(row.state) || before.lastUsed === row.lastUsed) ? state.lru : lruOf(models, names);
       const groupsChanged = !before || !sameList(before.groups, row.groups);
-      const pending = pendingOf(models, names);
+      const pending = before && isPending(before) === isPending(row) ? state.pending : pendingOf(models, names);
       return {
         ...state,
         models,

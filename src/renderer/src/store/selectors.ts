@@ -50,10 +50,36 @@ export interface SlotInfo {
   next: string | null;
 }
 
+/** How many models are in each filter and state (the header's and the filter buttons' counts). */
+export interface ModelCounts extends Record<ModelFilter, number> {
+  used: number;
+  loading: number;
+}
+
+let counted: { models: Record<string, ModelRow>; names: string[]; counts: ModelCounts } | null = null;
+
+/**
+ * One pass over the models, done again only when they changed: views select these counts on
+ * every store change (a log line, a journal entry), and counting 1,000 models there each time
+ * took most of an event's time to reach the DOM.
+ */
+export function modelCounts(models: Record<string, ModelRow>, names: string[]): ModelCounts {
+  if (counted?.models === models && counted.names === names) return counted.counts;
+  const counts: ModelCounts = { all: names.length, loaded: 0, problems: 0, pinned: 0, used: 0, loading: 0 };
+  for (const name of names) {
+    const row = models[name];
+    if (matchesFilter(row, 'loaded')) counts.loaded++;
+    if (matchesFilter(row, 'problems')) counts.problems++;
+    if (row.pinned) counts.pinned++;
+    if (isOccupying(row.state) && !row.remote) counts.used++;
+    if (row.state === 'starting' || row.state === 'loading') counts.loading++;
+  }
+  counted = { models, names, counts };
+  return counts;
+}
+
 export function slotInfo(models: Record<string, ModelRow>, names: string[], lru: string[], settings: Settings | null): SlotInfo {
-  const used = names.filter((n) => isOccupying(models[n].state) && !models[n].remote).length;
-  const loaded = names.filter((n) => isResident(models[n].state)).length;
-  const loading = names.filter((n) => models[n].state === 'starting' || models[n].state === 'loading').length;
+  const { used, loaded, loading } = modelCounts(models, names);
   const candidates = lru.filter((n) => models[n] && !models[n].pinned && !models[n].remote);
   const next = candidates.find((n) => models[n].inFlight === 0) ?? candidates[0] ?? null;
   return { used, loaded, loading, cap: settings?.max_active_models ?? 0, next };

@@ -30,6 +30,11 @@ export interface StatusResponse {
    * Loadout extension: 0-1 while LoadModel runs. LocalAI backends never send it (reads 0).
    */
   'load_progress'?: (number | string);
+  /**
+   * Loadout extension: the built-in backend's GPU as JSON (what `--probe` prints: the GPU type it
+   * got, why not, device names, VRAM now), "" until llama.cpp has started (GPU V2, V3).
+   */
+  'gpu'?: (string);
 }
 
 export interface StatusResponse__Output {
@@ -39,4 +44,9 @@ export interface StatusResponse__Output {
    * Loadout extension: 0-1 while LoadModel runs. LocalAI backends never send it (reads 0).
    */
   'load_progress': (number);
+  /**
+   * Loadout extension: the built-in backend's GPU as JSON (what `--probe` prints: the GPU type it
+   * got, why not, device names, VRAM now), "" until llama.cpp has started (GPU V2, V3).
+   */
+  'gpu': (string);
 }

@@ -13,6 +13,7 @@ import { replyError } from './call';
 import type { ApiFlavor } from './errors';
 import { sendError } from './errors';
 import { checkRequest, corsHeaders } from './guard';
+import * as cluster from './cluster';
 import * as dl from './downloads';
 import * as mgmt from './management';
 import * as v1 from './openai';
@@ -53,6 +54,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', pattern: /^\/api\/downloads\/([^/]+)\/resume$/, run: (c, id) => dl.resume(c, id) },
   { method: 'GET', pattern: /^\/api\/hub\/search$/, run: (c) => dl.hubSearch(c) },
   { method: 'GET', pattern: /^\/api\/hub\/files$/, run: (c) => dl.hubFiles(c) },
+  { method: 'GET', pattern: /^\/api\/cluster$/, run: (c) => cluster.get(c) },
+  { method: 'GET', pattern: /^\/api\/cluster\/nodes\/([^/]+)$/, run: (c, n) => cluster.node(c, n) },
+  { method: 'POST', pattern: /^\/api\/cluster\/nodes\/([^/]+)\/drain$/, run: (c, n) => cluster.drain(c, n) },
+  { method: 'DELETE', pattern: /^\/api\/cluster\/nodes\/([^/]+)\/models\/.+$/, run: (c, n) => cluster.unloadReplica(c, n) },
 ];
 
 function actionPattern(action: string): RegExp {
@@ -168,7 +173,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
         const known =
           flavor === 'v1'
             ? 'GET /v1/models; POST /v1/chat/completions, /v1/completions, /v1/embeddings'
-            : 'GET /api/state, /api/settings, /api/journal, /api/models/{name}, /api/models/{name}/plan, /api/models/{name}/logs; POST /api/models/{name}/load, /unload, /pin; PUT /api/settings; GET/POST /api/downloads, GET/DELETE /api/downloads/{id}, POST /api/downloads/{id}/pause, /resume; GET /api/hub/search?q=, /api/hub/files?repo=';
+            : 'GET /api/state, /api/settings, /api/journal, /api/models/{name}, /api/models/{name}/plan, /api/models/{name}/logs; POST /api/models/{name}/load, /unload, /pin; PUT /api/settings; GET/POST /api/downloads, GET/DELETE /api/downloads/{id}, POST /api/downloads/{id}/pause, /resume; GET /api/hub/search?q=, /api/hub/files?repo=; GET /api/cluster, /api/cluster/nodes/{name}; POST /api/cluster/nodes/{name}/drain; DELETE /api/cluster/nodes/{name}/models/{model}';
         throw new LoadoutError('not_found', `No such endpoint: ${req.method} ${path} (${known}).`);
       }
       modelLookup = !!route.modelLookup;

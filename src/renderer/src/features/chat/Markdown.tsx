@@ -2,19 +2,22 @@
  * Model output as React elements, from markdown.ts's mdast tree: every string becomes a text node
  * (React escapes it), so no HTML or script from a model ever runs. Links open outside the page
  * (rel=noopener noreferrer) and only for http(s)/mailto. Each top-level chunk is memoised on its
- * source text, so while an answer streams only its last chunk re-renders.
+ * source text, and each block of a chunk too, so while an answer streams only its last block
+ * re-renders; the streaming text is parsed by streamingParse.ts (in a worker where it can).
  */
-import { Fragment, createContext, memo, useContext, useMemo, useRef, useState } from 'react';
+import { createContext, memo, useContext, useEffect, useMemo, useReducer, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { ElementContent as HastContent } from 'hast';
 import type { Nodes, RootContent } from 'mdast';
 import { copyText } from '../../ui/clipboard';
 import { highlightCode } from './highlight';
-import { collectReferences, parseMarkdownChunks, safeHref } from './markdown';
-import type { Chunk as ParsedChunk, References } from './markdown';
+import { MARKDOWN_LIMIT, parseAnswer, safeHref } from './markdown';
+import type { ParsedAnswer, Chunk as ParsedChunk, References } from './markdown';
+import { workerParser } from './markdownWorker';
+import { StreamingParse, pageTimers } from './streamingParse';
+import type { ParsedPrefix } from './streamingParse';
 
-/** Longer text is shown as plain text: the page stays responsive whatever a model writes. */
-export const MARKDOWN_LIMIT = 100_000;
+export { MARKDOWN_LIMIT };
 /** Deeper elements render as their plain text (the tree's own depth is bounded by markdown.ts). */
 const MAX_RENDER_DEPTH = 24;
 
@@ -195,42 +198,27 @@ function Node({ node: n, ctx, depth }: { node: RootContent; ctx: Ctx; depth: num
   }
 }
 
-/** A top-level chunk, skipped when its source and the references did not change (a streaming answer's earlier chunks). */
-const Chunk = memo(
-  function Chunk({ chunk, refs }: { chunk: ParsedChunk; refs: References; refsKey: string }) {
-    if (!chunk.tree) return <p className="md-plain">{chunk.src}</p>;
-    return (
-      <Fragment>
-        <Children nodes={chunk.tree.children} ctx={{ refs, src: chunk.parsed }} depth={0} />
-      </Fragment>
-    );
+/**
+ * A top-level block of a chunk, skipped when its source did not change: while an answer streams
+ * and its last chunk is parsed again, the blocks before its last one keep their DOM.
+ */
+const Block = memo(
+  function Block({ node, ctx }: { node: RootContent; ctx: Ctx; src: string; refsKey: string; tailed: boolean }) {
+    return <Node node={node} ctx={ctx} depth={0} />;
   },
-  (a, b) => a.chunk === b.chunk && a.refsKey === b.refsKey,
+  (a, b) => a.refsKey === b.refsKey && a.tailed === b.tailed && (a.node === b.node || (!a.tailed && a.src === b.src)),
 );
 
-interface Parsed {
-  chunks: ParsedChunk[];
-  refs: References;
-  refsKey: string;
-}
-
-function parseAll(text: string): Parsed | null {
-  if (text.length > MARKDOWN_LIMIT) return null;
-  const chunks = parseMarkdownChunks(text);
-  const refs = collectReferences(chunks);
-  const refsKey = [...refs.links.values()].map((d) => `${d.identifier}\u0000${d.url}`).join('\u0001') + `\u0002${[...refs.notes.keys()].join('\u0001')}`;
-  return { chunks, refs, refsKey };
-}
-
-/**
- * While an answer streams, its last chunk grows every frame; parsing it again costs ~1.5 ms per KB
- * (micromark) and rendering its tree again more, which took whole frames. So the streaming text
- * is parsed and rendered again at most every PARSE_INTERVAL_MS (longer when a parse costs more),
- * and the text that arrived since is shown at once as plain text where the last block ends: only
- * that text node changes from frame to frame.
- */
-const PARSE_INTERVAL_MS = 100;
-const PARSE_EVERY = 4;
+/** A top-level chunk, skipped when its source and the references did not change (a streaming answer's earlier chunks). */
+const Chunk = memo(
+  function Chunk({ chunk, refs, refsKey, tailed }: { chunk: ParsedChunk; refs: References; refsKey: string; tailed: boolean }) {
+    if (!chunk.tree) return <p className="md-plain">{chunk.src}</p>;
+    const ctx = { refs, src: chunk.parsed };
+    const nodes = chunk.tree.children;
+    return nodes.map((n, k) => <Block key={k} node={n} ctx={ctx} src={chunk.parsed.slice(n.position?.start.offset ?? 0, n.position?.end.offset ?? 0)} refsKey={refsKey} tailed={tailed && k === nodes.length - 1} />);
+  },
+  (a, b) => a.chunk === b.chunk && a.refsKey === b.refsKey && a.tailed === b.tailed,
+);
 
 const StreamTailText = createContext('');
 const STREAM_TAIL = 'loadoutStreamTail';
@@ -261,37 +249,63 @@ export function withTail(chunk: ParsedChunk): ParsedChunk {
   return { ...chunk, tree: { ...chunk.tree, children: append(chunk.tree.children) as typeof chunk.tree.children } };
 }
 
-export function Markdown({ text, streaming = false }: { text: string; streaming?: boolean }) {
-  const last = useRef<{ text: string; parsed: Parsed | null; at: number; interval: number } | null>(null);
-  const parsed = useMemo(() => {
-    const prev = last.current;
-    const now = performance.now();
-    if (streaming && prev?.parsed && text.startsWith(prev.text) && now - prev.at < prev.interval) return prev;
-    const fresh = parseAll(text);
-    const done = performance.now();
-    const withPlace = streaming && fresh && fresh.chunks.length > 0 ? { ...fresh, chunks: [...fresh.chunks.slice(0, -1), withTail(fresh.chunks.at(-1)!)] } : fresh;
-    last.current = { text, parsed: withPlace, at: done, interval: Math.max(PARSE_INTERVAL_MS, (done - now) * PARSE_EVERY) };
-    return last.current;
-  }, [text, streaming]);
-  const tail = text.slice(parsed.text.length);
-  if (!parsed.parsed) {
-    return (
-      <div className="md md-plain">
-        <p className="muted">This answer is too long to format; it is shown as plain text.</p>
-        {text}
-      </div>
-    );
-  }
-  const { chunks, refs, refsKey } = parsed.parsed;
+function TooLong({ text }: { text: string }) {
   return (
-    <StreamTailText.Provider value={tail}>
-      <div className="md">
-        {chunks.map((c, k) => (
-          <Chunk key={k} chunk={c} refs={refs} refsKey={refsKey} />
-        ))}
-        {/* a chunk too long to format has no place for the tail */}
-        {chunks.at(-1)?.tree === null && tail ? <p className="md-plain">{tail}</p> : null}
-      </div>
+    <div className="md md-plain">
+      <p className="muted">This answer is too long to format; it is shown as plain text.</p>
+      {text}
+    </div>
+  );
+}
+
+function Answer({ answer, tailed }: { answer: ParsedAnswer; tailed: boolean }) {
+  const { chunks, refs, refsKey } = answer;
+  return (
+    <div className="md">
+      {chunks.map((c, k) => (
+        <Chunk key={k} chunk={c} refs={refs} refsKey={refsKey} tailed={tailed && k === chunks.length - 1} />
+      ))}
+      {/* a chunk too long to format has no place for the tail */}
+      {tailed && chunks.at(-1)?.tree === null ? (
+        <p className="md-plain">
+          <StreamTail />
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+function FinishedMarkdown({ text }: { text: string }) {
+  const answer = useMemo(() => parseAnswer(text), [text]);
+  return answer ? <Answer answer={answer} tailed={false} /> : <TooLong text={text} />;
+}
+
+/** The answer parsed by streamingParse.ts, up to where it has got: re-rendered when a parse comes in. */
+function useStreamingParse(text: string): ParsedPrefix | null {
+  const [, changed] = useReducer((n: number) => n + 1, 0);
+  const [parse] = useState(() => new StreamingParse(pageTimers, workerParser(), changed));
+  useEffect(() => parse.update(text), [parse, text]);
+  useEffect(() => () => parse.stop(), [parse]);
+  return parse.shown;
+}
+
+const NOTHING_PARSED: ParsedPrefix = { text: '', answer: { chunks: [{ src: '', parsed: '', tree: { type: 'root', children: [] } }], refs: { links: new Map(), notes: new Map() }, refsKey: '' } };
+
+/** An answer being written: what was parsed, and the text that arrived since at the end of its last block. */
+function StreamingMarkdown({ text }: { text: string }) {
+  const parsed = useStreamingParse(text);
+  // A new answer in the same place (regenerate) starts with nothing parsed.
+  const shown = parsed && text.startsWith(parsed.text) ? parsed : NOTHING_PARSED;
+  const answer = useMemo(() => (shown.answer && shown.answer.chunks.length > 0 ? { ...shown.answer, chunks: [...shown.answer.chunks.slice(0, -1), withTail(shown.answer.chunks.at(-1)!)] } : shown.answer), [shown.answer]);
+  if (!answer) return <TooLong text={text} />;
+  return (
+    <StreamTailText.Provider value={text.slice(shown.text.length)}>
+      <Answer answer={answer} tailed />
     </StreamTailText.Provider>
   );
+}
+
+/** A finished answer is parsed as it renders; one streaming is parsed as streamingParse.ts says. */
+export function Markdown({ text, streaming = false }: { text: string; streaming?: boolean }) {
+  return streaming ? <StreamingMarkdown text={text} /> : <FinishedMarkdown text={text} />;
 }

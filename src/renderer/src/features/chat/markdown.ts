@@ -19,6 +19,8 @@ import { gfmFromMarkdown } from 'mdast-util-gfm';
 import { gfm } from 'micromark-extension-gfm';
 import type { Definition, FootnoteDefinition, Root, RootContent } from 'mdast';
 
+/** A longer answer is shown as plain text: the page stays responsive whatever a model writes. */
+export const MARKDOWN_LIMIT = 100_000;
 /** Longer link targets are not links (nobody types them; they only cost). */
 const MAX_URL = 4096;
 /** Containers (quotes, list items) nested deeper than this on one line are kept as text. */
@@ -115,7 +117,7 @@ export interface Chunk {
  * labels defined anywhere in the answer are appended to each chunk that may use them (with a
  * placeholder target; the renderer resolves them over the whole answer), and cut from its tree.
  */
-function parseChunk(src: string, labels: string[]): Chunk {
+export function parseChunk(src: string, labels: string[]): Chunk {
   if (src.length > CHUNK_LIMIT) return { src, parsed: src, tree: null };
   const parsed = src.split('\n').map(capNesting).join('\n');
   const extra = src.includes('[') && labels.length ? `\n\n${labels.map((l) => `[${l}]: ${l.startsWith('^') ? 'x' : 'about:blank'}`).join('\n\n')}` : '';
@@ -126,25 +128,41 @@ function parseChunk(src: string, labels: string[]): Chunk {
 
 const DEFINITION = /^ {0,3}\[((?:[^\]\\\n]|\\.){1,200})\]:/gm;
 
+/** A chunk to parse: its source and the reference labels defined anywhere in the answer that it may use. */
+export interface ChunkJob {
+  src: string;
+  labels: string[];
+}
+
+/** The text's chunks, in order, as what each needs to be parsed (cheap: a scan, no parse). */
+export function chunkJobs(text: string): ChunkJob[] {
+  const labels = [...new Set(Array.from(text.matchAll(DEFINITION), (m) => m[1]!))].slice(0, 100);
+  const { chunks, inFence } = scanChunks(text);
+  // Appended to an open fence, the labels would be code.
+  return chunks.map((src, i) => ({ src, labels: inFence && i === chunks.length - 1 ? [] : labels }));
+}
+
 /** Parsed chunks by source and labels: a streaming answer's finished chunks are not parsed again. */
 const cache = new Map<string, Chunk>();
 const CACHE_SIZE = 500;
+const keyOf = (job: ChunkJob) => `${job.labels.join('\u0000')}\u0001${job.src}`;
+
+export function cachedChunk(job: ChunkJob): Chunk | undefined {
+  return cache.get(keyOf(job));
+}
+
+/** Keeps a parsed chunk (one parsed elsewhere too, e.g. in the worker); the cached one wins, so its identity stays. */
+export function storeChunk(job: ChunkJob, chunk: Chunk): Chunk {
+  const key = keyOf(job);
+  const had = cache.get(key);
+  if (had) return had;
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, chunk);
+  return chunk;
+}
 
 export function parseMarkdownChunks(text: string): Chunk[] {
-  const labels = [...new Set(Array.from(text.matchAll(DEFINITION), (m) => m[1]!))].slice(0, 100);
-  const { chunks, inFence } = scanChunks(text);
-  return chunks.map((src, i) => {
-    // Appended to an open fence, the labels would be code.
-    const usable = inFence && i === chunks.length - 1 ? [] : labels;
-    const key = `${usable.join('\u0000')}\u0001${src}`;
-    let chunk = cache.get(key);
-    if (!chunk) {
-      chunk = parseChunk(src, usable);
-      if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-      cache.set(key, chunk);
-    }
-    return chunk;
-  });
+  return chunkJobs(text).map((job) => cachedChunk(job) ?? storeChunk(job, parseChunk(job.src, job.labels)));
 }
 
 /** All top-level nodes of the text (tests and callers that need no chunks). */
@@ -168,6 +186,22 @@ export function collectReferences(chunks: Chunk[]): References {
     }
   }
   return { links, notes };
+}
+
+/** An answer ready to render: its chunks and what their references point to (refsKey changes when any of that does). */
+export interface ParsedAnswer {
+  chunks: Chunk[];
+  refs: References;
+  refsKey: string;
+}
+
+/** The answer parsed (its chunks from the cache where they are there); null when it is too long to format. */
+export function parseAnswer(text: string): ParsedAnswer | null {
+  if (text.length > MARKDOWN_LIMIT) return null;
+  const chunks = parseMarkdownChunks(text);
+  const refs = collectReferences(chunks);
+  const refsKey = [...refs.links.values()].map((d) => `${d.identifier}\u0000${d.url}`).join('\u0001') + `\u0002${[...refs.notes.keys()].join('\u0001')}`;
+  return { chunks, refs, refsKey };
 }
 
 export type { FootnoteDefinition };

@@ -8,7 +8,7 @@ import type { KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { isResident } from '../../../../shared/model';
 import { navigate, routeHref } from '../../router';
-import { filterNames, matchesFilter } from '../../store/selectors';
+import { filterNames, modelCounts } from '../../store/selectors';
 import type { ModelFilter } from '../../store/store';
 import { useStore } from '../../store/store';
 import { EmptyState } from '../../ui/EmptyState';
@@ -29,16 +29,14 @@ const FILTERS: { id: ModelFilter; label: string }[] = [
 function FilterCounts() {
   const filter = useStore((s) => s.filter);
   const setFilter = useStore((s) => s.setFilter);
-  const counts = useStore(
-    useShallow((s) => FILTERS.map((f) => (f.id === 'all' ? s.names.length : s.names.reduce((n, name) => n + (matchesFilter(s.models[name], f.id) ? 1 : 0), 0)))),
-  );
+  const counts = useStore((s) => modelCounts(s.models, s.names));
   // Offline, how many are loaded is not known.
   const online = useStore((s) => s.connection.status === 'open');
   return (
     <div className="segmented" role="group" aria-label="Show">
-      {FILTERS.map((f, i) => (
+      {FILTERS.map((f) => (
         <button key={f.id} type="button" aria-pressed={filter === f.id} onClick={() => setFilter(f.id)}>
-          {f.label} <span className="count">{online || f.id !== 'loaded' ? counts[i] : '?'}</span>
+          {f.label} <span className="count">{online || f.id !== 'loaded' ? counts[f.id] : '?'}</span>
         </button>
       ))}
     </div>

@@ -1,0 +1,46 @@
+/** The cluster's wire: name tokens (clarifications 7) and the checks on incoming messages. */
+import { describe, expect, it } from 'vitest';
+import { encode, frontendKey, loadClaimKey, nameToken, nodeKey, nodeSubject, parseLoadRequest, parseNodeRecord, parseUnloadRequest, tokenToName, PROTOCOL_VERSION } from './protocol';
+
+describe('cluster protocol', () => {
+  it('names become unpadded base64url tokens, valid in any key or subject, and back', () => {
+    for (const name of ['w1', 'gpu box.lab', 'qwen/30b:q4*>', 'ünïcode', 'a'.repeat(200)]) {
+      const t = nameToken(name);
+      expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(tokenToName(t)).toBe(name);
+    }
+    expect(nodeKey('a.b')).toBe(`node.${nameToken('a.b')}`);
+    expect(frontendKey('fe 1')).toBe(`fe.${nameToken('fe 1')}`);
+    expect(loadClaimKey('m>')).toBe(`load.${nameToken('m>')}`);
+    expect(nodeSubject('w.1', 'load')).toBe(`loadout.node.${nameToken('w.1')}.load`);
+    expect(nodeSubject('w.1', 'load').split('.')).toHaveLength(4);
+  });
+
+  it('malformed requests are refused with a reason, never thrown', () => {
+    const bytes = (x: unknown) => (typeof x === 'string' ? new TextEncoder().encode(x) : encode(x));
+    const bad: [unknown, RegExp][] = [
+      ['{', /not JSON/],
+      [[1], /not an object/],
+      [{ v: 2, requestId: 'r' }, /unsupported message version 2/],
+      [{ v: 1 }, /requestId/],
+      [{ v: 1, requestId: 'r', frontend: 'f' }, /spec must be an object/],
+      [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b', file: { name: 'x.gguf', sizeBytes: 1, sha256: 'zz' } } }, /spec.file/],
+      [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b' }, protect: 'all' }, /protect/],
+      [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b' }, origin: 'root' }, /origin/],
+    ];
+    for (const [msg, why] of bad) {
+      const r = parseLoadRequest(bytes(msg));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toMatch(why);
+    }
+    const good = parseLoadRequest(bytes({ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b' } }));
+    expect(good).toEqual({ ok: true, value: { v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b', file: null, config: {}, needBytes: 0 }, protect: [], origin: 'api' } });
+    expect(parseUnloadRequest(bytes({ v: 1, requestId: 'r', model: 'm', force: 'yes' }))).toMatchObject({ ok: false, error: /force/ });
+  });
+
+  it('D5: a record of another protocol is incompatible and keeps only its name', () => {
+    const r = parseNodeRecord(encode({ v: 1, name: 'old', protocol: PROTOCOL_VERSION + 1, token: 'x' }));
+    expect(r).toEqual({ ok: false, error: expect.stringMatching(/speaks protocol 2/), incompatible: { name: 'old', protocol: PROTOCOL_VERSION + 1 } });
+    expect(parseNodeRecord(encode({ v: 1, name: 'half', protocol: PROTOCOL_VERSION }))).toMatchObject({ ok: false, error: /incarnation missing/ });
+  });
+});

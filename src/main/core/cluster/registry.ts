@@ -1,0 +1,316 @@
+/**
+ * The cluster's connection to NATS and its JetStream KV buckets (distributed-spec.md section 1).
+ * Reconnects forever (250 ms + jitter); after every reconnect it re-creates the buckets (a
+ * restarted server may have lost them or still be starting JetStream) and tells its users, who
+ * re-put their records and re-create their watchers.
+ */
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { BUCKETS, BUCKET_MAX_AGE_MS, NodeRecord, nodeKey, parseNodeRecord } from './protocol';
+
+export type BucketName = keyof typeof BUCKETS;
+
+export interface RegistryOptions {
+  /** `nats://[user:pass@|token@]host:port` (or tls://). */
+  url: string;
+  /** Shown in the server's connection list. */
+  clientName: string;
+  log: (line: string) => void;
+}
+
+/** Why joining failed, in words that say what to fix (D6). */
+export class ClusterJoinError extends Error {
+  override name = 'ClusterJoinError';
+}
+
+const RECONNECT_MS = 250;
+const RECONNECT_JITTER_MS = 100;
+
+/** The URL without credentials, for messages and logs (clarifications 6). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '***';
+      u.password = '';
+    }
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(an unreadable NATS URL)';
+  }
+}
+
+function connectOptions(url: string): { servers: string; user?: string; pass?: string; token?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ClusterJoinError(`The NATS URL is not a URL; write it as nats://user:password@host:4222.`);
+  }
+  if (!['nats:', 'tls:', 'ws:', 'wss:'].includes(u.protocol)) throw new ClusterJoinError(`The NATS URL must start with nats:// or tls:// (got ${u.protocol}//).`);
+  const servers = `${u.protocol}//${u.hostname.includes(':') ? `[${u.hostname}]` : u.hostname}:${u.port || 4222}`;
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  if (user && pass) return { servers, user, pass };
+  if (user) return { servers, token: user };
+  return { servers };
+}
+
+function isWrongSequence(e: unknown): boolean {
+  return /wrong last sequence/i.test((e as Error)?.message ?? '');
+}
+
+function explainJetStream(e: unknown, shown: string): ClusterJoinError {
+  const m = (e as Error)?.message ?? String(e);
+  if (/jetstream.*not enabled|no responders|503|timeout/i.test(m))
+    return new ClusterJoinError(
+      `NATS at ${shown} has JetStream off (${m}). Start nats-server with JetStream on: \`nats-server -js -sd <dir>\` or \`nats-server -c docs/cluster/nats-server.conf\`.`,
+    );
+  return new ClusterJoinError(`NATS at ${shown}: could not open the cluster's buckets (${m}).`);
+}
+
+export class Registry {
+  readonly nc: NatsConnection;
+  private readonly kvm: Kvm;
+  private readonly buckets = new Map<BucketName, KV>();
+  private readonly reconnectListeners = new Set<() => void | Promise<void>>();
+  private readonly disconnectListeners = new Set<() => void>();
+  private closed = false;
+  private connectedNow = true;
+  readonly shownUrl: string;
+
+  private constructor(
+    nc: NatsConnection,
+    private readonly log: (line: string) => void,
+    shownUrl: string,
+  ) {
+    this.nc = nc;
+    this.kvm = new Kvm(nc);
+    this.shownUrl = shownUrl;
+  }
+
+  /** Connects and opens the buckets, or fails saying what to fix (D6). */
+  static async connect(o: RegistryOptions): Promise<Registry> {
+    const shown = redactUrl(o.url);
+    const opts = connectOptions(o.url);
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        ...opts,
+        name: o.clientName,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: RECONNECT_MS,
+        reconnectJitter: RECONNECT_JITTER_MS,
+        reconnectJitterTLS: RECONNECT_JITTER_MS,
+        pingInterval: 2_000,
+        timeout: 5_000,
+      });
+    } catch (e) {
+      const m = (e as Error).message ?? String(e);
+      if (/authorization|authentication|auth/i.test(m))
+        throw new ClusterJoinError(`NATS at ${shown} refused the credentials (${m}). Check the user and password (nats://user:password@host:4222) or the token.`);
+      throw new ClusterJoinError(`Cannot reach NATS at ${shown} (${m}). Start nats-server there (docs/cluster/nats-server.conf) or fix the address.`);
+    }
+    const registry = new Registry(nc, o.log, shown);
+    try {
+      await registry.openBuckets();
+    } catch (e) {
+      await nc.close().catch(() => {});
+      throw explainJetStream(e, shown);
+    }
+    void registry.followStatus();
+    return registry;
+  }
+
+  /** True while the connection is up (staleness clocks pause while it is not, spec section 2). */
+  get connected(): boolean {
+    return this.connectedNow && !this.closed;
+  }
+
+  bucket(name: BucketName): KV {
+    const kv = this.buckets.get(name);
+    if (!kv) throw new Error(`bucket ${BUCKETS[name]} is not open`);
+    return kv;
+  }
+
+  /** Called after each reconnect, once the buckets are back. Returns the unsubscribe. */
+  onReconnect(listener: () => void | Promise<void>): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  /** Called when the connection drops. Returns the unsubscribe. */
+  onDisconnect(listener: () => void): () => void {
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
+  private async openBuckets(): Promise<void> {
+    for (const name of Object.keys(BUCKETS) as BucketName[]) {
+      // The same options everywhere: JetStream refuses a bucket re-declared with other limits.
+      const kv = await this.kvm.create(BUCKETS[name], { storage: 'file', history: 1, ttl: BUCKET_MAX_AGE_MS, timeout: 5_000 });
+      this.buckets.set(name, kv);
+    }
+  }
+
+  private async followStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closed) return;
+      if (s.type === 'disconnect') {
+        this.connectedNow = false;
+        this.log(`cluster: lost NATS at ${this.shownUrl}; reconnecting`);
+        for (const l of this.disconnectListeners) l();
+      } else if (s.type === 'reconnect') {
+        this.connectedNow = true;
+        this.log(`cluster: reconnected to NATS at ${this.shownUrl}`);
+        void this.rebuild();
+      }
+    }
+  }
+
+  /** After a reconnect: buckets (retrying while JetStream starts), then every listener. */
+  private rebuilding: Promise<void> | null = null;
+  private rebuild(): Promise<void> {
+    this.rebuilding ??= (async () => {
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          await this.openBuckets();
+          break;
+        } catch (e) {
+          if (attempt % 20 === 0) this.log(`cluster: buckets not back yet (${(e as Error).message}); retrying`);
+          await new Promise((r) => setTimeout(r, RECONNECT_MS + Math.random() * RECONNECT_JITTER_MS));
+        }
+      }
+      for (const l of this.reconnectListeners) await Promise.resolve(l()).catch((e: Error) => this.log(`cluster: after reconnect: ${e.message}`));
+    })().finally(() => (this.rebuilding = null));
+    return this.rebuilding;
+  }
+
+  /**
+   * Calls `onEntry` for every node record now and as they change (deleted keys as null), until
+   * the returned stop; re-created after each reconnect.
+   */
+  watchNodes(onEntry: (key: string, record: NodeRecord | null, raw: { incompatible?: { name: string; protocol: unknown }; error?: string }) => void): () => void {
+    let stopped = false;
+    let current: { stop(): void } | null = null;
+    const start = async (): Promise<void> => {
+      current?.stop();
+      if (stopped) return;
+      const iter = await this.bucket('nodes').watch({ key: 'node.>' });
+      current = iter;
+      void (async () => {
+        for await (const e of iter as AsyncIterable<KvWatchEntry>) {
+          if (e.operation !== 'PUT') {
+            onEntry(e.key, null, {});
+            continue;
+          }
+          const parsed = parseNodeRecord(e.value);
+          if (parsed.ok) onEntry(e.key, parsed.value, {});
+          else onEntry(e.key, null, { error: parsed.error, incompatible: 'incompatible' in parsed ? parsed.incompatible : undefined });
+        }
+      })().catch(() => {});
+    };
+    void start().catch((e: Error) => this.log(`cluster: cannot watch nodes: ${e.message}`));
+    const off = this.onReconnect(start);
+    return () => {
+      stopped = true;
+      off();
+      current?.stop();
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.reconnectListeners.clear();
+    this.disconnectListeners.clear();
+    await this.nc.drain().catch(() => this.nc.close().catch(() => {}));
+  }
+}
+
+/**
+ * One worker's ownership of `node.<name>` (D2): created if free; taken over with update(rev) if
+ * the holder wrote nothing for 2 of its heartbeats; else refused naming the holder. Later
+ * writes are update(rev), so a second writer is noticed instead of overwritten.
+ */
+export class NodeKeyOwner {
+  private revision = 0;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly name: string,
+    private readonly incarnation: string,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  private get kv(): KV {
+    return this.registry.bucket('nodes');
+  }
+
+  async claim(record: NodeRecord): Promise<void> {
+    const key = nodeKey(this.name);
+    try {
+      this.revision = await this.kv.create(key, JSON.stringify(record));
+      return;
+    } catch (e) {
+      if (!isWrongSequence(e)) throw e;
+    }
+    const seen = await this.kv.get(key);
+    if (!seen || seen.operation !== 'PUT') {
+      this.revision = await this.kv.create(key, JSON.stringify(record));
+      return;
+    }
+    const holder = parseNodeRecord(seen.value);
+    const holderHeartbeat = holder.ok ? holder.value.heartbeatMs : record.heartbeatMs;
+    // Stale means: no write for 2 of the holder's heartbeats, observed on our own clock.
+    const deadline = Date.now() + 2 * holderHeartbeat + 50;
+    while (Date.now() < deadline) {
+      await this.sleep(Math.max(10, Math.min(holderHeartbeat / 4, deadline - Date.now())));
+      const now = await this.kv.get(key);
+      if (now && now.revision !== seen.revision && now.operation === 'PUT') {
+        const who = parseNodeRecord(now.value);
+        const where = who.ok ? ` (gateway ${who.value.gateway}, started as incarnation ${who.value.incarnation})` : '';
+        throw new ClusterJoinError(`Another live worker holds the name "${this.name}"${where}. Stop it or start this one with another --name.`);
+      }
+    }
+    try {
+      this.revision = await this.kv.update(key, JSON.stringify(record), seen.revision);
+    } catch (e) {
+      if (isWrongSequence(e)) throw new ClusterJoinError(`Another worker took the name "${this.name}" at the same moment. Start this one with another --name.`);
+      throw e;
+    }
+  }
+
+  /**
+   * Writes the record. Returns false when another incarnation took the key over (this worker
+   * must stop using the name); a key lost with its bucket is created again.
+   */
+  async write(record: NodeRecord): Promise<boolean> {
+    const key = nodeKey(this.name);
+    try {
+      this.revision = await this.kv.update(key, JSON.stringify(record), this.revision);
+      return true;
+    } catch (e) {
+      if (!isWrongSequence(e)) throw e;
+    }
+    const now = await this.kv.get(key);
+    if (!now || now.operation !== 'PUT') {
+      this.revision = await this.kv.create(key, JSON.stringify(record));
+      return true;
+    }
+    const holder = parseNodeRecord(now.value);
+    if (holder.ok && holder.value.incarnation === this.incarnation) {
+      // Our own earlier write whose acknowledgement was lost (a reconnect).
+      this.revision = await this.kv.update(key, JSON.stringify(record), now.revision);
+      return true;
+    }
+    return false;
+  }
+
+  /** Removes the record on a clean stop, so frontends see the node gone at once. */
+  async release(): Promise<void> {
+    await this.kv.delete(nodeKey(this.name), { previousSeq: this.revision }).catch(() => {});
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The worker side of the cluster: a headless core (its own loader enforces this node's cap,
+ * budget, groups, ttl, stall and crash rules, D26) joined to NATS. It owns `node.<name>` (D2),
+ * rewrites it every heartbeat and at once when its models change (D1), answers load, unload,
+ * ping and drain requests, and publishes its events and stats. Inference comes through the
+ * gateway, never NATS.
+ *
+ * Trust (clarifications 3): a load names a model of this worker's own catalog; the spec's
+ * backend must be that model's backend in this worker's registry and its file the model's file
+ * inside --models. Nothing from NATS names a program, a path or a config key to use.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { freemem, totalmem } from 'node:os';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { LoadoutError } from '../../../shared/errors';
+import { isOccupying } from '../../../shared/model';
+import type { ModelRow, UnloadReason } from '../../../shared/model';
+import type { Core } from '../createCore';
+import { SerialQueue } from '../fsx/serialQueue';
+import type { ModelRouter } from '../loader/router';
+import { Gateway } from './gateway';
+import {
+  PROTOCOL_VERSION,
+  encode,
+  errorReply,
+  nodeSubject,
+  parseDrainRequest,
+  parseLoadRequest,
+  parsePingRequest,
+  parseUnloadRequest,
+  type LoadRequest,
+  type NodeEvent,
+  type NodeFile,
+  type NodeModel,
+  type NodeRecord,
+  type NodeStats,
+} from './protocol';
+import { NodeKeyOwner, Registry } from './registry';
+import { makeGatewayCert, type GatewayCert } from './tls';
+
+export interface WorkerAgentOptions {
+  core: Core;
+  router: ModelRouter;
+  registry: Registry;
+  name: string;
+  labels: Record<string, string>;
+  heartbeatMs: number;
+  /** Where the gateway listens. */
+  listenHost: string;
+  listenPort: number;
+  /** The host frontends dial (the record's gateway). */
+  advertiseHost: string;
+  version: string;
+  log: (line: string) => void;
+  /** Another incarnation took this worker's name over: the worker must stop. */
+  onLost: (why: string) => void;
+}
+
+const UNLOAD_REASONS = new Set<UnloadReason>(['lru', 'group', 'memory', 'idle', 'stalled', 'reclaimer', 'vram_pressure', 'crashed', 'settings', 'user', 'shutdown']);
+const STATS_INTERVAL_MS = 100;
+
+export function nodeModelOf(row: ModelRow): NodeModel {
+  return {
+    name: row.name,
+    state: row.state,
+    backend: row.backend,
+    inFlight: row.inFlight,
+    queued: row.queued,
+    lastUsed: row.lastUsed,
+    memoryBytes: row.memory.rssBytes ?? row.memory.estimateBytes,
+    pinned: row.pinned,
+    groups: row.groups,
+    progress: row.progress,
+  };
+}
+
+export class WorkerAgent {
+  private seq = 0;
+  private eventSeq = 0;
+  private draining = false;
+  private readonly writes = new SerialQueue();
+  private writePending = false;
+  private readonly subs: Subscription[] = [];
+  private readonly disposers: (() => void)[] = [];
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private statsTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  private lastWriteError = '';
+
+  private constructor(
+    private readonly o: WorkerAgentOptions,
+    private readonly owner: NodeKeyOwner,
+    readonly gateway: Gateway,
+    private readonly cert: GatewayCert,
+    readonly incarnation: string,
+    /** This incarnation's gateway bearer token. */
+    readonly token: string,
+  ) {}
+
+  /** Starts the gateway, claims the name (D2), then serves requests and heartbeats. */
+  static async start(o: WorkerAgentOptions): Promise<WorkerAgent> {
+    const cert = await makeGatewayCert(o.name, [o.advertiseHost]);
+    const incarnation = randomUUID();
+    const token = randomBytes(32).toString('base64url');
+    const owner = new NodeKeyOwner(o.registry, o.name, incarnation);
+    const gateway = await Gateway.start({ router: o.router, row: (n) => o.core.commands.row(n), cert, token, host: o.listenHost, port: o.listenPort, nodeName: o.name });
+    const agent = new WorkerAgent(o, owner, gateway, cert, incarnation, token);
+    try {
+      await owner.claim(agent.record());
+    } catch (e) {
+      gateway.forceClose();
+      throw e;
+    }
+    agent.serve();
+    return agent;
+  }
+
+  get gatewayAddress(): string {
+    const h = this.o.advertiseHost.includes(':') ? `[${this.o.advertiseHost}]` : this.o.advertiseHost;
+    return `${h}:${this.gateway.port}`;
+  }
+
+  private rows(): ModelRow[] {
+    return this.o.router.snapshot().models;
+  }
+
+  /** The record as of now; `seq` grows with every write of this incarnation. */
+  record(): NodeRecord {
+    const snapshot = this.o.router.snapshot();
+    const settings = this.o.core.commands.settings();
+    const models = snapshot.models.filter((r) => isOccupying(r.state)).map(nodeModelOf);
+    const files = new Map<string, NodeFile>();
+    for (const r of snapshot.models) if (r.file && r.sizeBytes !== null && r.status === 'ok') files.set(r.file, { name: r.file, sizeBytes: r.sizeBytes, sha256: null });
+    let inFlight = 0;
+    let queued = 0;
+    for (const m of models) {
+      inFlight += m.inFlight;
+      queued += m.queued;
+    }
+    return {
+      v: 1,
+      name: this.o.name,
+      incarnation: this.incarnation,
+      protocol: PROTOCOL_VERSION,
+      version: this.o.version,
+      gateway: this.gatewayAddress,
+      tlsSha256: this.cert.sha256,
+      tlsCert: this.cert.cert,
+      token: this.token,
+      labels: this.o.labels,
+      seq: ++this.seq,
+      heartbeatMs: this.o.heartbeatMs,
+      at: new Date().toISOString(),
+      draining: this.draining,
+      memory: { total: totalmem(), available: freemem(), budget: settings.memory_budget, models: models.reduce((n, m) => n + (m.memoryBytes ?? 0), 0) },
+      limits: { max_active_models: settings.max_active_models, memory_budget: settings.memory_budget, vram_budget: settings.vram_budget },
+      gpus: snapshot.gpus ?? [],
+      stats: { inFlight, queued },
+      files: [...files.values()],
+      models,
+    };
+  }
+
+  /** Writes the record (coalesced: a write asked for while one is queued is that one). */
+  writeRecord(): Promise<void> {
+    if (this.writePending || this.stopped) return this.writes.idle();
+    this.writePending = true;
+    return this.writes.run(async () => {
+      this.writePending = false;
+      if (this.stopped || !this.o.registry.connected) return;
+      try {
+        const ok = await this.owner.write(this.record());
+        this.lastWriteError = '';
+        if (!ok) {
+          this.stopped = true;
+          this.o.onLost(`another worker took over the name "${this.o.name}"`);
+        }
+      } catch (e) {
+        const m = (e as Error).message;
+        if (m !== this.lastWriteError) this.o.log(`cluster: could not write the node record (${m}); retrying every heartbeat`);
+        this.lastWriteError = m;
+      }
+    });
+  }
+
+  private serve(): void {
+    const nc = this.o.registry.nc;
+    const on = (verb: 'load' | 'unload' | 'ping' | 'drain', handle: (m: Msg) => Promise<unknown>) => {
+      const sub = nc.subscribe(nodeSubject(this.o.name, verb), {
+        callback: (err, msg) => {
+          if (err) return;
+          Promise.resolve(msg)
+            .then(handle)
+            .then(
+            (reply) => msg.respond(encode(reply)),
+            (e) => msg.respond(encode(errorReply(e instanceof LoadoutError ? e.code : 'invalid', (e as Error).message))),
+          );
+        },
+      });
+      this.subs.push(sub);
+    };
+    on('ping', async (m) => {
+      const req = this.checked(parsePingRequest(m.data), 'ping');
+      return { v: 1, ok: true, requestId: req.requestId, name: this.o.name, incarnation: this.incarnation, seq: this.seq };
+    });
+    on('load', (m) => this.load(this.checked(parseLoadRequest(m.data), 'load')));
+    on('unload', async (m) => {
+      const req = this.checked(parseUnloadRequest(m.data), 'unload');
+      this.o.core.commands.modelConfig(req.model); // not_found for an unknown model
+      const reason = UNLOAD_REASONS.has(req.reason as UnloadReason) ? (req.reason as UnloadReason) : 'user';
+      await this.o.router.unload(req.model, { force: req.force, reason, by: req.by });
+      return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(req.model)) };
+    });
+    on('drain', async (m) => {
+      const req = this.checked(parseDrainRequest(m.data), 'drain');
+      this.draining = req.draining;
+      await this.writeRecord();
+      return { v: 1, ok: true, requestId: req.requestId, draining: this.draining };
+    });
+
+    this.disposers.push(
+      this.o.core.events.on((e) => {
+        if (e.type === 'model') {
+          this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'model', row: nodeModelOf(e.row) } satisfies NodeEvent);
+          this.scheduleStats();
+          void this.writeRecord();
+        } else if (e.type === 'journal') {
+          this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'journal', entry: { ...e.entry, node: this.o.name } } as NodeEvent);
+        }
+      }),
+    );
+    this.disposers.push(this.o.registry.onReconnect(() => this.writeRecord()));
+    this.heartbeat = setInterval(() => void this.writeRecord(), this.o.heartbeatMs);
+  }
+
+  private checked<T>(r: { ok: true; value: T } | { ok: false; error: string }, what: string): T {
+    if (r.ok) return r.value;
+    this.o.log(`cluster: refused a malformed ${what} request: ${r.error}`);
+    throw new LoadoutError('invalid', r.error);
+  }
+
+  /**
+   * Acks at once with the row; the load runs here and reports through events. Refused when
+   * draining, when the spec does not match this worker's own model, or when making room would
+   * evict a model the frontend protects.
+   */
+  private async load(req: LoadRequest): Promise<unknown> {
+    if (this.draining) throw new LoadoutError('slots_busy', `worker ${this.o.name} is draining and takes no loads`);
+    const name = req.spec.name;
+    const row = this.o.core.commands.row(name);
+    if (req.spec.backend !== row.backend) throw new LoadoutError('invalid', `model "${name}" runs on backend "${row.backend}" on worker ${this.o.name}, not "${req.spec.backend}"`);
+    if (!this.o.core.commands.backends().some((b) => b.name === req.spec.backend)) throw new LoadoutError('invalid', `worker ${this.o.name} has no backend named "${req.spec.backend}"`);
+    if (req.spec.file) {
+      const f = req.spec.file.name;
+      if (f.startsWith('/') || f.split(/[\\/]/).includes('..')) throw new LoadoutError('invalid', `spec.file.name must be relative inside the worker's models folder (got "${f}")`);
+      if (row.file && f !== row.file && !row.file.endsWith(`/${f}`)) throw new LoadoutError('invalid', `model "${name}" uses file "${row.file}" on worker ${this.o.name}, not "${f}"`);
+    }
+    if (!isOccupying(row.state)) {
+      const plan = this.o.router.plan(name);
+      const hit = plan.unloads.find((u) => req.protect.includes(u.name));
+      if (hit) throw new LoadoutError('slots_pinned', `loading "${name}" on worker ${this.o.name} would unload "${hit.name}", which the cluster keeps`);
+      if (!plan.ok && plan.failure) throw new LoadoutError(plan.failure.code, plan.failure.message);
+      void this.o.router.load(name, { origin: req.origin }).catch((e: Error) => this.o.log(`cluster: load of ${name} for ${req.frontend} failed: ${e.message}`));
+    }
+    return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(name)) };
+  }
+
+  private publish(verb: 'events' | 'stats', body: unknown): void {
+    try {
+      this.o.registry.nc.publish(nodeSubject(this.o.name, verb), encode(body));
+    } catch {
+      // Disconnected: the next heartbeat carries the state.
+    }
+  }
+
+  /** At most 10 stats messages a second (spec section 1). */
+  private scheduleStats(): void {
+    if (this.statsTimer) return;
+    this.statsTimer = setTimeout(() => {
+      this.statsTimer = null;
+      const m: NodeStats['m'] = {};
+      for (const r of this.rows()) if (isOccupying(r.state)) m[r.name] = { inFlight: r.inFlight, queued: r.queued, lastUsed: r.lastUsed };
+      this.publish('stats', { v: 1, m } satisfies NodeStats);
+    }, STATS_INTERVAL_MS);
+  }
+
+  /** Stops serving and removes the record (a clean stop: frontends see the node leave at once). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.statsTimer) clearTimeout(this.statsTimer);
+    for (const d of this.disposers) d();
+    for (const s of this.subs) s.unsubscribe();
+    await this.writes.idle();
+    await this.owner.release();
+    this.gateway.forceClose();
+  }
+}
