@@ -217,6 +217,6 @@ export const test = base.extend<{ appOptions: AppOptions; app: App }>({
 export { expect };
 
 /** Opens a view from the top navigation. */
-export async function openView(page: Page, name: 'Models' | 'LRU' | 'Groups' | 'Activity' | 'Logs' | 'Settings'): Promise<void> {
+export async function openView(page: Page, name: 'Models' | 'LRU' | 'Nodes' | 'Groups' | 'Activity' | 'Logs' | 'Settings'): Promise<void> {
   await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name }).click();
 }

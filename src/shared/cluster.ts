@@ -39,6 +39,8 @@ export interface ClusterSnapshot {
   /** This frontend's id and node name. */
   frontend: string;
   nats: 'connected' | 'reconnecting' | 'disconnected';
+  /** The NATS address without credentials (clarifications 6). */
+  natsUrl?: string;
   /** What to fix when the join failed (no JetStream, bad credentials), else null. */
   natsError: string | null;
   /** The frontend holding the reconcile lease, or null. */

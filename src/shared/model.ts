@@ -239,10 +239,12 @@ export interface Settings {
   /** A secret: every read shows "set" or "" (clarifications 6). */
   hf_token: string;
   ollama_registry: string;
-  /** The cluster's NATS (`nats://user:pass@host:4222`; "" = this machine alone). A secret: it holds credentials. */
+  /** A secret (it holds the NATS credentials): every read shows "set" or "". */
   cluster_nats_url: string;
-  /** This machine's name in the cluster ("" = the host name). */
   cluster_node_name: string;
+  cluster_local_node: boolean;
+  cluster_share_local_node: boolean;
+  cluster_tls_ca: string;
 }
 
 /** Where the built-in backend runs models: the best GPU found, the CPU, or one GPU API. */

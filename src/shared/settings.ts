@@ -75,8 +75,11 @@ export const SETTINGS_SCHEMA: Record<keyof Settings, Field> = {
   hf_endpoint: { kind: 'string', url: true, default: 'https://huggingface.co', help: 'the Hugging Face Hub to download from and search (default from HF_ENDPOINT)' },
   hf_token: { kind: 'string', default: '', secret: true, help: 'Hugging Face access token for gated models (default from HF_TOKEN; never shown)' },
   ollama_registry: { kind: 'string', url: true, default: 'https://registry.ollama.ai', help: 'the Ollama registry ollama:// model names are pulled from' },
-  cluster_nats_url: { kind: 'string', default: '', secret: true, help: 'the cluster\'s NATS server, nats://user:password@host:4222 ("" = this machine alone; never shown: it holds credentials)' },
-  cluster_node_name: { kind: 'string', default: '', help: 'this machine\'s name in the cluster ("" = the host name)' },
+  cluster_nats_url: { kind: 'string', default: '', secret: true, help: 'NATS of a cluster to join, nats://user:password@host:4222 ("" = this machine alone; never shown, as it holds credentials)' },
+  cluster_node_name: { kind: 'string', default: '', help: "this machine's name in the cluster (default: the host name)" },
+  cluster_local_node: { kind: 'bool', default: true, help: 'in a cluster, this machine runs models too' },
+  cluster_share_local_node: { kind: 'bool', default: false, help: "other frontends may load onto and evict from this machine's node" },
+  cluster_tls_ca: { kind: 'string', default: '', help: 'CA file (PEM) for a tls:// NATS server' },
 };
 
 export const SECRET_KEYS = (Object.keys(SETTINGS_SCHEMA) as (keyof Settings)[]).filter((k) => SETTINGS_SCHEMA[k].secret);

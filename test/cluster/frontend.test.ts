@@ -40,12 +40,12 @@ describe('cluster frontend view (D1)', () => {
     expect(node).toMatchObject({ state: 'live', reason: null, protocol: 1, labels: { gpu: 'none' }, local: false, replicas: [] });
     expect(node.heartbeatAgeMs).toBeLessThan(250 + 300);
     const status = await get('/api/cluster');
-    expect(status).toMatchObject({ frontend: 'laptop', nats: 'connected', natsError: null, leader: null });
+    expect(status).toMatchObject({ frontend: 'laptop', nats: 'connected', natsError: null });
     expect(JSON.stringify(status)).not.toContain('s3cret');
     expect(t.core.commands.settings().cluster_nats_url).toBe('set');
     expect(JSON.stringify(await get('/api/settings'))).not.toContain('s3cret');
     // The GUI gets it too: in the snapshot, and as a cluster event.
-    expect(t.core.commands.snapshot().cluster?.nodes.map((n) => n.name)).toEqual(['w1']);
+    expect(t.core.commands.snapshot().cluster?.nodes.filter((n) => !n.local).map((n) => n.name)).toEqual(['w1']);
     await waitUntil(() => t.events.some((e) => e.type === 'cluster' && e.cluster?.nodes.some((n) => n.name === 'w1')), 'a cluster event naming w1');
 
     await w.kill('SIGKILL');

@@ -21,7 +21,6 @@ import type { BuiltinCommand } from './backends/builtin';
 import { StandbyPolicy, adoptableGpu, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { Catalog } from './catalog/catalog';
-import { ClusterMembership } from './cluster/nodeView';
 import { ChatService } from './chats/chatService';
 import { ChatStore } from './chats/chatStore';
 import type { CatalogEntry, ModelConfig } from './catalog/types';
@@ -37,6 +36,8 @@ import { gpuMonitorFor, type CudaPackSource } from './gpu/coreMonitor';
 import { PROCESS_BASE_BYTES } from './gpu/estimate';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
+import { joinCluster } from './cluster/join';
+import { redactUrl } from './cluster/registry';
 import { memoryEstimator } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { UsageStore } from './loader/usageStore';
@@ -232,7 +233,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     });
     // Everything above the loader (commands, chats, the API) sees only the router interface, so a
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
-    const router: ModelRouter = loader;
+    // With cluster_nats_url set, the cluster router takes the loader's place (D1); a failed join
+    // says what to fix and this machine runs alone (D6).
+    const joined = settings().cluster_nats_url ? await joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    const cluster = joined?.router ?? null;
+    const router: ModelRouter = cluster ?? loader;
 
     await catalog.start();
     // G20: jobs running at the last quit resume (download_resume_on_start); paused ones stay paused.
@@ -312,16 +317,11 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       clock,
     });
 
-    // The cluster's read side: joined while cluster_nats_url is set; a failed join leaves local use as it is (D6).
-    const cluster = new ClusterMembership({ clock, nodeName: () => settings().cluster_node_name || hostname(), log: notice, onChange: (snapshot) => events.emit({ type: 'cluster', cluster: snapshot }) });
-    void cluster.follow(settings().cluster_nats_url);
-    disposers.push(() => cluster.dispose());
-
     const requests = requestLog(join(dataDir, 'requests.jsonl'));
     let serverStatus: ServerStatus = { listening: false, url: null, host: '127.0.0.1', port: null, error: null, apiKeySet: settings().api_key !== '' };
     
     const commands: CoreCommands = {
-      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: cluster.snapshot() }),
+      snapshot: () => ({ ...router.snapshot(), settings: maskSecrets(settings()), downloads: downloads.list(), standby: localLauncher.standbyInfo(), settingsProblem: settingsStore.problem, flags: settingsStore.flagged(), cluster: commands.cluster() }),
       row: (name) => {
         entryOf(name);
         return router.rowOf(name);
@@ -364,7 +364,6 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           await downloads.start();
           await catalog.setModelsDir(next.models_dir);
         }
-        void cluster.follow(next.cluster_nats_url);
         const shown = maskSecrets(next);
         events.emit({ type: 'settings', settings: shown, settingsProblem: settingsStore.problem, flags: settingsStore.flagged() });
         router.enforcePolicy();
@@ -411,14 +410,15 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       ...downloadCommands({ engine: () => downloads, catalog: (name) => catalog.get(name) }),
       addModel: (req) => addModel({ modelsDir: settings().models_dir, engine: downloads, catalog }, req),
-      // The nodes come from cluster_nats_url's registry (null: single machine); drain and
-      // unloadReplica wait for the cluster router.
-      cluster: () => cluster.snapshot(),
-      drainNode: async () => {
-        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      // Single machine until a cluster router takes over these three (cluster_nats_url).
+      cluster: () => cluster?.clusterSnapshot() ?? (joined ? { frontend: settings().cluster_node_name || hostname(), nats: 'disconnected', natsUrl: redactUrl(settings().cluster_nats_url), natsError: joined.error, leader: null, nodes: [], lru: [] } : null),
+      drainNode: async (node) => {
+        if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+        await cluster.drainNode(node);
       },
-      unloadReplica: async () => {
-        throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+      unloadReplica: async (node, model) => {
+        if (!cluster) throw new LoadoutError('invalid', 'This app is not part of a cluster: set cluster_nats_url in Settings to join one');
+        await cluster.unloadReplica(node, model, { reason: 'user' });
       },
       ...chats.commands(),
     };

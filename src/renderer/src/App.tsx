@@ -15,8 +15,9 @@ import { LogsView } from './features/logs/LogsView';
 import { LruView } from './features/lru/LruView';
 import { ModelsView } from './features/models/ModelsView';
 import { PlanDialog } from './features/models/PlanDialog';
+import { NodesView } from './features/nodes/NodesView';
 import { SettingsView } from './features/settings/SettingsView';
-import { VIEWS, isChatWindow, navigate, routeHref, useRoute } from './router';
+import { isChatWindow, navigate, routeHref, useRoute, viewsFor } from './router';
 import { slotInfo } from './store/selectors';
 import { useStore } from './store/store';
 
@@ -120,13 +121,14 @@ export function App() {
 
 function MainWindow() {
   const route = useRoute();
+  const views = viewsFor(useStore((s) => s.cluster !== null));
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement | null;
       const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
       if (typing || e.ctrlKey || e.metaKey || e.altKey || document.querySelector('dialog[open]')) return;
-      const view = VIEWS.find((v) => v.key === e.key);
+      const view = viewsFor(useStore.getState().cluster !== null).find((v) => v.key === e.key);
       if (view) {
         e.preventDefault();
         navigate(view.id);
@@ -144,7 +146,7 @@ function MainWindow() {
       <header className="topbar">
         <span className="brand">Loadout</span>
         <nav aria-label="Views">
-          {VIEWS.map((v) => (
+          {views.map((v) => (
             <a key={v.id} href={routeHref(v.id)} aria-current={route.view === v.id ? 'page' : undefined} title={`${v.label} (key ${v.key})`}>
               {v.label}
             </a>
@@ -165,6 +167,8 @@ function MainWindow() {
             <ChatView conversationId={route.model} />
           ) : route.view === 'lru' ? (
             <LruView />
+          ) : route.view === 'nodes' ? (
+            <NodesView />
           ) : route.view === 'groups' ? (
             <GroupsView />
           ) : route.view === 'activity' ? (

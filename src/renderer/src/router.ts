@@ -4,18 +4,24 @@
  */
 import { useSyncExternalStore } from 'react';
 
-export type View = 'models' | 'downloads' | 'chat' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api';
+export type View = 'models' | 'downloads' | 'chat' | 'lru' | 'groups' | 'activity' | 'logs' | 'settings' | 'api' | 'nodes';
 export const VIEWS: { id: View; label: string; key: string }[] = [
   { id: 'models', label: 'Models', key: '1' },
   { id: 'downloads', label: 'Downloads', key: '9' },
   { id: 'chat', label: 'Chat', key: '8' },
   { id: 'lru', label: 'LRU', key: '2' },
+  { id: 'nodes', label: 'Nodes', key: '0' },
   { id: 'groups', label: 'Groups', key: '3' },
   { id: 'activity', label: 'Activity', key: '4' },
   { id: 'logs', label: 'Logs', key: '5' },
   { id: 'settings', label: 'Settings', key: '6' },
   { id: 'api', label: 'API', key: '7' },
 ];
+
+/** The navigation's views: Nodes only while the app is in a cluster. */
+export function viewsFor(inCluster: boolean): typeof VIEWS {
+  return inCluster ? VIEWS : VIEWS.filter((v) => v.id !== 'nodes');
+}
 
 export interface Route {
   view: View;

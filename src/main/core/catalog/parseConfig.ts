@@ -211,6 +211,14 @@ export function parseModelConfig(text: string, label: string, stem: string): Par
     });
     if (listed.length > 0) config.download_files = listed;
   }
+  // The cluster's replica policy (distributed-spec section 1); ignored on a single machine.
+  if (reader.map(['cluster'])) {
+    const cluster: NonNullable<ModelConfig['cluster']> = {};
+    assign(cluster, 'min_replicas', reader.int(['cluster', 'min_replicas'], 0));
+    assign(cluster, 'max_replicas', reader.int(['cluster', 'max_replicas'], 0));
+    assign(cluster, 'node_selector', reader.textMap(['cluster', 'node_selector']));
+    config.cluster = cluster;
+  }
   if (reader.map(['grpc'])) {
     // Accepted for LocalAI compatibility; the loader's readiness wait is a time budget instead.
     reader.int(['grpc', 'attempts'], 0);

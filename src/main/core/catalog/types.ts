@@ -52,6 +52,8 @@ export interface ModelConfig {
   roles?: Record<string, string>;
   /** LocalAI's `download_files`: the files the model needs, with what a download must match where pinned (G24, G41). */
   download_files?: { filename: string; sha256?: string }[];
+  /** Cluster: replicas kept across nodes and where they may run (D12, D21). */
+  cluster?: { min_replicas?: number; max_replicas?: number; node_selector?: Record<string, string> };
 }
 
 export interface CatalogEntry {

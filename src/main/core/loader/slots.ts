@@ -226,7 +226,7 @@ export class RequestSlots {
  * in `chat_deltas` (content, tool calls): the text is `message`, or the deltas' content when a
  * backend sends only those; tool calls come from the deltas.
  */
-function chunkOf(reply: Reply): StreamChunk {
+export function chunkOf(reply: Reply): StreamChunk {
   const pieces = reply.pieces && reply.pieces.length > 1 ? reply.pieces.map(utf8) : undefined;
   let text = pieces ? pieces.join('') : reply.message === undefined ? '' : utf8(reply.message);
   const chunk: StreamChunk = { text, tokens: reply.tokens, promptTokens: reply.prompt_tokens };

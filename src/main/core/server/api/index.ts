@@ -9,10 +9,11 @@ import { LoadoutError } from '../../../../shared/errors';
 import type { RequestLogEntry } from '../../../../shared/model';
 import type { RequestHandler, ServerContext, ServerParts } from '../httpServer';
 import type { ApiCall } from './call';
-import { replyError, replyJson } from './call';
+import { replyError } from './call';
 import type { ApiFlavor } from './errors';
 import { sendError } from './errors';
 import { checkRequest, corsHeaders } from './guard';
+import * as cluster from './cluster';
 import * as dl from './downloads';
 import * as mgmt from './management';
 import * as v1 from './openai';
@@ -39,7 +40,6 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: /^\/api\/settings$/, run: (c) => mgmt.getSettings(c) },
   { method: 'PUT', pattern: /^\/api\/settings$/, run: (c) => mgmt.putSettings(c) },
   { method: 'GET', pattern: /^\/api\/journal$/, run: (c) => mgmt.journal(c) },
-  { method: 'GET', pattern: /^\/api\/cluster$/, run: (c) => replyJson(c, c.ctx.core.commands.cluster() ?? { frontend: null, nats: 'disconnected', natsError: null, leader: null, nodes: [], lru: [] }) },
   { method: 'POST', pattern: actionPattern('load'), run: (c, n) => mgmt.load(c, n) },
   { method: 'POST', pattern: actionPattern('unload'), run: (c, n) => mgmt.unload(c, n) },
   { method: 'POST', pattern: actionPattern('pin'), run: (c, n) => mgmt.pin(c, n) },
@@ -54,6 +54,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', pattern: /^\/api\/downloads\/([^/]+)\/resume$/, run: (c, id) => dl.resume(c, id) },
   { method: 'GET', pattern: /^\/api\/hub\/search$/, run: (c) => dl.hubSearch(c) },
   { method: 'GET', pattern: /^\/api\/hub\/files$/, run: (c) => dl.hubFiles(c) },
+  { method: 'GET', pattern: /^\/api\/cluster$/, run: (c) => cluster.get(c) },
+  { method: 'GET', pattern: /^\/api\/cluster\/nodes\/([^/]+)$/, run: (c, n) => cluster.node(c, n) },
+  { method: 'POST', pattern: /^\/api\/cluster\/nodes\/([^/]+)\/drain$/, run: (c, n) => cluster.drain(c, n) },
+  { method: 'DELETE', pattern: /^\/api\/cluster\/nodes\/([^/]+)\/models\/.+$/, run: (c, n) => cluster.unloadReplica(c, n) },
 ];
 
 function actionPattern(action: string): RegExp {
@@ -169,7 +173,7 @@ export function createApiHandler(ctx: ServerContext): ServerParts {
         const known =
           flavor === 'v1'
             ? 'GET /v1/models; POST /v1/chat/completions, /v1/completions, /v1/embeddings'
-            : 'GET /api/state, /api/settings, /api/journal, /api/cluster, /api/models/{name}, /api/models/{name}/plan, /api/models/{name}/logs; POST /api/models/{name}/load, /unload, /pin; PUT /api/settings; GET/POST /api/downloads, GET/DELETE /api/downloads/{id}, POST /api/downloads/{id}/pause, /resume; GET /api/hub/search?q=, /api/hub/files?repo=';
+            : 'GET /api/state, /api/settings, /api/journal, /api/models/{name}, /api/models/{name}/plan, /api/models/{name}/logs; POST /api/models/{name}/load, /unload, /pin; PUT /api/settings; GET/POST /api/downloads, GET/DELETE /api/downloads/{id}, POST /api/downloads/{id}/pause, /resume; GET /api/hub/search?q=, /api/hub/files?repo=; GET /api/cluster, /api/cluster/nodes/{name}; POST /api/cluster/nodes/{name}/drain; DELETE /api/cluster/nodes/{name}/models/{model}';
         throw new LoadoutError('not_found', `No such endpoint: ${req.method} ${path} (${known}).`);
       }
       modelLookup = !!route.modelLookup;

@@ -72,6 +72,14 @@ export function ActivityView({ model }: { model: string | null }) {
                 <td className="nowrap" title={e.at}>{formatClock(e.at)}</td>
                 <td>
                   <a href={routeHref('activity', e.model)}>{e.model}</a>
+                  {e.node ? (
+                    <>
+                      {' '}
+                      <span className="badge pin node-badge" data-testid="node" title={`On node ${e.node}`}>
+                        {e.node}
+                      </span>
+                    </>
+                  ) : null}
                 </td>
                 <td>
                   <span className={`badge reason reason-${e.reason}`}>{REASON_LABEL[e.reason] ?? e.reason}</span>
@@ -79,6 +87,12 @@ export function ActivityView({ model }: { model: string | null }) {
                 <td>
                   {e.sentence}
                   {e.by ? <span className="muted"> (for {e.by})</span> : null}
+                  {e.frontend ? (
+                    <span className="muted" data-testid="frontend">
+                      {' '}
+                      · decided by {e.frontend}
+                    </span>
+                  ) : null}
                 </td>
               </tr>
             ))}

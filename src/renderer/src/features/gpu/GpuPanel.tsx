@@ -8,7 +8,7 @@ import { GPU_TYPE_LABEL, barPercent, formatVram, vramSplit } from '../../../../s
 import { useStore } from '../../store/store';
 import { deviceNames, noGpuLine } from './words';
 
-function GpuEntry({ device }: { device: GpuDevice }) {
+export function GpuEntry({ device }: { device: GpuDevice }) {
   const split = vramSplit(device);
   const parts = [
     { key: 'loadout', label: "Loadout's models", bytes: split.loadout },

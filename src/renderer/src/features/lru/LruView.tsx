@@ -12,6 +12,7 @@ import { StateBadge } from '../../ui/StateBadge';
 import { useNow } from '../../ui/useNow';
 import { placementLabel, vramFigure } from '../../../../shared/gpu';
 import { GpuPanel } from '../gpu/GpuPanel';
+import { ClusterLru } from './ClusterLru';
 
 function LruItem({ name, position, next }: { name: string; position: number; next: boolean }) {
   const row = useStore((s) => s.models[name]);
@@ -54,6 +55,11 @@ function Standby() {
 }
 
 export function LruView() {
+  const inCluster = useStore((s) => s.cluster !== null);
+  return inCluster ? <ClusterLru /> : <LocalLru />;
+}
+
+function LocalLru() {
   const lru = useStore((s) => s.lru);
   const slots = useStore(useShallow((s) => slotInfo(s.models, s.names, s.lru, s.settings)));
   // Starting, loading and stopping models hold a slot too, though they are not in the LRU order yet (or any more).

@@ -12,6 +12,7 @@ import { conflictsOf } from '../../store/selectors';
 import { useStore } from '../../store/store';
 import { formatBytes, formatClock, formatCount } from '../../ui/format';
 import { StateBadge } from '../../ui/StateBadge';
+import { ReplicaBadges } from '../nodes/ReplicaBadges';
 import { saveModel } from './actions';
 
 interface FormValues {
@@ -229,6 +230,11 @@ export function ModelDetails({ name }: { name: string }) {
             ]
               .filter(Boolean)
               .join(', ')}
+          </Fact>
+        )}
+        {row.replicas && (
+          <Fact label="Replicas">
+            {row.replicas.length === 0 ? 'none loaded in the cluster' : <ReplicaBadges replicas={row.replicas} max={Infinity} />}
           </Fact>
         )}
         {row.placement && <Fact label="Runs on">{placementWords(row.placement)}</Fact>}

@@ -11,6 +11,7 @@ import { formatAgo, formatBytes, formatCount } from '../../ui/format';
 import { StateBadge } from '../../ui/StateBadge';
 import { useNow } from '../../ui/useNow';
 import { downloadModel, pauseModel } from '../downloads/actions';
+import { ReplicaBadges } from '../nodes/ReplicaBadges';
 import { downloadLabel, modelJobs, summarize } from '../downloads/logic';
 import type { ModelDownload } from '../downloads/logic';
 import { canLoad, cancelLoad, requestLoad, setPinned, unload } from './actions';
@@ -173,6 +174,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
       </div>
       <div className="cell state-cell">
         {notDownloaded && online ? <DownloadState dl={dl} /> : <StateBadge row={row} />}
+        {row.replicas && row.replicas.length > 0 && <ReplicaBadges replicas={row.replicas} />}
       </div>
       <div className="cell mem-cell">
         {row.memory.estimateBytes !== null && <span title="Estimated memory (weights + context)">{formatBytes(row.memory.estimateBytes)}</span>}

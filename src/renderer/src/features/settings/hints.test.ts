@@ -12,6 +12,7 @@ describe('V12: settings hints', () => {
     expect(label('vram_budget')).toBe('VRAM budget');
     expect(label('vram_reclaimer')).toBe('VRAM reclaimer');
     expect(label('gpu')).toBe('GPU');
+    expect(label('cluster_nats_url')).toBe('Cluster NATS URL');
     expect(label('api_lan')).toBe('API LAN');
   });
 

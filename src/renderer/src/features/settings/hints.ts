@@ -12,7 +12,9 @@ export const label = (k: string) =>
     .replace(/\bapi\b/gi, 'API')
     .replace(/\blan\b/gi, 'LAN')
     .replace(/\bvram\b/gi, 'VRAM')
-    .replace(/\bgpu\b/gi, 'GPU');
+    .replace(/\bgpu\b/gi, 'GPU')
+    .replace(/\bnats\b/gi, 'NATS')
+    .replace(/\burl\b/gi, 'URL');
 
 /**
  * A size as its field shows it: "1GB", "1536MB", in the largest unit that keeps it whole (all

@@ -1,0 +1,727 @@
+/**
+ * The frontend's cluster router (distributed-spec section 2): the loader's interface, so nothing
+ * above it changes, over the nodes NATS reports and this machine's own loader (an in-process
+ * node when `cluster_local_node` is on; it serves only this frontend, clarifications 3). It only
+ * acts on the pure planner's decisions:
+ * - warm path: `pickReplica` on the live replicas, writing nothing to NATS (D7, D8);
+ * - cold path: one claim per model in `loadout_claims` (`decideClaim`, D18), `placeModel`, then
+ *   `load` to the chosen node with `protect`, re-planned on a refusal (D17, 3 nodes at most);
+ * - a gateway connection error marks the replica suspect and pings its node; before any output
+ *   the request goes once more elsewhere, after it ends `backend_crashed` with the text so far
+ *   kept by the caller (D4, D10). Timeouts never evict.
+ * Own in-flight counts are taken and given back in one `finally`, so they cannot leak.
+ */
+import { randomUUID } from 'node:crypto';
+import { freemem, totalmem } from 'node:os';
+import type { ClusterNode, ClusterSnapshot, ModelReplica } from '../../../shared/cluster';
+import { LoadoutError, RETRY_AFTER_S, type ErrorCode } from '../../../shared/errors';
+import { isOccupying, isResident, type ModelRow, type Plan, type Settings, type Snapshot } from '../../../shared/model';
+import type { CoreEvent } from '../../../shared/model';
+import type { Clock } from '../clock';
+import type { ModelRouter, RequestOptions, StreamChunk, UnloadOptions } from '../loader/router';
+import type { EmbeddingResult__Output, PredictOptions, TokenizationResponse__Output } from '../../../wire';
+import { CLAIM_REFRESH_MS, decideClaim, type ClaimObservation, type ClaimRecord } from './claims';
+import { ConnectionLost, GatewayClients } from './gatewayClient';
+import { NodeWatch } from './nodeWatch';
+import { placeModel, MAX_PLACEMENT_TRIES } from './placement';
+import { LEADER_KEY, PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, type NodeRecord } from './protocol';
+import { pickReplica } from './pickReplica';
+import { EMPTY_RECONCILE_STATE, decideLeader, protectedReplicas, reconcileReplicas, recordPlaced, recordUnplaceable, type LeaseObservation, type ReconcileState, type ReplicaSpec } from './reconcile';
+import type { Registry } from './registry';
+import { clusterLru, type NodeSelector, type NodeView } from './view';
+
+export interface ClusterRouterOptions {
+  /** This machine's loader: the local node's models, and every row's catalog side. */
+  local: ModelRouter;
+  registry: Registry;
+  clock: Clock;
+  settings: () => Settings;
+  /** This machine's node name (`cluster_node_name`). */
+  nodeName: string;
+  /** `cluster_local_node`: this machine runs models too. */
+  localNode: boolean;
+  /** A model's config (its `cluster:` block); null for an unknown model. */
+  config: (name: string) => Record<string, unknown> | null;
+  emit: (e: CoreEvent) => void;
+  log: (line: string) => void;
+}
+
+type Target = { local: true; node: string } | { local: false; node: string; record: NodeRecord };
+
+const POLL_MS = 100;
+/** Seconds a `load` request waits for the worker's acknowledgement (spec section 1). */
+const LOAD_ACK_MS = 5_000;
+const CLUSTER_EVENT_MS = 250;
+/** Tries 250 ms apart before a load's "no responders" means the node is gone. */
+const NO_RESPONDERS_RETRIES = 8;
+
+const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTimeout(r, ms));
+
+function clusterBlock(config: Record<string, unknown> | null): { min: number; max: number; selector: NodeSelector } {
+  const c = config?.cluster;
+  const o = typeof c === 'object' && c !== null ? (c as Record<string, unknown>) : {};
+  const selector: Record<string, string> = {};
+  if (typeof o.node_selector === 'object' && o.node_selector !== null) for (const [k, v] of Object.entries(o.node_selector)) selector[k] = String(v);
+  const num = (x: unknown) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : 0);
+  return { min: num(o.min_replicas), max: num(o.max_replicas), selector };
+}
+
+export class ClusterRouter implements ModelRouter {
+  readonly frontend: string;
+  private readonly watch: NodeWatch;
+  private readonly clients = new GatewayClients();
+  /** This frontend's exact in-flight count: model -> node -> n. */
+  private readonly own = new Map<string, Map<string, number>>();
+  /** One cold load per model in this process; other frontends coalesce through the claim. */
+  private readonly coldLoads = new Map<string, Promise<void>>();
+  private readonly loadStartedAt = new Map<string, number>();
+  private readonly claimSeen = new Map<string, { revision: number; seenAt: number }>();
+  private eventTimer: unknown = null;
+  private readonly changedModels = new Set<string>();
+  private disposed = false;
+  private lease: LeaseObservation | null = null;
+  private leading = false;
+  private leaderTimer: unknown = null;
+  private reconcileState: ReconcileState = EMPTY_RECONCILE_STATE;
+  /** Models the leader is adding a replica of now (one at a time per model). */
+  private readonly scaling = new Set<string>();
+
+  constructor(private readonly o: ClusterRouterOptions) {
+    // Claims and the lease are held by this id: node names are unique in a cluster (D2).
+    this.frontend = o.nodeName;
+    this.watch = new NodeWatch({
+      registry: o.registry,
+      clock: o.clock,
+      frontend: this.frontend,
+      own: (node, model) => this.own.get(model)?.get(node) ?? 0,
+      onChange: (node, before) => {
+        for (const m of before?.models ?? []) this.changedModels.add(m.name);
+        for (const m of this.watch.record(node)?.models ?? []) this.changedModels.add(m.name);
+        this.scheduleEvents();
+      },
+    });
+    this.watch.start();
+    this.leaderTimer = this.o.clock.setTimeout(() => void this.leaderTick(), 0);
+  }
+
+  // ------------------------------------------------------------------------------ the view
+
+  private get localName(): string | null {
+    return this.o.localNode ? this.o.nodeName : null;
+  }
+
+  /** This machine as a node, from its own loader (always live: it is this process). */
+  private localView(): NodeView | null {
+    if (!this.localName) return null;
+    const s = this.o.settings();
+    return {
+      name: this.localName,
+      state: 'live',
+      labels: {},
+      protocol: PROTOCOL_VERSION,
+      memory: { total: totalmem(), available: freemem(), budget: s.memory_budget },
+      limits: { max_active_models: s.max_active_models, memory_budget: s.memory_budget, vram_budget: s.vram_budget },
+      gpus: [],
+      files: [],
+      models: this.o.local
+        .snapshot()
+        .models.filter((r) => isOccupying(r.state))
+        .map((r) => ({
+          name: r.name,
+          state: r.state,
+          groups: r.groups,
+          pinned: r.pinned,
+          inFlight: r.inFlight,
+          queued: r.queued,
+          lastUsed: r.lastUsed ? Date.parse(r.lastUsed) : 0,
+          sizeBytes: r.sizeBytes ?? 0,
+          needBytes: r.memory.rssBytes ?? r.memory.estimateBytes ?? 0,
+        })),
+    };
+  }
+
+  private views(now: number): NodeView[] {
+    const local = this.localView();
+    const remote = this.watch.views(now).filter((v) => v.name !== this.localName);
+    return local ? [local, ...remote] : remote;
+  }
+
+  private specs(): ReplicaSpec[] {
+    const out: ReplicaSpec[] = [];
+    for (const r of this.o.local.snapshot().models) {
+      const c = clusterBlock(this.o.config(r.name));
+      if (c.min > 0 || c.max > 0 || r.pinned) out.push({ name: r.name, min_replicas: c.min, max_replicas: c.max, pinned: r.pinned, selector: c.selector });
+    }
+    return out;
+  }
+
+  private targetOf(node: string): Target | null {
+    if (node === this.localName) return { local: true, node };
+    const record = this.watch.record(node);
+    return record ? { local: false, node, record } : null;
+  }
+
+  // ------------------------------------------------------------------------------ routing
+
+  private async target(name: string, opts?: RequestOptions): Promise<Target> {
+    const selector = clusterBlock(this.o.config(name)).selector;
+    for (let round = 0; ; round++) {
+      const now = this.o.clock.now();
+      const pick = pickReplica({ model: name, selector, nodes: this.views(now), frontend: this.frontend, own: this.own.get(name) ?? new Map(), now });
+      const t = pick && this.targetOf(pick.node.name);
+      if (t) return t;
+      if (round >= MAX_PLACEMENT_TRIES) throw new LoadoutError('no_node', `${name} was loaded but no replica of it can be reached; try again shortly.`, { retryAfter: RETRY_AFTER_S.no_node });
+      await this.coldLoad(name, opts);
+    }
+  }
+
+  private count(model: string, node: string, delta: number): void {
+    let m = this.own.get(model);
+    if (!m) this.own.set(model, (m = new Map()));
+    const n = (m.get(node) ?? 0) + delta;
+    if (n <= 0) m.delete(node);
+    else m.set(node, n);
+  }
+
+  /** D4: the replica leaves routing; "no responders" to a ping marks its node dead at once. */
+  private suspect(node: string, model: string): void {
+    this.watch.connectionError(node, model);
+    this.o.registry.nc
+      .request(nodeSubject(node, 'ping'), encode({ v: 1, requestId: randomUUID() }), { timeout: 1000 })
+      .catch((e: Error) => {
+        if (/no responders/i.test(e.message)) this.watch.noResponders(node);
+      });
+    try {
+      this.o.registry.nc.publish('loadout.cluster.suspect', encode({ v: 1, node, model }));
+    } catch {
+      // NATS is down: this frontend still keeps the replica out.
+    }
+  }
+
+  /** Runs a call on the best replica; a lost connection retries once elsewhere (D10). */
+  private async routed<T>(name: string, opts: RequestOptions | undefined, local: () => Promise<T>, remote: (r: NodeRecord) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const t = await this.target(name, opts);
+      if (t.local) return local();
+      this.count(name, t.node, 1);
+      try {
+        return await remote(t.record);
+      } catch (e) {
+        if (!this.lost(e)) throw e;
+        this.suspect(t.node, name);
+        if (attempt >= 1) throw new LoadoutError('backend_crashed', `${name}: ${(e as Error).message}`);
+      } finally {
+        this.count(name, t.node, -1);
+      }
+    }
+  }
+
+  /** A lost connection, or a gateway that no longer has the replica (D11): drop it and go elsewhere. */
+  private lost(e: unknown): boolean {
+    return e instanceof ConnectionLost || (e instanceof LoadoutError && (e.code === 'unloaded' || e.code === 'unauthorized'));
+  }
+
+  async *stream(name: string, options: PredictOptions, opts?: RequestOptions): AsyncGenerator<StreamChunk> {
+    for (let attempt = 0; ; attempt++) {
+      const t = await this.target(name, opts);
+      if (t.local) {
+        yield* this.o.local.stream(name, options, opts);
+        return;
+      }
+      let sent = false;
+      this.count(name, t.node, 1);
+      try {
+        for await (const chunk of this.clients.stream(t.record, name, options, opts?.signal)) {
+          sent = true;
+          yield chunk;
+        }
+        return;
+      } catch (e) {
+        if (!this.lost(e)) throw e;
+        this.suspect(t.node, name);
+        if (sent || attempt >= 1) throw new LoadoutError('backend_crashed', `${name} on node ${t.node} stopped while answering (${(e as Error).message}); the text so far is kept.`);
+      } finally {
+        this.count(name, t.node, -1);
+      }
+    }
+  }
+
+  predict(name: string, options: PredictOptions, opts?: RequestOptions): Promise<StreamChunk> {
+    return this.routed(name, opts, () => this.o.local.predict(name, options, opts), (r) => this.clients.predict(r, name, options, opts?.signal));
+  }
+
+  embed(name: string, options: PredictOptions, opts?: RequestOptions): Promise<EmbeddingResult__Output> {
+    return this.routed(name, opts, () => this.o.local.embed(name, options, opts), (r) => this.clients.embed(r, name, options, opts?.signal));
+  }
+
+  tokenize(name: string, options: PredictOptions, opts?: RequestOptions): Promise<TokenizationResponse__Output> {
+    return this.routed(name, opts, () => this.o.local.tokenize(name, options, opts), (r) => this.clients.tokenize(r, name, options, opts?.signal));
+  }
+
+  async load(name: string, opts?: RequestOptions): Promise<ModelRow> {
+    this.o.local.rowOf(name); // not_found for a model this frontend does not know
+    await this.target(name, opts);
+    return this.rowOf(name);
+  }
+
+  // ------------------------------------------------------------------------------ cold path
+
+  /** One cold load per model here; identical loads from every frontend meet at its claim (D18). */
+  private coldLoad(name: string, opts?: RequestOptions): Promise<void> {
+    let p = this.coldLoads.get(name);
+    if (!p) {
+      this.loadStartedAt.set(name, this.o.clock.now());
+      p = this.claimAndLoad(name, opts).finally(() => {
+        this.coldLoads.delete(name);
+        this.loadStartedAt.delete(name);
+        this.changedModels.add(name);
+        this.scheduleEvents();
+      });
+      this.coldLoads.set(name, p);
+      this.changedModels.add(name);
+      this.scheduleEvents();
+    }
+    const signal = opts?.signal;
+    if (!signal) return p;
+    // The caller's signal stops only its own wait (L12).
+    return Promise.race([p, new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(new LoadoutError('cancelled', 'the request was cancelled')), { once: true }))]);
+  }
+
+  private async readClaim(name: string): Promise<ClaimObservation | null> {
+    const e = await this.o.registry.bucket('claims').get(loadClaimKey(name));
+    if (!e || e.operation !== 'PUT') {
+      this.claimSeen.delete(name);
+      return null;
+    }
+    const claim = JSON.parse(new TextDecoder().decode(e.value)) as ClaimRecord;
+    const prev = this.claimSeen.get(name);
+    const seenAt = prev && prev.revision === e.revision ? prev.seenAt : this.o.clock.now();
+    this.claimSeen.set(name, { revision: e.revision, seenAt });
+    return { claim, revision: e.revision, seenAt };
+  }
+
+  private async claimAndLoad(name: string, opts?: RequestOptions): Promise<void> {
+    for (;;) {
+      if (this.disposed) throw new LoadoutError('cancelled', 'the app is shutting down');
+      const now = this.o.clock.now();
+      const views = this.views(now);
+      const replicas = views.filter((v) => v.state === 'live' || v.state === 'draining').flatMap((v) => v.models.filter((m) => m.name === name && !m.suspect).map((m) => ({ node: v.name, state: m.state })));
+      // A model loading on this machine's own node is this frontend's own load.
+      const localLoading = replicas.find((r) => r.node === this.localName && !isResident(r.state));
+      if (localLoading) {
+        await this.o.local.load(name, opts);
+        return;
+      }
+      let claim: ClaimObservation | null = null;
+      let connected = this.o.registry.connected;
+      if (connected) {
+        try {
+          claim = await this.readClaim(name);
+        } catch {
+          connected = false;
+        }
+      }
+      const d = decideClaim({ model: name, frontend: this.frontend, claim, replicas, connected, now });
+      switch (d.kind) {
+        case 'ready':
+          return;
+        case 'failed':
+          throw new LoadoutError(d.error.code, d.error.message, { retryAfter: d.error.retryAfter });
+        case 'wait':
+          await sleep(this.o.clock, POLL_MS);
+          continue;
+        case 'held':
+        case 'create':
+        case 'take_over': {
+          const kv = this.o.registry.bucket('claims');
+          const mine: ClaimRecord = { frontend: this.frontend, node: null, state: 'loading', progress: null };
+          let revision: number;
+          try {
+            revision = d.kind === 'create' ? await kv.create(loadClaimKey(name), JSON.stringify(mine)) : await kv.update(loadClaimKey(name), JSON.stringify(mine), d.kind === 'take_over' ? d.revision : claim!.revision);
+          } catch (e) {
+            if (/wrong last sequence/i.test((e as Error).message)) continue; // another frontend won: wait for it
+            throw new LoadoutError('cluster_unavailable', `${name} cannot be loaded now: the cluster's claims are unreachable (${(e as Error).message}).`, { retryAfter: RETRY_AFTER_S.cluster_unavailable });
+          }
+          await this.holdClaim(name, revision, d.kind === 'take_over' ? d.adopt : null, opts);
+          return;
+        }
+      }
+    }
+  }
+
+  /** This frontend holds the claim: place and load, refreshing it every 5 s, then end it. */
+  private async holdClaim(name: string, revision: number, adopt: string | null, opts?: RequestOptions): Promise<void> {
+    const kv = this.o.registry.bucket('claims');
+    const key = loadClaimKey(name);
+    let rev = revision;
+    let record: ClaimRecord = { frontend: this.frontend, node: adopt, state: 'loading', progress: null };
+    const write = async () => {
+      try {
+        rev = await kv.update(key, JSON.stringify(record), rev);
+      } catch {
+        // A lost claim costs at most one duplicate replica, trimmed later (spec section 2).
+      }
+    };
+    let refresh: unknown = null;
+    const keepAlive = () => {
+      refresh = this.o.clock.setTimeout(() => void write().then(keepAlive), CLAIM_REFRESH_MS);
+    };
+    keepAlive();
+    try {
+      const node = adopt ?? (await this.place(name, (n) => {
+        record = { ...record, node: n };
+        void write();
+      }, opts));
+      if (node !== this.localName) await this.awaitReplica(name, node);
+      record = { ...record, node, state: 'ready' };
+    } catch (e) {
+      const err = e instanceof LoadoutError ? e : new LoadoutError('backend_failed', (e as Error).message);
+      record = { ...record, state: 'failed', error: err.toData() };
+      throw err;
+    } finally {
+      this.o.clock.clearTimeout(refresh);
+      await write();
+      // Waiters poll every 100 ms: leave the outcome long enough for all of them to read it.
+      this.o.clock.setTimeout(() => void kv.delete(key, { previousSeq: rev }).catch(() => {}), 1_000);
+    }
+  }
+
+  /** D13-D17: the planner's node, re-planned on a refusal (3 nodes at most); returns the node loading it. */
+  private async place(name: string, onNode: (node: string) => void, opts?: RequestOptions): Promise<string> {
+    const row = this.o.local.rowOf(name);
+    const c = clusterBlock(this.o.config(name));
+    const exclude = new Set<string>();
+    let waitingSince: number | null = null;
+    let last: LoadoutError | null = null;
+    while (exclude.size < MAX_PLACEMENT_TRIES) {
+      if (opts?.signal?.aborted) throw new LoadoutError('cancelled', 'the request was cancelled');
+      const now = this.o.clock.now();
+      const nodes = this.views(now);
+      const d = placeModel({
+        target: { name, groups: row.groups, needBytes: row.memory.estimateBytes ?? 0, file: row.file && row.sizeBytes !== null ? { name: row.file, sizeBytes: row.sizeBytes } : null, selector: c.selector },
+        nodes,
+        protocol: PROTOCOL_VERSION,
+        protect: protectedReplicas(this.specs(), nodes),
+        evictionWait: this.o.settings().eviction_wait,
+        now,
+        waitingSince,
+        exclude,
+      });
+      if (d.kind === 'fail') throw last && d.code === 'no_node' ? last : new LoadoutError(d.code, d.message, { retryAfter: d.retryAfter });
+      if (d.kind === 'wait') {
+        waitingSince = d.since;
+        await sleep(this.o.clock, POLL_MS * 2);
+        continue;
+      }
+      onNode(d.node);
+      if (d.node === this.localName) {
+        // This machine's own loader admits and evicts by its own rules.
+        await this.o.local.load(name, opts);
+        return d.node;
+      }
+      const refused = await this.sendLoad(d.node, name, row, d.protect, opts);
+      if (!refused) return d.node;
+      last = refused;
+      exclude.add(d.node);
+      this.o.log(`cluster: ${d.node} refused ${name} (${refused.message}); placing it elsewhere`);
+    }
+    throw last ?? new LoadoutError('no_node', `No node could take ${name}.`, { retryAfter: RETRY_AFTER_S.no_node });
+  }
+
+  /** The worker's refusal as an error, or null once it acknowledged the load. */
+  private async sendLoad(node: string, name: string, row: ModelRow, protect: string[], opts?: RequestOptions): Promise<LoadoutError | null> {
+    const req = { v: 1, requestId: randomUUID(), frontend: this.frontend, spec: { name, backend: row.backend, file: null, config: {}, needBytes: row.memory.estimateBytes ?? 0 }, protect, origin: opts?.origin ?? 'api' };
+    // A worker re-subscribes a moment after NATS comes back (D30): "no responders" counts only
+    // once it lasts past that moment.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const reply = await this.o.registry.nc.request(nodeSubject(node, 'load'), encode(req), { timeout: LOAD_ACK_MS });
+        const body = JSON.parse(new TextDecoder().decode(reply.data)) as { ok: boolean; error?: { code: ErrorCode; message: string } };
+        return body.ok ? null : new LoadoutError(body.error?.code ?? 'backend_failed', body.error?.message ?? `${node} refused ${name}`);
+      } catch (e) {
+        const m = (e as Error).message;
+        if (/no responders/i.test(m) && attempt < NO_RESPONDERS_RETRIES && this.o.registry.connected) {
+          await sleep(this.o.clock, 250);
+          continue;
+        }
+        if (/no responders/i.test(m)) this.watch.noResponders(node);
+        if (!this.o.registry.connected) throw new LoadoutError('cluster_unavailable', `${name} cannot be loaded now: NATS is unreachable. Requests to loaded models go on; try again shortly.`, { retryAfter: RETRY_AFTER_S.cluster_unavailable });
+        return new LoadoutError('no_node', `${node} did not answer the load of ${name} (${m})`, { retryAfter: RETRY_AFTER_S.no_node });
+      }
+    }
+  }
+
+  /** Waits until the node reports the replica ready; its disappearance or the node's death is a failure. */
+  private async awaitReplica(name: string, node: string): Promise<void> {
+    const s = this.o.settings();
+    const deadline = this.o.clock.now() + (s.start_timeout + (s.load_timeout || 600)) * 1000;
+    const firstSeenBy = this.o.clock.now() + 5_000;
+    let seen = false;
+    for (;;) {
+      const now = this.o.clock.now();
+      const n = this.watch.nodes.get(node);
+      const state = n ? this.watch.stateOf(n, now) : 'dead';
+      if (state === 'dead') throw new LoadoutError('backend_crashed', `node ${node} went away while loading ${name}.`);
+      const m = n?.record?.models.find((x) => x.name === name);
+      if (m && isResident(m.state)) return;
+      if (m) seen = true;
+      else if (seen || now > firstSeenBy) throw new LoadoutError('backend_failed', `${name} failed to load on node ${node}; its log there says why.`);
+      if (now > deadline) throw new LoadoutError('timeout', `${name} did not finish loading on node ${node} in time.`);
+      await sleep(this.o.clock, POLL_MS);
+    }
+  }
+
+  // ------------------------------------------------------------------------------ rows
+
+  private replicasOf(name: string, now: number): (ModelReplica & { progress: number | null })[] {
+    const out: (ModelReplica & { progress: number | null })[] = [];
+    for (const n of this.watch.nodes.values()) {
+      if (n.name === this.localName) continue;
+      const state = this.watch.stateOf(n, now);
+      if (state === 'dead' || state === 'incompatible') continue;
+      const m = n.record?.models.find((x) => x.name === name);
+      if (m) out.push({ node: n.name, state: m.state, inFlight: m.inFlight, lastUsed: m.lastUsed, progress: m.progress });
+    }
+    return out;
+  }
+
+  /** The local row, showing the best replica's state, in-flight and queued summed (clarifications 7). */
+  rowOf(name: string): ModelRow {
+    const row = this.o.local.rowOf(name);
+    const now = this.o.clock.now();
+    const remote = this.replicasOf(name, now);
+    const localReplica: ModelReplica[] = this.localName && isOccupying(row.state) ? [{ node: this.localName, state: row.state, inFlight: row.inFlight, lastUsed: row.lastUsed }] : [];
+    const replicas = [...localReplica, ...remote.map(({ progress: _p, ...r }) => r)];
+    const started = this.loadStartedAt.get(name);
+    if (remote.length === 0 && started === undefined) return { ...row, replicas };
+    if (isResident(row.state) && this.localName) return { ...row, replicas, inFlight: replicas.reduce((s, r) => s + r.inFlight, 0) };
+    const best = remote.find((r) => isResident(r.state)) ?? remote.find((r) => r.state === 'loading' || r.state === 'starting') ?? remote[0];
+    return {
+      ...row,
+      replicas,
+      state: best ? best.state : isOccupying(row.state) ? row.state : 'starting',
+      progress: best ? best.progress : row.progress,
+      loadStartedAt: started !== undefined ? new Date(started).toISOString() : row.loadStartedAt,
+      inFlight: replicas.reduce((s, r) => s + r.inFlight, 0),
+      pid: null,
+    };
+  }
+
+  snapshot(): Snapshot {
+    const s = this.o.local.snapshot();
+    return { ...s, models: s.models.map((r) => this.rowOf(r.name)), cluster: this.clusterSnapshot() };
+  }
+
+  clusterSnapshot(): ClusterSnapshot {
+    const now = this.o.clock.now();
+    const nodes: ClusterNode[] = [];
+    const local = this.localView();
+    if (local) {
+      nodes.push({
+        name: local.name,
+        state: 'live',
+        reason: null,
+        heartbeatAgeMs: 0,
+        version: '',
+        protocol: PROTOCOL_VERSION,
+        labels: {},
+        memory: { ...local.memory, models: local.models.reduce((s, m) => s + m.needBytes, 0) },
+        gpus: [],
+        inFlight: local.models.reduce((s, m) => s + m.inFlight, 0),
+        local: true,
+        replicas: local.models.map((m) => ({ model: m.name, state: m.state, inFlight: m.inFlight, queued: m.queued, lastUsed: m.lastUsed ? new Date(m.lastUsed).toISOString() : null })),
+      });
+    }
+    for (const n of this.watch.nodes.values()) {
+      if (n.name === this.localName) continue;
+      const state = this.watch.stateOf(n, now);
+      const r = n.record;
+      const age = now - n.obs.seenAt;
+      nodes.push({
+        name: n.name,
+        state,
+        reason: state === 'dead' ? `no heartbeat for ${(age / 1000).toFixed(1)} s` : state === 'incompatible' ? `protocol ${n.obs.protocol}, this app speaks ${PROTOCOL_VERSION}` : state === 'suspect' ? 'a connection to it failed' : null,
+        heartbeatAgeMs: age,
+        version: r?.version ?? '',
+        protocol: n.obs.protocol,
+        labels: r?.labels ?? {},
+        memory: r?.memory ?? { total: 0, available: 0, budget: 0, models: 0 },
+        gpus: r?.gpus ?? [],
+        inFlight: r?.stats.inFlight ?? 0,
+        local: false,
+        replicas: (r?.models ?? []).map((m) => ({ model: m.name, state: m.state, inFlight: m.inFlight, queued: m.queued, lastUsed: m.lastUsed })),
+      });
+    }
+    const connected = this.o.registry.connected;
+    return {
+      frontend: this.frontend,
+      nats: connected ? 'connected' : 'reconnecting',
+      natsUrl: this.o.registry.shownUrl,
+      natsError: null,
+      leader: this.lease?.holder ?? null,
+      nodes,
+      lru: clusterLru(this.views(now)).map(({ node, model }) => ({ node, model })),
+    };
+  }
+
+  /** `model` rows for the models whose replicas changed and one `cluster` event: at most 4 a second. */
+  private scheduleEvents(): void {
+    if (this.eventTimer || this.disposed) return;
+    this.eventTimer = this.o.clock.setTimeout(() => {
+      this.eventTimer = null;
+      for (const m of this.changedModels) {
+        try {
+          this.o.emit({ type: 'model', row: this.rowOf(m) });
+        } catch {
+          // A model only a worker has: it shows in the cluster view, not as a row here.
+        }
+      }
+      this.changedModels.clear();
+      this.o.emit({ type: 'cluster', cluster: this.clusterSnapshot() });
+    }, CLUSTER_EVENT_MS);
+  }
+
+  // ------------------------------------------------------------------------------ leader
+
+  /** D24: one leader at a time through the `leader` key; the leader reconciles every second (D21, D22). */
+  private async leaderTick(): Promise<void> {
+    if (this.disposed) return;
+    try {
+      await this.followLease();
+      if (this.leading) this.reconcile();
+    } catch (e) {
+      this.leading = false;
+      this.o.log(`cluster: leader round failed (${(e as Error).message})`);
+    }
+    if (!this.disposed) this.leaderTimer = this.o.clock.setTimeout(() => void this.leaderTick(), 1_000);
+  }
+
+  private async followLease(): Promise<void> {
+    const connected = this.o.registry.connected;
+    const kv = this.o.registry.bucket('claims');
+    const now = this.o.clock.now();
+    if (connected) {
+      const e = await kv.get(LEADER_KEY);
+      if (!e || e.operation !== 'PUT') this.lease = null;
+      else if (!this.lease || this.lease.revision !== e.revision) {
+        const holder = (JSON.parse(new TextDecoder().decode(e.value)) as { frontend?: string }).frontend ?? '?';
+        this.lease = { holder, revision: e.revision, seenAt: now };
+      }
+    }
+    const d = decideLeader({ self: this.frontend, lease: this.lease, connected, now });
+    const mine = JSON.stringify({ frontend: this.frontend });
+    const took = (revision: number) => {
+      this.lease = { holder: this.frontend, revision, seenAt: this.o.clock.now() };
+      this.leading = true;
+    };
+    const before = this.lease?.holder ?? null;
+    try {
+      if (d.kind === 'acquire') took(await kv.create(LEADER_KEY, mine));
+      else if (d.kind === 'take_over' || d.kind === 'renew') {
+        this.leading = d.kind === 'renew' && d.leading;
+        took(await kv.update(LEADER_KEY, mine, d.revision));
+      } else this.leading = d.kind === 'lead';
+    } catch {
+      // Another frontend won the race: it leads; the next round reads its lease.
+      this.leading = false;
+    }
+    if ((this.lease?.holder ?? null) !== before) this.scheduleEvents();
+  }
+
+  private reconcile(): void {
+    const now = this.o.clock.now();
+    const r = reconcileReplicas({ specs: this.specs(), nodes: this.views(now), now, state: this.reconcileState });
+    this.reconcileState = r.state;
+    for (const up of r.scaleUp) {
+      if (this.scaling.has(up.model) || this.coldLoads.has(up.model)) continue;
+      this.scaling.add(up.model);
+      void (async () => {
+        try {
+          const node = await this.place(up.model, () => {}, { origin: 'restart' });
+          if (node !== this.localName) await this.awaitReplica(up.model, node);
+          this.reconcileState = recordPlaced(this.reconcileState, up.model);
+        } catch (e) {
+          this.reconcileState = recordUnplaceable(this.reconcileState, up.model, this.o.clock.now(), (e as Error).message);
+          this.o.log(`cluster: cannot add a replica of ${up.model} (${(e as Error).message}); trying again later`);
+        } finally {
+          this.scaling.delete(up.model);
+        }
+      })();
+    }
+    for (const u of r.unload) void this.unloadReplica(u.node, u.model, { reason: u.reason, sentence: u.sentence }).catch((e: Error) => this.o.log(`cluster: ${u.sentence} failed: ${e.message}`));
+  }
+
+  // ------------------------------------------------------------------------------ management
+
+  private async requestNode(node: string, verb: 'unload' | 'drain', body: Record<string, unknown>, timeoutMs: number): Promise<void> {
+    if (!this.watch.nodes.has(node)) throw new LoadoutError('not_found', `There is no node named "${node}"; GET /api/cluster lists them.`);
+    let reply;
+    try {
+      reply = await this.o.registry.nc.request(nodeSubject(node, verb), encode({ v: 1, requestId: randomUUID(), ...body }), { timeout: timeoutMs });
+    } catch (e) {
+      throw new LoadoutError('cluster_unavailable', `node ${node} did not answer (${(e as Error).message}).`, { retryAfter: RETRY_AFTER_S.cluster_unavailable });
+    }
+    const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok: boolean; error?: { code: ErrorCode; message: string } };
+    if (!r.ok) throw new LoadoutError(r.error?.code ?? 'backend_failed', r.error?.message ?? `node ${node} refused`);
+  }
+
+  async unloadReplica(node: string, model: string, opts: UnloadOptions = {}): Promise<void> {
+    if (node === this.localName) return this.o.local.unload(model, opts);
+    await this.requestNode(node, 'unload', { model, force: opts.force ?? false, reason: opts.reason ?? 'user', by: opts.by ?? null }, (this.o.settings().unload_grace + 20) * 1000);
+    this.changedModels.add(model);
+    this.scheduleEvents();
+  }
+
+  /** D28: the node takes no new loads. */
+  async drainNode(node: string): Promise<void> {
+    if (node === this.localName) throw new LoadoutError('invalid', `${node} is this machine: stop its models instead (cluster_local_node off keeps it out of the cluster).`);
+    await this.requestNode(node, 'drain', { draining: true }, 5_000);
+  }
+
+  node(name: string): ClusterNode {
+    const n = this.clusterSnapshot().nodes.find((x) => x.name === name);
+    if (!n) throw new LoadoutError('not_found', `There is no node named "${name}"; GET /api/cluster lists them.`);
+    return n;
+  }
+
+  /** A user's unload: every replica this frontend can see. */
+  async unload(name: string, opts?: UnloadOptions): Promise<void> {
+    const remote = this.replicasOf(name, this.o.clock.now());
+    await Promise.all([this.o.local.unload(name, opts), ...remote.map((r) => this.unloadReplica(r.node, name, opts))]);
+  }
+
+  cancelLoad(name: string): boolean {
+    return this.o.local.cancelLoad(name);
+  }
+
+  plan(name: string): Plan {
+    return this.o.local.plan(name);
+  }
+
+  setTemplateWarning(name: string, warning: string | null): void {
+    this.o.local.setTemplateWarning(name, warning);
+  }
+
+  catalogChanged(name: string, removed: boolean): void {
+    this.o.local.catalogChanged(name, removed);
+  }
+
+  enforcePolicy(): void {
+    this.o.local.enforcePolicy();
+  }
+
+  isQuiet(): boolean {
+    return this.o.local.isQuiet() && this.coldLoads.size === 0 && [...this.own.values()].every((m) => m.size === 0);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    if (this.eventTimer) this.o.clock.clearTimeout(this.eventTimer);
+    if (this.leaderTimer) this.o.clock.clearTimeout(this.leaderTimer);
+    if (this.leading && this.lease) await this.o.registry.bucket('claims').delete(LEADER_KEY, { previousSeq: this.lease.revision }).catch(() => {});
+    this.watch.stop();
+    this.clients.close();
+    await this.o.local.dispose();
+    await this.o.registry.close();
+  }
+}

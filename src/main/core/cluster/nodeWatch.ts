@@ -1,0 +1,174 @@
+/**
+ * A frontend's view of the nodes (distributed-spec section 1, Liveness): the `loadout_nodes`
+ * records as they arrive, each stamped with this frontend's own clock (expiry sends no event and
+ * clocks differ), the nodes' `stats`, NATS outages (staleness pauses while NATS is down), and
+ * the connection errors this frontend saw. `views()` turns it into the planner's NodeViews,
+ * judged by view.ts.
+ */
+import type { Subscription } from '@nats-io/transport-node';
+import type { Clock } from '../clock';
+import { PROTOCOL_VERSION, tokenToName, type NodeRecord } from './protocol';
+import type { Registry } from './registry';
+import { judgeNode, pruneOutages, type NodeObservation, type NodeView, type Outage, type ReplicaView } from './view';
+
+export interface SeenNode {
+  name: string;
+  /** Null for an incompatible record (only its protocol is trusted, D5). */
+  record: NodeRecord | null;
+  obs: NodeObservation;
+  /** Replicas that failed a call since the node's last update: out of routing (D4, D11). */
+  suspect: Set<string>;
+  /** The latest `stats` per model, and when they arrived here. */
+  stats: { at: number; m: Record<string, { inFlight: number; queued: number }> } | null;
+}
+
+const isoMs = (iso: string | null): number => (iso ? Date.parse(iso) || 0 : 0);
+
+export class NodeWatch {
+  readonly nodes = new Map<string, SeenNode>();
+  private outages: Outage[] = [];
+  private stopWatch: (() => void) | null = null;
+  private statsSub: Subscription | null = null;
+  private tick: unknown = null;
+  private judged = new Map<string, string>();
+
+  constructor(
+    private readonly o: {
+      registry: Registry;
+      clock: Clock;
+      frontend: string;
+      /** Called when a record arrives or a node's judged state changes. */
+      onChange: (node: string, before: NodeRecord | null) => void;
+      /** This frontend's exact in-flight count per model on a node (stats are counted with it). */
+      own: (node: string, model: string) => number;
+    },
+  ) {}
+
+  start(): void {
+    this.stopWatch = this.o.registry.watchNodes((_key, record, raw) => {
+      const now = this.o.clock.now();
+      const name = record?.name ?? raw.incompatible?.name;
+      if (!name) {
+        // A deleted key (a worker that stopped cleanly): gone at once.
+        const gone = [...this.nodes.values()].find((n) => n.record && `node.${Buffer.from(n.name).toString('base64url')}` === _key);
+        if (gone) {
+          this.nodes.delete(gone.name);
+          this.o.onChange(gone.name, gone.record);
+        }
+        return;
+      }
+      const prev = this.nodes.get(name);
+      const fresh = !prev || !record || !prev.record || prev.record.incarnation !== record.incarnation || prev.record.seq !== record.seq;
+      const seen: SeenNode = prev ?? { name, record: null, obs: { protocol: 0, heartbeatMs: 2000, draining: false, seenAt: now, connectionErrorAt: null, noRespondersAt: null }, suspect: new Set(), stats: null };
+      const before = seen.record;
+      seen.record = record;
+      seen.obs = { ...seen.obs, protocol: record ? record.protocol : Number(raw.incompatible?.protocol) || -1, heartbeatMs: record?.heartbeatMs ?? seen.obs.heartbeatMs, draining: record?.draining ?? false, seenAt: fresh ? now : seen.obs.seenAt };
+      // Suspect clears when a newer update shows the replica ready again.
+      const errorAt = seen.obs.connectionErrorAt;
+      if (record && fresh && errorAt !== null && now > errorAt)
+        for (const m of [...seen.suspect]) if (record.models.some((r) => r.name === m && (r.state === 'ready' || r.state === 'busy'))) seen.suspect.delete(m);
+      this.nodes.set(name, seen);
+      this.o.onChange(name, before);
+    });
+    this.statsSub = this.o.registry.nc.subscribe('loadout.node.*.stats', {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const name = tokenToName(msg.subject.split('.')[2]);
+          const body = JSON.parse(new TextDecoder().decode(msg.data)) as { v: number; m: Record<string, { inFlight: number; queued: number }> };
+          const seen = this.nodes.get(name);
+          if (seen && body.v === 1 && body.m && typeof body.m === 'object') seen.stats = { at: this.o.clock.now(), m: body.m };
+        } catch {
+          // A malformed stats message is dropped; the next heartbeat carries the counts.
+        }
+      },
+    });
+    // Outages and deaths by silence send no message: look every 100 ms.
+    const loop = () => {
+      const now = this.o.clock.now();
+      const last = this.outages[this.outages.length - 1];
+      if (!this.o.registry.connected && (!last || last.to !== null)) this.outages.push({ from: now, to: null });
+      if (this.o.registry.connected && last && last.to === null) last.to = now;
+      this.outages = pruneOutages(this.outages, now, 60_000);
+      for (const n of this.nodes.values()) {
+        const state = this.stateOf(n, now);
+        if (this.judged.get(n.name) !== state) {
+          this.judged.set(n.name, state);
+          this.o.onChange(n.name, n.record);
+        }
+      }
+      this.tick = this.o.clock.setTimeout(loop, 100);
+    };
+    loop();
+  }
+
+  stateOf(n: SeenNode, now: number): NodeView['state'] {
+    return judgeNode(n.obs, now, PROTOCOL_VERSION, this.outages);
+  }
+
+  record(name: string): NodeRecord | null {
+    return this.nodes.get(name)?.record ?? null;
+  }
+
+  /** D4: a gateway connection error: the replica leaves routing at once, the node is suspect. */
+  connectionError(node: string, model: string): void {
+    const n = this.nodes.get(node);
+    if (!n) return;
+    n.suspect.add(model);
+    n.obs = { ...n.obs, connectionErrorAt: this.o.clock.now() };
+    this.o.onChange(node, n.record);
+  }
+
+  /** D4: "no responders" to a ping: dead at once. */
+  noResponders(node: string): void {
+    const n = this.nodes.get(node);
+    if (!n) return;
+    n.obs = { ...n.obs, noRespondersAt: this.o.clock.now() };
+    this.o.onChange(node, n.record);
+  }
+
+  views(now: number): NodeView[] {
+    const out: NodeView[] = [];
+    for (const n of this.nodes.values()) out.push(this.viewOf(n, now));
+    return out;
+  }
+
+  viewOf(n: SeenNode, now: number): NodeView {
+    const r = n.record;
+    const models: ReplicaView[] = (r?.models ?? []).map((m) => {
+      const s = n.stats?.m[m.name];
+      const own = this.o.own(n.name, m.name);
+      return {
+        name: m.name,
+        state: m.state,
+        groups: m.groups,
+        pinned: m.pinned,
+        inFlight: m.inFlight,
+        queued: m.queued,
+        lastUsed: isoMs(m.lastUsed),
+        sizeBytes: m.memoryBytes ?? 0,
+        needBytes: m.memoryBytes ?? 0,
+        // The worker counts every frontend's calls together; ours are the part we know exactly.
+        stats: s && n.stats ? { at: n.stats.at, total: s.inFlight + s.queued, byFrontend: { [this.o.frontend]: Math.min(own, s.inFlight + s.queued) } } : undefined,
+        suspect: n.suspect.has(m.name),
+      };
+    });
+    return {
+      name: n.name,
+      state: this.stateOf(n, now),
+      labels: r?.labels ?? {},
+      protocol: n.obs.protocol,
+      memory: { total: r?.memory.total ?? 0, available: r?.memory.available ?? 0, budget: r?.memory.budget ?? 0 },
+      limits: { max_active_models: r?.limits.max_active_models ?? 0, memory_budget: r?.limits.memory_budget ?? 0, vram_budget: r?.limits.vram_budget ?? 0 },
+      gpus: r?.gpus ?? [],
+      files: r?.files ?? [],
+      models,
+    };
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+    this.statsSub?.unsubscribe();
+    if (this.tick) this.o.clock.clearTimeout(this.tick);
+  }
+}
