@@ -186,4 +186,39 @@ describe('cluster router', () => {
     expect(row.replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'loading' })]);
     await fe.waitState('m', 'ready', 15_000);
   });
+
+  it('D28: a node drained through the API is marked draining, takes no new loads, and its replica leaves once replaced', async () => {
+    const nats = await startNats();
+    const configs = { 'm.yaml': faultModel('m', { extra: 'cluster:\n  min_replicas: 1' }), 'n.yaml': faultModel('n') };
+    await startWorker(nats.url, { name: 'w1', configs });
+    await startWorker(nats.url, { name: 'w2', configs });
+    const fe = await frontend(nats.url, 'fe1', { configs });
+    const first = await waitUntil(() => fe.row('m').replicas?.find((r) => r.state === 'ready')?.node, 'a replica of m', { timeoutMs: 15_000 });
+    const other = first === 'w1' ? 'w2' : 'w1';
+    const nc = await clusterClient(nats.url);
+    const journal: { model: string; reason: string }[] = [];
+    nc.nc.subscribe(nodeSubject(first, 'events'), {
+      callback: (_e, msg) => {
+        const ev = JSON.parse(new TextDecoder().decode(msg.data)) as NodeEvent;
+        if (ev.type === 'journal') journal.push(ev.entry as unknown as { model: string; reason: string });
+      },
+    });
+    const server = await startHttpServer(fe.core, { port: 0, ui: false });
+    servers.push(server);
+    const res = await fetch(`http://127.0.0.1:${server.port}/api/cluster/nodes/${first}/drain`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ node: first, draining: true });
+    expect((await readRecord(nc, first))?.draining).toBe(true);
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.find((n) => n.name === first)?.state === 'draining', `${first} draining on the frontend`);
+    // No new load goes to the draining node.
+    await fe.core.router.load('n');
+    expect(fe.row('n').replicas).toEqual([expect.objectContaining({ node: other, state: 'ready' })]);
+    // m gets its replacement on the other node, then leaves the draining one.
+    await waitUntil(() => {
+      const rs = fe.row('m').replicas ?? [];
+      return rs.some((r) => r.node === other && r.state === 'ready') && !rs.some((r) => r.node === first);
+    }, `m moved from ${first} to ${other}`, { timeoutMs: 15_000 });
+    await waitUntil(() => journal.some((j) => j.model === 'm' && j.reason === 'drain'), 'the unload journalled as drain', { timeoutMs: 5000 });
+  });
+
 });
