@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encode, nodeSubject, type NodeEvent } from '../../src/main/core/cluster/protocol';
 import { startHttpServer, type HttpServerHandle } from '../../src/main/core/server/httpServer';
 import { disposeAll, faultModel, startTestCore } from '../harness';
-import { cleanupCluster, clusterClient, readRecord, startNats, startWorker, waitUntil } from './harness';
+import { cleanupCluster, clusterClient, readRecord, relay, startNats, startWorker, waitUntil } from './harness';
 
 const servers: HttpServerHandle[] = [];
 afterEach(async () => {
@@ -221,4 +221,33 @@ describe('cluster router', () => {
     await waitUntil(() => journal.some((j) => j.model === 'm' && j.reason === 'drain'), 'the unload journalled as drain', { timeoutMs: 5000 });
   });
 
+  it('D31: a worker whose NATS link is cut is dead after W; after the heal it rejoins with its models loaded', async () => {
+    const nats = await startNats();
+    const link = await relay({ host: '127.0.0.1', port: nats.port });
+    const configs = { 'm.yaml': faultModel('m') };
+    await startWorker(nats.url.replace(`:${nats.port}`, `:${link.port}`), { name: 'w1', configs });
+    const fe = await frontend(nats.url, 'fe1', { configs });
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.some((n) => n.name === 'w1' && n.state === 'live'), 'w1 live');
+    await fe.core.router.load('m');
+    expect(fe.row('m').replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'ready' })]);
+    const nc = await clusterClient(nats.url);
+    const states: string[] = [];
+    nc.nc.subscribe(nodeSubject('w1', 'events'), {
+      callback: (_e, msg) => {
+        const ev = JSON.parse(new TextDecoder().decode(msg.data)) as NodeEvent;
+        if (ev.type === 'model' && ev.row?.name === 'm') states.push(ev.row.state);
+      },
+    });
+    const nodeState = () => fe.core.commands.cluster()?.nodes.find((n) => n.name === 'w1')?.state;
+    link.cut();
+    const cutAt = Date.now();
+    await waitUntil(() => nodeState() === 'dead', 'w1 dead on the frontend', { timeoutMs: 5000, intervalMs: 20 });
+    // W is 3 heartbeats of 250 ms: not before, and not much later.
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(500);
+    expect(Date.now() - cutAt).toBeLessThan(3000);
+    link.heal();
+    await waitUntil(() => nodeState() === 'live' && fe.row('m').replicas?.some((r) => r.node === 'w1' && r.state === 'ready'), 'w1 back with m ready', { timeoutMs: 15_000 });
+    // Its model stayed loaded through the cut: never unloaded, never loaded again.
+    expect(states.filter((s) => s !== 'ready')).toEqual([]);
+  }, 60_000);
 });
