@@ -3,15 +3,21 @@
  * streamed through the openai client (D1, D8, D32), identical loads from two frontends coalesced
  * into one (D18), and a killed worker's request retried elsewhere before any output (D4, D10).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode, nodeSubject, type NodeEvent } from '../../src/main/core/cluster/protocol';
 import { startHttpServer, type HttpServerHandle } from '../../src/main/core/server/httpServer';
 import { disposeAll, faultModel, startTestCore } from '../harness';
-import { cleanupCluster, clusterClient, readRecord, relay, startNats, startWorker, waitUntil } from './harness';
+import { cleanupCluster, clusterClient, readRecord, relay, startNats, startWorker, tempDir, waitUntil } from './harness';
+import { faultBackendPath } from '../fixtures/backends';
 
 const servers: HttpServerHandle[] = [];
+const frontendProcesses: ChildProcess[] = [];
 afterEach(async () => {
+  for (const p of frontendProcesses.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   for (const s of servers.splice(0)) await s.close();
   await disposeAll();
   await cleanupCluster();
@@ -250,4 +256,43 @@ describe('cluster router', () => {
     // Its model stayed loaded through the cut: never unloaded, never loaded again.
     expect(states.filter((s) => s !== 'ready')).toEqual([]);
   }, 60_000);
+
+  it('D9: a frontend process killed mid-stream leaves 0 in flight on the worker within 1 s', async () => {
+    const nats = await startNats();
+    const m = faultModel('m', { options: ['fault_tokens:5000', 'fault_token_ms:20'] });
+    await startWorker(nats.url, { name: 'w1', configs: { 'm.yaml': m } });
+    // The frontend is `npm run serve` in its own process, so it can really be killed.
+    const dir = tempDir('loadout-frontend-');
+    const [data, models] = [join(dir, 'data'), join(dir, 'models')];
+    mkdirSync(data, { recursive: true });
+    mkdirSync(models, { recursive: true });
+    writeFileSync(join(models, 'm.yaml'), m);
+    writeFileSync(join(data, 'backends-registry.json'), JSON.stringify({ version: 1, backends: [{ name: 'fault', target: faultBackendPath(), kind: 'program' }] }));
+    writeFileSync(join(data, 'settings.json'), JSON.stringify({ cluster_nats_url: nats.url, cluster_node_name: 'fe1', cluster_local_node: false }));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--port', '0', '--data', data, '--models', models, '--no-warm-standby'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    frontendProcesses.push(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const port = await waitUntil(() => {
+      if (child.exitCode !== null) throw new Error(`the frontend exited ${child.exitCode}: ${err}`);
+      return /^Open http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1];
+    }, 'the frontend to listen', { timeoutMs: 30_000 });
+    const base = `http://127.0.0.1:${port}`;
+    await waitUntil(async () => ((await (await fetch(`${base}/api/cluster`)).json()) as { nodes: { name: string; state: string }[] }).nodes.some((n) => n.name === 'w1' && n.state === 'live'), 'w1 live on the frontend', { timeoutMs: 10_000 });
+
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    const nc = await clusterClient(nats.url);
+    const inFlight = async () => (await readRecord(nc, 'w1'))?.models.find((x) => x.name === 'm')?.inFlight;
+    await waitUntil(async () => (await inFlight()) === 1, 'the stream in flight on w1', { timeoutMs: 10_000 });
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await waitUntil(async () => (await inFlight()) === 0, 'in-flight back to 0 on w1', { timeoutMs: 5000, intervalMs: 20 });
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    await reader.cancel().catch(() => {});
+  }, 90_000);
 });
