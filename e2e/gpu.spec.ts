@@ -146,10 +146,15 @@ test.describe('without a GPU', () => {
   test.use({ appOptions: { configs: { 'big.yaml': faultModel('big') } } });
 
   test('V12: one quiet line says models run on the CPU, and the list has no VRAM column', async ({ page }) => {
-    await fakeGpuMachine(page, []);
+    const gpu = await fakeGpuMachine(page, []);
     await expect(page.getByTestId('no-gpu')).toHaveText('No GPU found: models run on the CPU.');
     await expect(page.getByTestId('gpu-panel')).toHaveCount(0);
     await expect(row(page, 'big').getByTestId('vram')).toBeHidden();
     await expect(page.locator('.list-head .col-vram')).toBeHidden();
+    // V14: the CUDA pack's progress, and why it could not be fetched, on the same line's place.
+    gpu.push({ type: 'gpus', gpus: [], notice: 'Fetching the CUDA pack for the NVIDIA GPU (package 1 of 2): 45% of 160 MB. Models run on the CPU until it is installed.' });
+    await expect(page.getByTestId('gpu-notice')).toHaveText(/45% of 160 MB\. Models run on the CPU until it is installed\.$/);
+    gpu.push({ type: 'gpus', gpus: [], notice: 'The CUDA pack could not be fetched (the registry answered 404). Models run on the CPU; Loadout tries again on its next start.' });
+    await expect(page.getByTestId('gpu-notice')).toHaveText(/^The CUDA pack could not be fetched/);
   });
 });

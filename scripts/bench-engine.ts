@@ -1,169 +1,215 @@
 /**
- * `npm run bench:engine`: Loadout's built-in engine against llama.cpp's `llama-server`, side by side
- * in one run, on generated `tiny` and `small` models (1 thread, greedy, same prompt and context):
- *   - llama-server called directly (its /completion stream),
- *   - Loadout with `backend: llama-server` (through the core's completion path),
- *   - Loadout's built-in backend (node-llama-cpp).
- * Prints tokens/s (after the first token), time to first token and cold start to ready (medians of
- * interleaved runs) and writes bench-results/engine.json. Needs a llama-server (setting-free lookup:
- * LOADOUT_LLAMA_SERVER, PATH, or `npm run build-llama-server`); exits 1 saying so when there is none.
+ * `npm run bench:engine`: the built-in engine's own figures (issue 15, item 2), each side by side
+ * in one run, interleaved (A, B, B, A, ...) so machine noise hits both; figures are medians.
  *
- * Environment: BENCH_RUNS (interleaved runs, default 5), BENCH_PRESETS (default "tiny,small").
+ * 1. Cold start to ready of `small` without the warm standby: spawn the backend, Health OK,
+ *    LoadModel done. node-llama-cpp's binary self-test on every start (the variable that
+ *    remembers passes set empty) against remembered passes (scripts/patch-node-llama-cpp.ts).
+ * 2. Generation on `small` (1 thread, greedy, 256 tokens) streamed over gRPC PredictStream:
+ *    tokens/s, and replies per token. With BENCH_BASELINE=<another checkout with its own
+ *    node_modules> (a `git worktree` of main, or one whose node-llama-cpp is a local build) the
+ *    same runs go to that checkout's backend too, interleaved.
+ * 3. What one SSE event per token costs (clarifications 2): the same pieces written through the
+ *    API's SseStream to a real HTTP client, one event per piece against one event per reply (6
+ *    pieces), the client parsing every event; the difference per piece.
+ *
+ * Environment: BENCH_RUNS (interleaved runs, default 5), BENCH_BASELINE (figure 2), BENCH_ONLY
+ * (e.g. "1,3"). Writes bench-results/engine.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
-import { locateLlamaServer } from '../src/main/core/backends/llamaServer/locate';
-import { createCore } from '../src/main/core/createCore';
-import { makeModel, type ModelPreset } from '../src/main/core/gguf/makeModel';
-import { defaultDataDir } from '../src/main/core/paths';
-import { freePort } from '../src/wire';
+import { PASSED_BINARY_TESTS_ENV } from '../src/backends/llama/runtime';
+import { freePort, rawClient, stream, unary, type RawClient } from '../src/backends/llama/testBackend';
+import { makeModel } from '../src/main/core/gguf/makeModel';
+import { systemClock } from '../src/main/core/clock';
+import { SsePacer } from '../src/main/core/server/api/sse';
+import type { Reply__Output } from '../src/wire';
+import { median, table } from './bench/stats';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS) || 5);
-const PRESETS = (process.env.BENCH_PRESETS ?? 'tiny,small').split(',').map((s) => s.trim()) as ModelPreset[];
+const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+const BASELINE = process.env.BENCH_BASELINE ? resolve(process.env.BENCH_BASELINE) : null;
+const TOKENS = 256;
 const PROMPT = 'Once upon a time there was a little house by the river';
-const TOKENS: Record<ModelPreset, number> = { tiny: 512, small: 128 };
-const CONTEXT = 2048;
 
-interface Run {
-  ttftMs: number;
-  tokPerS: number;
-  tokens: number;
+interface Started {
+  client: RawClient;
+  stop(): Promise<void>;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-function timed(): { first: () => void; end: (tokens: number) => Run } {
-  const start = performance.now();
-  let firstAt = 0;
-  return {
-    first: () => {
-      if (!firstAt) firstAt = performance.now();
-    },
-    end: (tokens) => {
-      const end = performance.now();
-      return { ttftMs: firstAt - start, tokens, tokPerS: tokens > 1 ? ((tokens - 1) * 1000) / (end - firstAt) : NaN };
-    },
+/** Starts `checkout`'s backend as headless mode does and loads `file`; resolves when it is ready. */
+async function startReady(checkout: string, file: string, env: NodeJS.ProcessEnv): Promise<Started & { ms: number }> {
+  const addr = `127.0.0.1:${await freePort()}`;
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(checkout, 'src/backends/llama/main.ts'), '--addr', addr], {
+    cwd: checkout,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const client = rawClient(addr);
+  const stop = async (): Promise<void> => {
+    client.close();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
   };
-}
-
-/** llama-server called directly: the same arguments Loadout gives it. */
-async function direct(binary: string, model: string, preset: ModelPreset): Promise<{ runs: () => Promise<Run>; coldMs: number; stop: () => void }> {
-  const port = await freePort();
-  const started = performance.now();
-  const child = spawn(binary, ['--host', '127.0.0.1', '--port', String(port), '-m', model, '-c', String(CONTEXT), '-np', '1', '-t', '1', '-tb', '1', '--no-webui'], { stdio: 'ignore' });
-  for (;;) {
-    try {
-      const r = await request(`http://127.0.0.1:${port}/health`);
-      await r.body.text();
-      if (r.statusCode === 200) break;
-    } catch {
-      // not listening yet
+  try {
+    await new Promise<void>((res, rej) => client.waitForReady(Date.now() + 60_000, (e) => (e ? rej(e) : res())));
+    for (;;) {
+      const reply = await unary<Reply__Output>(client, 'Health', {}, 5000);
+      if (Buffer.from(reply.message).toString() === 'OK') break;
     }
-    await new Promise((r) => setTimeout(r, 10));
+    await unary(client, 'LoadModel', { Model: 'small', ModelFile: file, Threads: 1, ContextSize: 2048, MMap: true }, 60_000);
+  } catch (e) {
+    await stop();
+    throw new Error(`backend in ${checkout} did not get ready: ${e instanceof Error ? e.message : String(e)}\n${err.slice(-2000)}`);
   }
-  const coldMs = performance.now() - started;
-  const runs = async (): Promise<Run> => {
-    const t = timed();
-    const res = await request(`http://127.0.0.1:${port}/completion`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: PROMPT, n_predict: TOKENS[preset], temperature: 0, top_p: 1, min_p: 0, repeat_penalty: 1, stream: true, cache_prompt: false }),
-    });
-    let tokens = 0;
-    let buf = '';
-    for await (const chunk of res.body) {
-      buf += chunk.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (!line.startsWith('data:')) continue;
-        const msg = JSON.parse(line.slice(5)) as { content?: string };
-        if (msg.content) {
-          t.first();
-          tokens++;
-        }
-      }
-    }
-    return t.end(tokens);
+  return { client, stop, ms: performance.now() - t0 };
+}
+
+/** Interleaved A B B A ...: `runs` samples of each side. */
+async function interleaved<T>(sides: Array<() => Promise<T>>, runs: number): Promise<T[][]> {
+  const out = sides.map(() => [] as T[]);
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 === 0 ? sides.map((_, i) => i) : sides.map((_, i) => i).reverse();
+    for (const i of order) out[i].push(await sides[i]());
+  }
+  return out;
+}
+
+function patched(): boolean {
+  const file = join(ROOT, 'node_modules/node-llama-cpp/dist/bindings/utils/testBindingBinary.js');
+  return readFileSync(file, 'utf8').includes('testBindingBinaryEveryTime');
+}
+
+async function coldStart(file: string, work: string): Promise<Record<string, unknown>> {
+  const remembered = join(work, 'passed-binary-tests');
+  const side = (folder: string) => async () => {
+    const b = await startReady(ROOT, file, { [PASSED_BINARY_TESTS_ENV]: folder });
+    await b.stop();
+    return b.ms;
   };
-  return { runs, coldMs, stop: () => child.kill('SIGKILL') };
+  await side(remembered)(); // primes the remembered pass (and the page cache for both)
+  const [every, once] = await interleaved([side(''), side(remembered)], RUNS);
+  const result = { selfTestEveryStartMs: median(every), rememberedMs: median(once), patched: patched() };
+  console.log(`\n1. Cold start to ready, small, no standby (median of ${RUNS})`);
+  console.log(table(['self-test every start', 'remembered pass', 'saved'], [[`${median(every).toFixed(0)} ms`, `${median(once).toFixed(0)} ms`, `${(median(every) - median(once)).toFixed(0)} ms`]]));
+  if (!result.patched) console.log('   node-llama-cpp is not patched here (run `npm install` or `npx tsx scripts/patch-node-llama-cpp.ts`): both sides test.');
+  return result;
+}
+
+async function generation(file: string): Promise<Record<string, unknown>> {
+  const checkouts = BASELINE ? [ROOT, BASELINE] : [ROOT];
+  const backends = await Promise.all(checkouts.map((c) => startReady(c, file, {})));
+  try {
+    const req = { Prompt: PROMPT, Tokens: TOKENS, Temperature: 0, Seed: 1, IgnoreEOS: true };
+    const side = (b: Started) => async () => {
+      const t0 = performance.now();
+      const r = await stream(b.client, req);
+      const tokens = r.last?.tokens ?? 0;
+      return { tokS: tokens / ((performance.now() - t0) / 1000), repliesPerToken: (r.chunks.length - 1) / Math.max(1, tokens) };
+    };
+    for (const b of backends) await side(b)(); // warm-up
+    const samples = await interleaved(backends.map(side), RUNS);
+    const rows = samples.map((s, i) => [i === 0 ? 'this checkout' : `baseline ${BASELINE}`, median(s.map((x) => x.tokS)).toFixed(1), median(s.map((x) => x.repliesPerToken)).toFixed(2)]);
+    console.log(`\n2. Generation, small, ${TOKENS} tokens over PredictStream (median of ${RUNS})`);
+    console.log(table(['backend', 'tokens/s', 'replies per token'], rows));
+    return { sides: rows.map(([name, tokS, rpt]) => ({ name, tokS: Number(tokS), repliesPerToken: Number(rpt) })) };
+  } finally {
+    await Promise.all(backends.map((b) => b.stop()));
+  }
+}
+
+/** An OpenAI completion chunk as the API writes it (the fields a client parses). */
+const event = (text: string): string =>
+  `data: ${JSON.stringify({ id: 'cmpl-bench', object: 'text_completion', created: 1, model: 'small', choices: [{ index: 0, text, logprobs: null, finish_reason: null }] })}\n\n`;
+
+async function eventCost(): Promise<Record<string, unknown>> {
+  const PIECES = 6000;
+  const PER_REPLY = 6;
+  const pieces = Array.from({ length: PIECES }, (_, i) => ` w${i % 97}`);
+  const pacer = new SsePacer(systemClock);
+  let mode: 'perPiece' | 'perReply' = 'perPiece';
+  const server = createServer((_req, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const s = pacer.stream(res, event);
+    let i = 0;
+    const next = (): void => {
+      if (i >= PIECES) {
+        res.end('data: [DONE]\n\n');
+        return;
+      }
+      const batch = pieces.slice(i, i + PER_REPLY);
+      i += PER_REPLY;
+      const wait = mode === 'perPiece' ? s.sendPieces(batch) : s.sendPieces([batch.join('')]);
+      if (wait) void wait.then(() => setImmediate(next));
+      else setImmediate(next);
+    };
+    next();
+  });
+  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
+  const once = (m: typeof mode) => () =>
+    new Promise<number>((res, rej) => {
+      mode = m;
+      const cpu0 = process.cpuUsage();
+      request({ port, host: '127.0.0.1', path: '/' }, (r) => {
+        let buf = '';
+        let chars = 0;
+        r.setEncoding('utf8');
+        r.on('data', (d: string) => {
+          buf += d;
+          let at: number;
+          while ((at = buf.indexOf('\n\n')) >= 0) {
+            const line = buf.slice(6, at);
+            buf = buf.slice(at + 2);
+            if (line !== '[DONE]') chars += (JSON.parse(line) as { choices: Array<{ text: string }> }).choices[0].text.length;
+          }
+        });
+        r.on('end', () => {
+          const cpu = process.cpuUsage(cpu0);
+          if (chars === 0) rej(new Error('no text arrived'));
+          res((cpu.user + cpu.system) / PIECES);
+        });
+        r.on('error', rej);
+      })
+        .on('error', rej)
+        .end();
+    });
+  await once('perPiece')();
+  await once('perReply')();
+  const [perPiece, perReply] = await interleaved([once('perPiece'), once('perReply')], RUNS);
+  server.close();
+  const cost = median(perPiece) - median(perReply);
+  console.log(`\n3. SSE events (server and client CPU per token, median of ${RUNS}, ${PIECES} pieces, ${PER_REPLY} per backend reply)`);
+  console.log(table(['one event per token', `one event per ${PER_REPLY} tokens`, 'cost of per-token events'], [[`${median(perPiece).toFixed(1)} us`, `${median(perReply).toFixed(1)} us`, `${cost.toFixed(1)} us/token`]]));
+  return { perPieceUs: median(perPiece), perReplyUs: median(perReply), costUsPerToken: cost };
 }
 
 async function main(): Promise<void> {
-  const where = locateLlamaServer({ configured: process.env.LOADOUT_LLAMA_SERVER ?? '', dataDir: defaultDataDir() });
-  if (!where.found) {
-    process.stderr.write(`bench:engine: ${where.why}\n`);
-    process.exit(1);
-  }
-  const binary = where.found.path;
-  const dir = mkdtempSync(join(os.tmpdir(), 'loadout-bench-engine-'));
-  const results: Record<string, unknown> = { binary, runs: RUNS, loadavg: os.loadavg(), at: new Date().toISOString() };
+  const work = mkdtempSync(join(tmpdir(), 'loadout-bench-engine-'));
+  const results: Record<string, unknown> = { runs: RUNS, at: new Date().toISOString() };
   try {
-    for (const preset of PRESETS) {
-      const models = join(dir, `models-${preset}`);
-      mkdirSync(models, { recursive: true });
-      await makeModel(join(models, 'm.gguf'), { preset, seed: 42 });
-      const yaml = (name: string, backend: string) => `name: ${name}\n${backend}parameters:\n  model: m.gguf\ncontext_size: ${CONTEXT}\nthreads: 1\n`;
-      writeFileSync(join(models, 'ls.yaml'), yaml('ls', 'backend: llama-server\n'));
-      writeFileSync(join(models, 'builtin.yaml'), yaml('builtin', ''));
-      const core = await createCore({ dataDir: join(dir, `data-${preset}`), overrides: { models_dir: models, warm_standby: false, llama_server_path: binary }, demoModel: false, cores: 2 });
-      const cold: Record<string, number[]> = { direct: [], ls: [], builtin: [] };
-      const gen: Record<string, Run[]> = { direct: [], ls: [], builtin: [] };
-      const viaCore = async (name: string): Promise<Run> => {
-        const t = timed();
-        let tokens = 0;
-        for await (const c of core.commands.complete(name, { prompt: PROMPT, max_tokens: TOKENS[preset], temperature: 0, top_p: 1, min_p: 0, repeat_penalty: 1 })) {
-          if (c.text) t.first();
-          tokens = Math.max(tokens, c.tokens);
-        }
-        return t.end(tokens);
-      };
-      try {
-        for (let i = 0; i < RUNS; i++) {
-          const d = await direct(binary, join(models, 'm.gguf'), preset);
-          cold.direct!.push(d.coldMs);
-          gen.direct!.push(await d.runs());
-          d.stop();
-          for (const name of ['ls', 'builtin']) {
-            const s = performance.now();
-            await core.commands.load(name);
-            cold[name]!.push(performance.now() - s);
-            gen[name]!.push(await viaCore(name));
-            await core.commands.unload(name, { force: true });
-          }
-          process.stdout.write(`${preset}: run ${i + 1}/${RUNS} done\n`);
-        }
-      } finally {
-        await core.dispose();
-      }
-      const row = (k: string) => ({
-        tokPerS: median(gen[k]!.map((r) => r.tokPerS)),
-        ttftMs: median(gen[k]!.map((r) => r.ttftMs)),
-        coldMs: median(cold[k]!),
-        tokens: median(gen[k]!.map((r) => r.tokens)),
-      });
-      const figures = { direct: row('direct'), llamaServerBackend: row('ls'), builtin: row('builtin') };
-      results[preset] = figures;
-      process.stdout.write(`\n${preset} (medians of ${RUNS}, 1 thread, greedy, load average ${os.loadavg()[0]!.toFixed(1)}):\n`);
-      process.stdout.write('| | tok/s | vs llama-server | TTFT ms | cold start to ready ms |\n|---|---|---|---|---|\n');
-      for (const [label, f] of [['llama-server direct', figures.direct], ['Loadout, backend: llama-server', figures.llamaServerBackend], ['Loadout built-in', figures.builtin]] as const) {
-        process.stdout.write(`| ${label} | ${f.tokPerS.toFixed(1)} | ${(f.tokPerS / figures.direct.tokPerS).toFixed(2)}x | ${f.ttftMs.toFixed(0)} | ${f.coldMs.toFixed(0)} |\n`);
-      }
-    }
+    const file = join(work, 'small.gguf');
+    if (!ONLY.size || ONLY.has('1') || ONLY.has('2')) await makeModel(file, { preset: 'small', seed: 1 });
+    if (!ONLY.size || ONLY.has('1')) results.coldStart = await coldStart(file, work);
+    if (!ONLY.size || ONLY.has('2')) results.generation = await generation(file);
+    if (!ONLY.size || ONLY.has('3')) results.events = await eventCost();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
-  mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench-results', 'engine.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const dir = join(ROOT, 'bench-results');
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'engine.json'), `${JSON.stringify(results, null, 2)}\n`);
 }
 
-await main();
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

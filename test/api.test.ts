@@ -332,7 +332,7 @@ describe('management /api', () => {
   it('state, load, plan, pin, logs, unload, journal: the shared names; a POST may have no body', async () => {
     const { base } = await startApi({ configs: { 'a.yaml': faultModel('a', { groups: ['gpu'] }), 'b.yaml': faultModel('b', { groups: ['gpu'] }) } });
     const state = (await json(await fetch(`${base}/api/state`))) as Snapshot;
-    expect(Object.keys(state).sort()).toEqual(['downloads', 'flags', 'gpus', 'groups', 'lru', 'models', 'pending', 'settings', 'settingsProblem', 'standby']);
+    expect(Object.keys(state).sort()).toEqual(['cluster', 'downloads', 'flags', 'gpuNotice', 'gpus', 'groups', 'lru', 'models', 'pending', 'settings', 'settingsProblem', 'standby']);
     expect(state.groups).toEqual({ gpu: ['a', 'b'] });
     // V11: no GPU here (and none detected before a built-in load): an empty list.
     expect(state.gpus).toEqual([]);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCore, type Core } from '../src/main/core/createCore';
 import { DETECTION_FILE } from '../src/main/core/gpu/detectionCache';
-import { disposeAll, startTestCore } from './harness';
+import { disposeAll, faultModel, startTestCore } from './harness';
 
 afterEach(disposeAll);
 
@@ -54,4 +54,22 @@ describe('V1/V2 gpu: auto without a GPU', () => {
       await again.dispose();
     }
   }, 120_000);
+});
+
+describe('V13 config keys the built-in backend cannot honour', () => {
+  it('shows them as warnings on the row, and the model still loads', async () => {
+    const yaml = ['name: split', 'backend: llama-cpp', 'parameters:', '  model: tiny.gguf', 'tensor_split: "3,1"', 'main_gpu: "1"', 'mmap: false'].join('\n');
+    const t = await startTestCore({ ggufs: { tiny: 7 }, configs: { 'split.yaml': `${yaml}\n`, 'ext.yaml': faultModel('ext', { extra: 'tensor_split: "3,1"' }) } });
+    const warnings = (name: string) => t.core.commands.snapshot().models.find((m) => m.name === name)?.warnings;
+    const expected = [
+      'main_gpu is not used by the built-in backend (node-llama-cpp chooses the GPU); external backends get it.',
+      'tensor_split is not used by the built-in backend (node-llama-cpp splits layers across GPUs itself); external backends get it.',
+    ];
+    expect(warnings('split')).toEqual(expected);
+    // An external backend gets the key (test/loader.test.ts): nothing to warn about.
+    expect(warnings('ext')).toEqual([]);
+    const row = await t.core.commands.load('split');
+    expect(row.state).toBe('ready');
+    expect(row.warnings).toEqual(expected);
+  }, 60_000);
 });

@@ -104,6 +104,8 @@ export interface ModelRow {
   reloadPending: boolean;
   /** Set when a config template failed to render and the GGUF's template is used instead (C3). */
   templateWarning: string | null;
+  /** Config keys its backend cannot honour (V13: the built-in backend and tensor_split...), one line each. */
+  warnings?: string[];
   /** True when the backend is a remote host:port (no local process). */
   remote: boolean;
   /** What a request that sets no sampling gets (the chat's "model default (0.7)"). */
@@ -189,6 +191,8 @@ export interface Snapshot {
   downloads?: DownloadJob[];
   /** GPUs, one entry per GPU backend type (clarification 4); empty without a GPU. */
   gpus?: GpuDevice[];
+  /** A line for the GPU panel: the CUDA pack's progress, or why it could not be fetched (V14). */
+  gpuNotice?: string | null;
   /** Nodes and replicas when this app is part of a cluster (`cluster_nats_url` set), else null. */
   cluster?: ClusterSnapshot | null;
 }
@@ -318,7 +322,7 @@ export type CoreEvent =
   /** The warm standby backend process appeared, was adopted by a load, or went away. */
   | { type: 'standby'; standby: Snapshot['standby'] }
   /** The GPUs' VRAM changed (V3: read at start and every 5 s while GPU models run); the snapshot's `gpus`. */
-  | { type: 'gpus'; gpus: GpuDevice[] }
+  | { type: 'gpus'; gpus: GpuDevice[]; notice?: string | null }
   | ChatEvent;
 
 /** Downloads (downloads-spec section 4): one job per target file. */

@@ -3,15 +3,21 @@
  * streamed through the openai client (D1, D8, D32), identical loads from two frontends coalesced
  * into one (D18), and a killed worker's request retried elsewhere before any output (D4, D10).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode, nodeSubject, type NodeEvent } from '../../src/main/core/cluster/protocol';
 import { startHttpServer, type HttpServerHandle } from '../../src/main/core/server/httpServer';
 import { disposeAll, faultModel, startTestCore } from '../harness';
-import { cleanupCluster, clusterClient, readRecord, startNats, startWorker, waitUntil } from './harness';
+import { cleanupCluster, clusterClient, readRecord, relay, startNats, startWorker, tempDir, waitUntil } from './harness';
+import { faultBackendPath } from '../fixtures/backends';
 
 const servers: HttpServerHandle[] = [];
+const frontendProcesses: ChildProcess[] = [];
 afterEach(async () => {
+  for (const p of frontendProcesses.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   for (const s of servers.splice(0)) await s.close();
   await disposeAll();
   await cleanupCluster();
@@ -186,4 +192,107 @@ describe('cluster router', () => {
     expect(row.replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'loading' })]);
     await fe.waitState('m', 'ready', 15_000);
   });
+
+  it('D28: a node drained through the API is marked draining, takes no new loads, and its replica leaves once replaced', async () => {
+    const nats = await startNats();
+    const configs = { 'm.yaml': faultModel('m', { extra: 'cluster:\n  min_replicas: 1' }), 'n.yaml': faultModel('n') };
+    await startWorker(nats.url, { name: 'w1', configs });
+    await startWorker(nats.url, { name: 'w2', configs });
+    const fe = await frontend(nats.url, 'fe1', { configs });
+    const first = await waitUntil(() => fe.row('m').replicas?.find((r) => r.state === 'ready')?.node, 'a replica of m', { timeoutMs: 15_000 });
+    const other = first === 'w1' ? 'w2' : 'w1';
+    const nc = await clusterClient(nats.url);
+    const journal: { model: string; reason: string }[] = [];
+    nc.nc.subscribe(nodeSubject(first, 'events'), {
+      callback: (_e, msg) => {
+        const ev = JSON.parse(new TextDecoder().decode(msg.data)) as NodeEvent;
+        if (ev.type === 'journal') journal.push(ev.entry as unknown as { model: string; reason: string });
+      },
+    });
+    const server = await startHttpServer(fe.core, { port: 0, ui: false });
+    servers.push(server);
+    const res = await fetch(`http://127.0.0.1:${server.port}/api/cluster/nodes/${first}/drain`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ node: first, draining: true });
+    expect((await readRecord(nc, first))?.draining).toBe(true);
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.find((n) => n.name === first)?.state === 'draining', `${first} draining on the frontend`);
+    // No new load goes to the draining node.
+    await fe.core.router.load('n');
+    expect(fe.row('n').replicas).toEqual([expect.objectContaining({ node: other, state: 'ready' })]);
+    // m gets its replacement on the other node, then leaves the draining one.
+    await waitUntil(() => {
+      const rs = fe.row('m').replicas ?? [];
+      return rs.some((r) => r.node === other && r.state === 'ready') && !rs.some((r) => r.node === first);
+    }, `m moved from ${first} to ${other}`, { timeoutMs: 15_000 });
+    await waitUntil(() => journal.some((j) => j.model === 'm' && j.reason === 'drain'), 'the unload journalled as drain', { timeoutMs: 5000 });
+  });
+
+  it('D31: a worker whose NATS link is cut is dead after W; after the heal it rejoins with its models loaded', async () => {
+    const nats = await startNats();
+    const link = await relay({ host: '127.0.0.1', port: nats.port });
+    const configs = { 'm.yaml': faultModel('m') };
+    await startWorker(nats.url.replace(`:${nats.port}`, `:${link.port}`), { name: 'w1', configs });
+    const fe = await frontend(nats.url, 'fe1', { configs });
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.some((n) => n.name === 'w1' && n.state === 'live'), 'w1 live');
+    await fe.core.router.load('m');
+    expect(fe.row('m').replicas).toEqual([expect.objectContaining({ node: 'w1', state: 'ready' })]);
+    const nc = await clusterClient(nats.url);
+    const states: string[] = [];
+    nc.nc.subscribe(nodeSubject('w1', 'events'), {
+      callback: (_e, msg) => {
+        const ev = JSON.parse(new TextDecoder().decode(msg.data)) as NodeEvent;
+        if (ev.type === 'model' && ev.row?.name === 'm') states.push(ev.row.state);
+      },
+    });
+    const nodeState = () => fe.core.commands.cluster()?.nodes.find((n) => n.name === 'w1')?.state;
+    link.cut();
+    const cutAt = Date.now();
+    await waitUntil(() => nodeState() === 'dead', 'w1 dead on the frontend', { timeoutMs: 5000, intervalMs: 20 });
+    // W is 3 heartbeats of 250 ms: not before, and not much later.
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(500);
+    expect(Date.now() - cutAt).toBeLessThan(3000);
+    link.heal();
+    await waitUntil(() => nodeState() === 'live' && fe.row('m').replicas?.some((r) => r.node === 'w1' && r.state === 'ready'), 'w1 back with m ready', { timeoutMs: 15_000 });
+    // Its model stayed loaded through the cut: never unloaded, never loaded again.
+    expect(states.filter((s) => s !== 'ready')).toEqual([]);
+  }, 60_000);
+
+  it('D9: a frontend process killed mid-stream leaves 0 in flight on the worker within 1 s', async () => {
+    const nats = await startNats();
+    const m = faultModel('m', { options: ['fault_tokens:5000', 'fault_token_ms:20'] });
+    await startWorker(nats.url, { name: 'w1', configs: { 'm.yaml': m } });
+    // The frontend is `npm run serve` in its own process, so it can really be killed.
+    const dir = tempDir('loadout-frontend-');
+    const [data, models] = [join(dir, 'data'), join(dir, 'models')];
+    mkdirSync(data, { recursive: true });
+    mkdirSync(models, { recursive: true });
+    writeFileSync(join(models, 'm.yaml'), m);
+    writeFileSync(join(data, 'backends-registry.json'), JSON.stringify({ version: 1, backends: [{ name: 'fault', target: faultBackendPath(), kind: 'program' }] }));
+    writeFileSync(join(data, 'settings.json'), JSON.stringify({ cluster_nats_url: nats.url, cluster_node_name: 'fe1', cluster_local_node: false }));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--port', '0', '--data', data, '--models', models, '--no-warm-standby'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    frontendProcesses.push(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const port = await waitUntil(() => {
+      if (child.exitCode !== null) throw new Error(`the frontend exited ${child.exitCode}: ${err}`);
+      return /^Open http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1];
+    }, 'the frontend to listen', { timeoutMs: 30_000 });
+    const base = `http://127.0.0.1:${port}`;
+    await waitUntil(async () => ((await (await fetch(`${base}/api/cluster`)).json()) as { nodes: { name: string; state: string }[] }).nodes.some((n) => n.name === 'w1' && n.state === 'live'), 'w1 live on the frontend', { timeoutMs: 10_000 });
+
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    const nc = await clusterClient(nats.url);
+    const inFlight = async () => (await readRecord(nc, 'w1'))?.models.find((x) => x.name === 'm')?.inFlight;
+    await waitUntil(async () => (await inFlight()) === 1, 'the stream in flight on w1', { timeoutMs: 10_000 });
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await waitUntil(async () => (await inFlight()) === 0, 'in-flight back to 0 on w1', { timeoutMs: 5000, intervalMs: 20 });
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    await reader.cancel().catch(() => {});
+  }, 90_000);
 });

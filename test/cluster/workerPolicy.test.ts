@@ -77,6 +77,24 @@ describe('worker policy (D26, D27)', () => {
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
   });
 
+  it('D26: a frontend\'s scale_down and drain unloads keep their reason in the worker\'s journal', async () => {
+    const nats = await startNats();
+    await startWorker(nats.url, { name: 'w1', configs: { 'a.yaml': faultModel('a'), 'b.yaml': faultModel('b') } });
+    const client = await clusterClient(nats.url);
+    const events: NodeEvent[] = [];
+    client.nc.subscribe(nodeSubject('w1', 'events'), { callback: (_e, m) => void events.push(JSON.parse(new TextDecoder().decode(m.data)) as NodeEvent) });
+    await load(client, 'w1', 'a');
+    await load(client, 'w1', 'b');
+    await residents(client, 'w1', ['a', 'b']);
+    for (const [model, reason] of [['a', 'scale_down'], ['b', 'drain']]) {
+      const reply = await client.nc.request(nodeSubject('w1', 'unload'), encode({ v: 1, requestId: `u-${model}`, model, force: false, reason, by: 'f1' }), { timeout: 5000 });
+      expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ ok: true });
+    }
+    await waitUntil(() => events.filter((e) => e.type === 'journal').length >= 2, 'both unloads in the journal', { timeoutMs: 5000 });
+    const journal = events.filter((e) => e.type === 'journal').map((e) => e.entry as unknown as { model: string; reason: string; node: string });
+    expect(journal).toEqual(expect.arrayContaining([expect.objectContaining({ model: 'a', reason: 'scale_down', node: 'w1' }), expect.objectContaining({ model: 'b', reason: 'drain', node: 'w1' })]));
+  });
+
   it('D26: the memory budget evicts least recently used on the worker', async () => {
     const nats = await startNats();
     // A load needs its estimate (a 200 MiB sparse file plus 85 MB for its process, 295 MB); a loaded

@@ -107,6 +107,8 @@ interface Loaded {
   gate: JoinGate;
   /** The most bytes of text one token of this vocabulary stands for (see `textFitsContext`). */
   maxTokenBytes: number;
+  /** A token's text decoded alone, cached: TokenTextStream's pieces (bounded by the vocabulary). */
+  pieceOf: (token: Token) => string;
 }
 
 interface Input {
@@ -130,8 +132,19 @@ export interface Generation {
   stopReason: string;
 }
 
-/** Called with each piece of text as it is generated; `so` counts tokens so far. */
-export type OnText = (text: string, so: { tokens: number; promptTokens: number }) => void;
+/** The text generated since the last take, one piece per token, and the tokens so far. */
+export interface Taken {
+  pieces: string[];
+  tokens: number;
+  promptTokens: number;
+}
+
+/**
+ * Called when new tokens wait to be sent. Their text is decoded only when `take` is called (when a
+ * reply is due), in one go for all of them: detokenizing token by token costs more than the rest
+ * of the backend's per-token work. A caller that needs no stream never calls it.
+ */
+export type OnText = (take: () => Taken) => void;
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const since = (t: number): number => Math.round(performance.now() - t);
@@ -351,6 +364,7 @@ export class LlamaEngine {
       running: new Set(),
       gate,
       maxTokenBytes: maxTokenBytesOf(model),
+      pieceOf: pieceCache(model),
     };
   }
 
@@ -427,27 +441,43 @@ export class LlamaEngine {
       const options = await this.samplingOf(loaded, req);
       await this.clearSlot(loaded, slot, input.tokens);
       const { model } = loaded;
-      const pieces = new TokenTextStream<Token>((tokens, previous) => model.detokenize(tokens, false, previous));
+      const stream = new TokenTextStream<Token>((tokens, previous) => model.detokenize(tokens, false, previous), loaded.pieceOf);
       const stops = new StopStrings(req.StopPrompts ?? []);
+      // With stop strings every token is decoded as it comes, so a stop ends the generation within
+      // one token; without, tokens wait for `take` and are decoded together.
+      const eager = (req.StopPrompts ?? []).length > 0;
       const room = slot.sequence.contextSize - input.promptTokens;
       const started = performance.now();
       let firstTokenAt: number | undefined;
       let released = 0;
       let sentChars = 0;
       let stopped = false;
-      const send = (text: string): void => {
-        if (!text) return;
-        sentChars += text.length;
-        onText(text, { tokens: released, promptTokens: input.promptTokens });
-      };
-      const take = (text: string): void => {
-        if (stopped || !text) return;
-        const cut = stops.push(text);
-        send(cut.text);
-        if (cut.stopped) {
-          stopped = true;
-          generation.abort(new Error('stop string'));
+      let held: Token[] = [];
+      let ready: string[] = [];
+      let finished = false;
+      /** Decodes the held tokens into `ready`, cut at a stop string. */
+      const decodeHeld = (): void => {
+        if (held.length === 0) return;
+        const tokens = held;
+        held = [];
+        for (const piece of stream.pushMany(tokens)) {
+          if (stopped) break;
+          const cut = stops.push(piece);
+          if (cut.text) {
+            ready.push(cut.text);
+            sentChars += cut.text.length;
+          }
+          if (cut.stopped) {
+            stopped = true;
+            generation.abort(new Error('stop string'));
+          }
         }
+      };
+      const take = (): Taken => {
+        if (!finished) decodeHeld();
+        const pieces = ready;
+        ready = [];
+        return { pieces, tokens: released, promptTokens: input.promptTokens };
       };
       const meter = slot.sequence.tokenMeter.getState();
       const result = await slot.completion.generateCompletionWithMeta(input.tokens, {
@@ -462,11 +492,25 @@ export class LlamaEngine {
         onToken: (tokens) => {
           firstTokenAt ??= performance.now();
           released += tokens.length;
-          take(pieces.push(tokens));
+          if (stopped) return;
+          held.push(...tokens);
+          if (eager) decodeHeld();
+          onText(take);
         },
       });
-      take(pieces.flush());
-      if (!stopped) send(stops.flush());
+      // The rest is decoded now, while the model is surely loaded; a later take only collects it.
+      if (!stopped) {
+        decodeHeld();
+        const rest = stops.push(stream.flush());
+        const tail = rest.text + (rest.stopped ? '' : stops.flush());
+        if (rest.stopped) stopped = true;
+        if (tail) {
+          ready.push(tail);
+          sentChars += tail.length;
+        }
+      }
+      finished = true;
+      if (ready.length > 0) onText(take);
       if (signal.aborted) throw signal.reason;
       const ended = performance.now();
       return {
@@ -687,6 +731,19 @@ export function maxTokenBytesOf(model: LlamaModel): number {
 }
 
 /** The fewest tokens `bytes` of text can be with a vocabulary whose longest token is `maxTokenBytes`. */
+/** A token's text decoded on its own, each token decoded once. */
+function pieceCache(model: LlamaModel): (token: Token) => string {
+  const pieces = new Map<Token, string>();
+  return (token) => {
+    let piece = pieces.get(token);
+    if (piece === undefined) {
+      piece = model.detokenize([token], false);
+      pieces.set(token, piece);
+    }
+    return piece;
+  };
+}
+
 export function minTokensFor(bytes: number, maxTokenBytes: number): number {
   return Number.isFinite(maxTokenBytes) ? Math.ceil(bytes / maxTokenBytes) : 0;
 }

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type * as NodeLlamaCpp from 'node-llama-cpp';
 import type { GpuSetting } from '../../shared/model';
 import { GPU_CHOICES } from '../../shared/settings';
@@ -38,6 +40,18 @@ export interface LlamaRuntime {
 
 export type Log = (line: string) => void;
 
+/**
+ * The folder where node-llama-cpp, as patched at install (scripts/patch-node-llama-cpp.ts),
+ * remembers binaries that passed its self-test, so a fresh backend does not fork a child to test
+ * the same binary again (about 0.5-1 s of every start). Per user, and in tmp so a reboot (a new
+ * driver, say) tests again.
+ */
+export const PASSED_BINARY_TESTS_ENV = 'LOADOUT_PASSED_BINARY_TESTS';
+
+export function passedBinaryTestsFolder(): string {
+  return join(tmpdir(), `loadout-passed-binary-tests-${process.getuid?.() ?? 'user'}`);
+}
+
 const ms = (from: number): string => `${Math.round(performance.now() - from)} ms`;
 
 /**
@@ -59,6 +73,7 @@ export async function startLlamaRuntime(
   // runs node-llama-cpp's own JavaScript only: a TypeScript loader (`--import tsx` in headless
   // dev mode) just makes it start slower (about 0.3 s here). Under Electron there is none.
   process.execArgv = withoutTypeScriptLoader(process.execArgv);
+  process.env[PASSED_BINARY_TESTS_ENV] ??= passedBinaryTestsFolder();
   const options: NodeLlamaCpp.LlamaOptions = {
     // Never compile llama.cpp from source: if the prebuilt binary does not work, node-llama-cpp
     // would otherwise silently build for minutes. Fail instead, with a message (NoBinaryFoundError).

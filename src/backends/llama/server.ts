@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { backendService, type BackendHandlers, type Reply } from '../../wire';
-import { BackendError, type Generation, type LlamaEngine } from './engine';
+import { BackendError, type Generation, type LlamaEngine, type Taken } from './engine';
 
 const STATUS: Record<BackendError['code'], grpc.status> = {
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
@@ -36,16 +36,15 @@ function finalReply(g: Generation, text: string): Reply {
 export const COALESCE_MS = 4;
 
 export class CoalescingWriter {
-  private pieces: string[] = [];
-  private counts = { tokens: 0, promptTokens: 0 };
+  private take: (() => Taken) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastWrite = -Infinity;
 
   constructor(private readonly write: (reply: Reply) => void, private readonly windowMs = COALESCE_MS) {}
 
-  push(text: string, counts: { tokens: number; promptTokens: number }): void {
-    if (text) this.pieces.push(text);
-    this.counts = counts;
+  /** New tokens wait; `take` gives their text, called when the reply is due (engine.ts OnText). */
+  push(take: () => Taken): void {
+    this.take = take;
     if (this.timer) return;
     if (this.lastWrite === -Infinity) {
       this.flush();
@@ -61,17 +60,20 @@ export class CoalescingWriter {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.pieces.length === 0) return;
-    const pieces = this.pieces;
-    this.pieces = [];
+    const take = this.take;
+    this.take = null;
+    if (!take) return;
+    const { pieces, tokens, promptTokens } = take();
+    // Nothing whole yet (the first bytes of a character): the next token flushes at once again.
+    if (pieces.length === 0) return;
     this.lastWrite = performance.now();
     this.write({
       message: Buffer.from(pieces.join(''), 'utf8'),
       // Each sampled token stays its own piece, so the API can send one event per token
       // (clarifications 2) while the pipe carries one reply per window.
       pieces: pieces.length > 1 ? pieces.map((p) => Buffer.from(p, 'utf8')) : [],
-      tokens: this.counts.tokens,
-      prompt_tokens: this.counts.promptTokens,
+      tokens,
+      prompt_tokens: promptTokens,
       timing_prompt_processing: 0,
       timing_token_generation: 0,
     });
@@ -123,7 +125,7 @@ export function backendHandlers(engine: LlamaEngine): BackendHandlers {
     const out = new CoalescingWriter((reply) => {
       if (!call.cancelled) call.write(reply);
     });
-    engine.generate(call.request, (text, so) => out.push(text, so), signal).then(
+    engine.generate(call.request, (take) => out.push(take), signal).then(
       (g) => {
         out.flush();
         if (call.cancelled) return;

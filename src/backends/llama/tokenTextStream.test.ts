@@ -44,3 +44,36 @@ describe('TokenTextStream', () => {
     expect(pieces).toEqual(['', '\uFFFD']);
   });
 });
+
+describe('TokenTextStream.pushMany', () => {
+  // Each byte alone, as a detokenizer shows a lone token (a partial character is U+FFFD).
+  const pieceOf = (t: number): string => new TextDecoder().decode(Uint8Array.of(t));
+
+  it('R5: one piece per token from one decode of the batch, the same text as token by token', () => {
+    let decodes = 0;
+    const counted = (tokens: number[], previous: readonly number[]): string => (decodes++, decode(tokens, previous));
+    const stream = new TokenTextStream<number>(counted, pieceOf);
+    expect(stream.pushMany(bytes('Hello'))).toEqual(['H', 'e', 'l', 'l', 'o']);
+    expect(decodes).toBe(1);
+  });
+
+  it('R5: a batch holding a multi-byte character goes token by token and never splits it', () => {
+    const text = 'aé日😀b';
+    const stream = new TokenTextStream<number>(decode, pieceOf);
+    const all = bytes(text);
+    const pieces = [...stream.pushMany(all.slice(0, 4)), ...stream.pushMany(all.slice(4)), stream.flush()].filter(Boolean);
+    expect(pieces.join('')).toBe(text);
+    expect(pieces).toEqual(['a', 'é', '日', '😀', 'b']);
+  });
+
+  it('R5: a long stream keeps decoding continuations correctly (the context kept is bounded)', () => {
+    const text = 'word '.repeat(200) + '日本';
+    const stream = new TokenTextStream<number>(decode, pieceOf);
+    const all = bytes(text);
+    const out: string[] = [];
+    for (let i = 0; i < all.length; i += 3) out.push(...stream.pushMany(all.slice(i, i + 3)));
+    out.push(stream.flush());
+    expect(out.join('')).toBe(text);
+    expect(out.join('')).not.toContain('\uFFFD');
+  });
+});

@@ -4,6 +4,9 @@ const REPLACEMENT = '\uFFFD';
 /** A UTF-8 character is at most 4 bytes, so at most 4 byte-fallback tokens. */
 const MAX_CHAR_TOKENS = 4;
 
+/** The earlier tokens a continuation is decoded against (node-llama-cpp looks at the last 3). */
+const CONTEXT_TOKENS = 8;
+
 /**
  * Turns generated tokens into text pieces that never end inside a multi-byte UTF-8 character.
  *
@@ -20,7 +23,41 @@ export class TokenTextStream<Token> {
   private readonly emitted: Token[] = [];
   private pending: Token[] = [];
 
-  constructor(private readonly detokenize: (tokens: Token[], previous: readonly Token[]) => string) {}
+  /**
+   * `pieceOf(token)`, when given, is the token's text decoded alone (cached by the caller): it lets
+   * `pushMany` split a batch into one piece per token from a single decode of the batch.
+   */
+  constructor(
+    private readonly detokenize: (tokens: Token[], previous: readonly Token[]) => string,
+    private readonly pieceOf?: (token: Token) => string,
+  ) {}
+
+  /**
+   * Adds a batch of tokens; returns the text now safe to send as one piece per token (clarifications
+   * 2), empty pieces left out. One decode of the whole batch in context: where the tokens' own
+   * pieces join to exactly that text (almost always) they are the answer; otherwise (a character
+   * split over byte tokens, a tokenizer that joins across tokens) the batch goes token by token.
+   */
+  pushMany(tokens: readonly Token[]): string[] {
+    if (tokens.length === 0) return [];
+    if (this.pending.length === 0 && this.pieceOf) {
+      const text = this.decode(tokens as Token[]);
+      if (!text.endsWith(REPLACEMENT)) {
+        const pieces = tokens.map(this.pieceOf);
+        if (pieces.join('') === text) {
+          this.pending = tokens.slice();
+          this.commit(tokens.length, text);
+          return pieces.filter(Boolean);
+        }
+      }
+    }
+    const out: string[] = [];
+    for (const token of tokens) {
+      const text = this.push([token]);
+      if (text) out.push(text);
+    }
+    return out;
+  }
 
   /** Adds tokens; returns the text that is now safe to send ('' while a character is incomplete). */
   push(tokens: readonly Token[]): string {
@@ -47,6 +84,8 @@ export class TokenTextStream<Token> {
 
   private commit(count: number, text: string): string {
     this.emitted.push(...this.pending.slice(0, count));
+    // Only the last few emitted tokens matter to a continuation; the rest would grow per token.
+    if (this.emitted.length > 4 * CONTEXT_TOKENS) this.emitted.splice(0, this.emitted.length - CONTEXT_TOKENS);
     this.pending = this.pending.slice(count);
     return text;
   }

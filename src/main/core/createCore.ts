@@ -34,7 +34,7 @@ import { DownloadEngine } from './downloads/engine';
 import { addModel } from './downloads/addModel';
 import { budgetOf, defaultQuant, fitOf, groupByQuant, hubFiles, hubSearch, type HubModel, type HubRepoFiles } from './downloads/hubClient';
 import { Emitter } from './emitter';
-import { gpuMonitorFor } from './gpu/coreMonitor';
+import { gpuMonitorFor, type CudaPackSource } from './gpu/coreMonitor';
 import { PROCESS_BASE_BYTES } from './gpu/estimate';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
@@ -70,6 +70,8 @@ export interface CoreOptions {
   cores?: number;
   /** Where HF_ENDPOINT and HF_TOKEN are read (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Where the CUDA pack is fetched from (V14; default: the npm registry, the pinned packages). */
+  cudaPack?: CudaPackSource;
 }
 
 export type ModelPatch = Parameters<Catalog['updateConfig']>[1];
@@ -213,7 +215,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     // Backstop after the loader's own shutdown: also ends the standby process.
     disposers.push(() => localLauncher.dispose());
     // V2: detection from an earlier run's cache, else learned from the first built-in backend.
-    const gpuMonitor = gpuMonitorFor({ dataDir, settings, clock, notice });
+    const gpuMonitor = gpuMonitorFor({ dataDir, settings, clock, notice, cudaPack: options.cudaPack });
     const standbyGpu = () => {
       const gpu = gpuMonitor.backendGpu();
       return localLauncher.standbyInfo() && gpu !== 'auto' && gpu !== 'cpu' ? PROCESS_BASE_BYTES[gpu] : 0;
@@ -262,6 +264,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       builtin: () => registry.resolve(BUILTIN_BACKEND),
       launcher: localLauncher,
       gpu: () => gpuMonitor.backendGpu(),
+      env: () => gpuMonitor.backendEnv(),
     });
 
     const watchdog = new Watchdog({

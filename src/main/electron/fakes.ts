@@ -209,6 +209,7 @@ export function fakeRow(name: string, state: ModelState = 'unloaded', extra: Par
     gguf: null,
     reloadPending: false,
     templateWarning: null,
+    warnings: [],
     sampling: samplingDefaults(undefined),
     remote: false,
     placement: null,

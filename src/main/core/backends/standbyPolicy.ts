@@ -16,6 +16,8 @@ export interface StandbyPolicyOptions {
   launcher: Pick<LocalHostLauncher, 'warm' | 'dropStandby' | 'standbyInfo'>;
   /** The `gpu` a built-in backend starts with now (V2): a load adopts the standby only if it matches. */
   gpu?: () => GpuSetting;
+  /** The built-in backend's extra environment (V14: the CUDA pack), the same a load's backend gets. */
+  env?: () => Record<string, string>;
 }
 
 export class StandbyPolicy {
@@ -44,7 +46,7 @@ export class StandbyPolicy {
     if (gpu !== this.warmedGpu && !equivalent) void launcher.dropStandby();
     if (!launcher.standbyInfo()) this.warmedGpu = gpu;
     // Started as a one-slot model needs it (the default); a model with more slots starts its own.
-    if (builtin.kind === 'program') launcher.warm(builtin, settings().start_timeout * 1000, builtinBackendEnv(1, this.warmedGpu));
+    if (builtin.kind === 'program') launcher.warm(builtin, settings().start_timeout * 1000, { ...builtinBackendEnv(1, this.warmedGpu), ...this.o.env?.() });
   }
 }
 

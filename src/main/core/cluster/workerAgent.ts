@@ -56,7 +56,7 @@ export interface WorkerAgentOptions {
   onLost: (why: string) => void;
 }
 
-const UNLOAD_REASONS = new Set<UnloadReason>(['lru', 'group', 'memory', 'idle', 'stalled', 'reclaimer', 'vram_pressure', 'crashed', 'settings', 'user', 'shutdown']);
+const UNLOAD_REASONS = new Set<UnloadReason>(['lru', 'group', 'memory', 'idle', 'stalled', 'reclaimer', 'vram_pressure', 'crashed', 'settings', 'user', 'shutdown', 'scale_down', 'drain']);
 const STATS_INTERVAL_MS = 100;
 
 export function nodeModelOf(row: ModelRow): NodeModel {

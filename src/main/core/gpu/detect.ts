@@ -15,6 +15,8 @@ export interface ProbeResult {
   fallbackReason: string | null;
   deviceNames: string[];
   vram: { total: number; used: number; free: number; unifiedSize: number };
+  /** The GPU types whose driver node-llama-cpp finds, binaries or not (V14: the CUDA pack's trigger). */
+  supportedGpuTypes?: (GpuType | false)[];
 }
 
 export interface DetectOptions {
@@ -69,6 +71,7 @@ export async function detectGpu(o: DetectOptions): Promise<{ detection: GpuDetec
       totalBytes: probe.vram.total,
       unified: probe.vram.unifiedSize > 0,
       fallbackReason: probe.fallbackReason,
+      supportedGpuTypes: probe.supportedGpuTypes ?? [],
       detectedAt: o.now(),
     };
     await o.cache.write(o.key, detection).catch(() => {});

@@ -46,6 +46,13 @@ describe('V2 detection cache', () => {
     expect(key()).not.toBe(afterDriver);
   });
 
+  it('V14: the CUDA pack arriving changes the key, so a kept "vulkan" is detected again', () => {
+    const inputs = collectDetectionKeyInputs(fakeNodeModules().root, []);
+    const before = detectionKey({ ...inputs, cudaPack: 'missing' });
+    expect(detectionKey({ ...inputs, cudaPack: 'missing' })).toBe(before);
+    expect(detectionKey({ ...inputs, cudaPack: 'installed' })).not.toBe(before);
+  });
+
   it('round-trips through the data folder and is ignored under another key', async () => {
     const cache = new DetectionCache(dir);
     expect(cache.read('k1')).toBeNull();

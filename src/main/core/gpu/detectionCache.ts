@@ -17,6 +17,8 @@ export interface DetectionKeyInputs {
   binaries: Record<string, number>;
   /** OS, release, CPU architecture and the GPU driver's own version text where it has one. */
   system: string;
+  /** Where the CUDA pack stands (cudaPackStatus): installing it changes what `auto` finds (V14). */
+  cudaPack?: string;
 }
 
 /** What detection found: the GPU type node-llama-cpp settled on (false: the CPU) and why not a GPU. */
@@ -27,13 +29,15 @@ export interface GpuDetection {
   unified: boolean;
   /** node-llama-cpp's reason when it fell back to the CPU, else null. */
   fallbackReason: string | null;
+  /** The GPU types whose driver node-llama-cpp finds (V14: CUDA here without CUDA binaries fetches the pack). */
+  supportedGpuTypes?: (GpuType | false)[];
   detectedAt: number;
 }
 
 /** The key of a detection: equal inputs, equal key; any change, another key. */
 export function detectionKey(inputs: DetectionKeyInputs): string {
   const binaries = Object.keys(inputs.binaries).sort().map((k) => [k, inputs.binaries[k]]);
-  return createHash('sha256').update(JSON.stringify([inputs.nodeLlamaCppVersion, binaries, inputs.system])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([inputs.nodeLlamaCppVersion, binaries, inputs.system, ...(inputs.cudaPack ? [inputs.cudaPack] : [])])).digest('hex');
 }
 
 /** Files whose text changes with the GPU driver (NVIDIA on Linux publishes its version here). */

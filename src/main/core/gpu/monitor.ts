@@ -18,6 +18,10 @@ export interface GpuMonitorOptions {
   readCache?: () => GpuDetection | null;
   /** Keeps a fresh detection for the next run. */
   writeCache?: (d: GpuDetection) => void;
+  /** A detection became known (from the cache or a backend's report): the CUDA pack's trigger (V14). */
+  onDetected?: (d: GpuDetection) => void;
+  /** Extra environment for a built-in backend (the CUDA pack's runtimes folder, once installed). */
+  backendEnv?: () => Record<string, string>;
 }
 
 /** One backend's report (StatusResponse.gpu), as `--probe` prints it, with what it asked for. */
@@ -46,6 +50,9 @@ export class GpuMonitor {
   private detectedUnder: GpuSetting = 'auto';
   private cacheRead = false;
   private reading: VramReading | null = null;
+  private noteText: string | null = null;
+  /** Told when the note changes (the loader emits it with the devices). */
+  onNoteChange: (() => void) | null = null;
 
   constructor(private readonly o: GpuMonitorOptions) {}
 
@@ -57,8 +64,32 @@ export class GpuMonitor {
     if (!this.detection && !this.cacheRead) {
       this.cacheRead = true;
       this.detection = this.o.readCache?.() ?? null;
+      if (this.detection) this.o.onDetected?.(this.detection);
     }
     return this.detection;
+  }
+
+  /** Drops what detection found, so the next built-in backend starts on `auto` and detects again (the CUDA pack arrived). */
+  forget(): void {
+    this.detection = null;
+    this.detectedUnder = 'auto';
+    this.cacheRead = false;
+  }
+
+  /** A line for the GPU panel (V14: the CUDA pack's progress, or why it could not be fetched); null when none. */
+  note(): string | null {
+    return this.noteText;
+  }
+
+  setNote(text: string | null): void {
+    if (text === this.noteText) return;
+    this.noteText = text;
+    this.onNoteChange?.();
+  }
+
+  /** The built-in backend's extra environment (V14). */
+  backendEnv(): Record<string, string> {
+    return this.o.backendEnv?.() ?? {};
   }
 
   /** The `gpu` a built-in backend starts with: the detected type once known (V2), `auto` before. */
@@ -88,9 +119,11 @@ export class GpuMonitor {
         totalBytes: report.vram.total,
         unified: report.vram.unifiedSize > 0,
         fallbackReason: report.fallbackReason,
+        supportedGpuTypes: report.supportedGpuTypes ?? [],
         detectedAt: now,
       };
       if (setting === 'auto') this.o.writeCache?.(this.detection);
+      this.o.onDetected?.(this.detection);
     }
     if (report.used !== false) this.reading = { totalBytes: report.vram.total, freeBytes: report.vram.free, at: now };
   }

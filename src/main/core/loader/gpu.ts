@@ -65,7 +65,7 @@ export class LoaderGpu {
   /** V4: per model, settings and device type, the base that makes the estimate what was measured. */
   private readonly correctedBase = new Map<string, number>();
   private refreshTimer: unknown = null;
-  private shownGpus = '[]';
+  private shownGpus = '[[],null]';
   private prefetched = false;
 
   constructor(
@@ -74,6 +74,7 @@ export class LoaderGpu {
     private readonly unload: (name: string, opts: UnloadOptions) => Promise<void>,
   ) {
     this.monitor = o.monitor;
+    this.monitor.onNoteChange = () => this.emitDevices();
   }
 
   /** The `gpu` a built-in backend starts with (V2). */
@@ -113,10 +114,11 @@ export class LoaderGpu {
   emitDevices(): void {
     const gpus = this.monitor.devices(this.usedByLoadout());
     if (gpus.length > 0 && !this.prefetched) this.prefetch();
-    const key = JSON.stringify(gpus);
+    const notice = this.monitor.note();
+    const key = JSON.stringify([gpus, notice]);
     if (key === this.shownGpus) return;
     this.shownGpus = key;
-    this.t.o.emit({ type: 'gpus', gpus });
+    this.t.o.emit({ type: 'gpus', gpus, notice });
   }
 
   private vramModels(exclude: string): VramModel[] {

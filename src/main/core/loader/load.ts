@@ -159,7 +159,7 @@ export class Loads {
     const clock = this.t.o.clock;
     const launcher = backend.kind === 'remote' ? this.t.o.launchers.remote : this.t.o.launchers.local;
     const builtin = backend.kind === 'program' && backend.name === BUILTIN_BACKEND;
-    const env = builtin ? builtinBackendEnv(parallelOf(entry.config), this.deps.gpu.backendGpu()) : undefined;
+    const env = builtin ? { ...builtinBackendEnv(parallelOf(entry.config), this.deps.gpu.backendGpu()), ...this.deps.gpu.monitor.backendEnv() } : undefined;
     const host = await launcher.start({ model: rt.name, backend, env, startTimeoutMs: s.start_timeout * 1000, signal });
     if (signal.aborted) {
       await host.stop(0);

@@ -5,6 +5,7 @@ import { isOccupying, isResident, samplingDefaults } from '../../../shared/model
 import { parallelOf } from '../catalog/options';
 import type { CatalogEntry } from '../catalog/types';
 import { BUILTIN_BACKEND } from '../backends/registry';
+import { builtinModelOptions } from '../gpu/configKeys';
 import type { LoaderGpu } from './gpu';
 import { decideAdmission } from './policy';
 import type { Runtime } from './runtime';
@@ -55,7 +56,7 @@ export function snapshotOf(table: ModelTable, gpu: LoaderGpu): Snapshot {
   const groups: Record<string, string[]> = {};
   for (const m of models) for (const g of m.groups) (groups[g] ??= []).push(m.name);
   const pending = [...table.runtimes.values()].filter((r) => r.loading).map((r) => r.name);
-  return { models, lru, groups, pending, settings: table.o.settings(), gpus: gpu.monitor.devices(gpu.usedByLoadout()) };
+  return { models, lru, groups, pending, settings: table.o.settings(), gpus: gpu.monitor.devices(gpu.usedByLoadout()), gpuNotice: gpu.monitor.note() };
 }
 
 const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : null);
@@ -95,6 +96,7 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
     gguf: entry?.gguf ?? null,
     reloadPending: !!(rt?.loadKey && entry && isResident(state) && rt.loadKey !== entry.loadKey),
     templateWarning: rt?.templateWarning ?? null,
+    warnings: c && (c.backend ?? BUILTIN_BACKEND) === BUILTIN_BACKEND ? builtinModelOptions(c, 0).warnings : [],
     remote: rt?.host?.kind === 'remote',
     placement: rt?.gpu && isOccupying(state) ? { ...rt.gpu.placement, note: rt.gpu.note } : null,
     sampling: samplingDefaults(c?.parameters),

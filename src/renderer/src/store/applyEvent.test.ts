@@ -139,6 +139,13 @@ describe('applyEvent', () => {
     expect(next.models).toBe(s.models);
   });
 
+  it('V14: the GPU line (the CUDA pack) comes with the snapshot and each gpus event', () => {
+    const s = applySnapshot(emptyCoreState, { ...snapshot([row('a')]), gpus: [], gpuNotice: 'Fetching the CUDA pack' });
+    expect(s.gpuNotice).toBe('Fetching the CUDA pack');
+    expect(applyEvent(s, { type: 'gpus', gpus: [], notice: 'The CUDA pack is installed' }).gpuNotice).toBe('The CUDA pack is installed');
+    expect(applyEvent(s, { type: 'gpus', gpus: [] }).gpuNotice).toBeNull();
+  });
+
   it('API request log: request events append oldest first, capped at the core\'s 500; a server event replaces the status', () => {
     const req = (i: number, o: Partial<RequestLogEntry> = {}): RequestLogEntry => ({
       at: at(i % 60),

@@ -41,6 +41,8 @@ export interface CoreState {
   downloads: Record<string, DownloadJob>;
   /** One entry per GPU backend type ([] without a GPU); null while the core has not said (an older core). */
   gpus: GpuDevice[] | null;
+  /** The GPU panel's line from the core (V14: the CUDA pack's progress or failure). */
+  gpuNotice: string | null;
   /** Nodes and replicas when the app is in a cluster, else null. */
   cluster: ClusterSnapshot | null;
 }
@@ -62,6 +64,7 @@ export const emptyCoreState: CoreState = {
   standby: null,
   downloads: {},
   gpus: null,
+  gpuNotice: null,
   cluster: null,
 };
 
@@ -94,7 +97,7 @@ export function applySnapshot(state: CoreState, snap: Snapshot): CoreState {
   const models: Record<string, ModelRow> = {};
   for (const m of snap.models) models[m.name] = m;
   const names = snap.models.map((m) => m.name).sort();
-  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? null, cluster: snap.cluster ?? null };
+  return { ...state, ready: true, models, names, lru: snap.lru, groups: snap.groups, pending: snap.pending, settings: snap.settings, settingsProblem: snap.settingsProblem ?? null, flags: snap.flags ?? [], standby: snap.standby ?? null, downloads: Object.fromEntries((snap.downloads ?? []).map((j) => [j.id, j])), gpus: snap.gpus ?? null, gpuNotice: snap.gpuNotice ?? null, cluster: snap.cluster ?? null };
 }
 
 function insertSorted(names: string[], name: string): string[] {
@@ -153,7 +156,7 @@ export function applyEvent(state: CoreState, event: CoreEvent): CoreState {
     case 'standby':
       return { ...state, standby: event.standby ?? null };
     case 'gpus':
-      return { ...state, gpus: event.gpus };
+      return { ...state, gpus: event.gpus, gpuNotice: event.notice ?? null };
     case 'request': {
       const requests = state.requests.length >= REQUEST_LIMIT ? [...state.requests.slice(state.requests.length - REQUEST_LIMIT + 1), event.entry] : [...state.requests, event.entry];
       return { ...state, requests };

@@ -50,12 +50,21 @@ export function GpuEntry({ device }: { device: GpuDevice }) {
 export function GpuPanel() {
   const gpus = useStore((s) => s.gpus);
   const gpuSetting = useStore((s) => s.settings?.gpu);
+  const gpuNotice = useStore((s) => s.gpuNotice);
   if (gpus === null) return null;
+  const notice = gpuNotice && (
+    <p className="muted" data-testid="gpu-notice">
+      {gpuNotice}
+    </p>
+  );
   if (gpus.length === 0) {
     return (
-      <p className="gpu-none muted" data-testid="no-gpu">
-        {noGpuLine(gpuSetting)}
-      </p>
+      <>
+        <p className="gpu-none muted" data-testid="no-gpu">
+          {noGpuLine(gpuSetting)}
+        </p>
+        {notice}
+      </>
     );
   }
   return (
@@ -64,6 +73,7 @@ export function GpuPanel() {
         <GpuEntry key={d.type} device={d} />
       ))}
       {gpuSetting === 'cpu' && <p className="muted">The gpu setting is cpu: models run on the CPU and leave the GPU alone.</p>}
+      {notice}
     </section>
   );
 }

@@ -203,6 +203,11 @@ export function ModelDetails({ name }: { name: string }) {
         </div>
       )}
       {row.templateWarning && <p className="warn">{row.templateWarning}</p>}
+      {row.warnings?.map((w) => (
+        <p key={w} className="warn" data-testid="config-warning">
+          {w}
+        </p>
+      ))}
       {row.status !== 'error' && <EditForm key={row.name} row={row} />}
       <dl className="facts">
         <Fact label="Backend">{row.backend}{row.remote ? ` (remote ${row.address ?? ''})` : ''}</Fact>
