@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 
-/** Bundles `entry` to `outDir/<name>.mjs` (ESM, node 20) and returns its path. */
+/** Bundles `entry` to `outDir/<name>/<name>.mjs` (ESM, node 20, with its lazily loaded chunks beside it) and returns its path. */
 export async function bundle(entry: string, outDir: string, name: string): Promise<string> {
   let esbuild: typeof import('esbuild');
   try {
@@ -14,10 +14,13 @@ export async function bundle(entry: string, outDir: string, name: string): Promi
   } catch (e) {
     throw new Error(`esbuild is not installed (it comes with tsx and vite; run npm ci): ${(e as Error).message}`);
   }
-  const outfile = join(outDir, `${name}.mjs`);
+  // Split at dynamic imports, as the app's own build does: what the core loads only on demand (the
+  // cluster's NATS and TLS code) then stays out of a process that never needs it.
   await esbuild.build({
-    entryPoints: [entry],
-    outfile,
+    entryPoints: { [name]: entry },
+    outdir: join(outDir, name),
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -25,5 +28,5 @@ export async function bundle(entry: string, outDir: string, name: string): Promi
     packages: 'external',
     logLevel: 'silent',
   });
-  return outfile;
+  return join(outDir, name, `${name}.mjs`);
 }

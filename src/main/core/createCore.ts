@@ -38,8 +38,7 @@ import { gpuMonitorFor, type CudaPackSource } from './gpu/coreMonitor';
 import { PROCESS_BASE_BYTES } from './gpu/estimate';
 import { Journal } from './journal';
 import { Loader } from './loader/loader';
-import { joinCluster } from './cluster/join';
-import { redactUrl } from './cluster/registry';
+import { redactUrl } from './cluster/protocol';
 import { memoryEstimator } from './loader/memoryEstimate';
 import type { ModelRouter, RequestOptions, StreamChunk } from './loader/router';
 import { UsageStore } from './loader/usageStore';
@@ -243,7 +242,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     // cluster router can take its place; the watchdog supervises this machine's loader itself.
     // With cluster_nats_url set, the cluster router takes the loader's place (D1); a failed join
     // says what to fix and this machine runs alone (D6).
-    const joined = settings().cluster_nats_url ? await joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    // Loaded only to join: NATS and the gateway's TLS code cost a single machine memory for nothing.
+    const joined = settings().cluster_nats_url ? await (await import('./cluster/join')).joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
     const cluster = joined?.router ?? null;
     const router: ModelRouter = cluster ?? loader;
 

@@ -256,3 +256,17 @@ export function encode(value: unknown): Uint8Array {
 export function errorReply(code: string, message: string): Reply<never> {
   return { v: 1, ok: false, error: { code, message } };
 }
+
+/** The URL without credentials, for messages and logs (clarifications 6). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '***';
+      u.password = '';
+    }
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(an unreadable NATS URL)';
+  }
+}

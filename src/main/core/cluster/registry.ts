@@ -8,7 +8,9 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { BUCKETS, BUCKET_MAX_AGE_MS, NodeRecord, nodeKey, parseNodeRecord } from './protocol';
+import { BUCKETS, BUCKET_MAX_AGE_MS, NodeRecord, nodeKey, parseNodeRecord, redactUrl } from './protocol';
+
+export { redactUrl };
 
 export type BucketName = keyof typeof BUCKETS;
 
@@ -28,19 +30,6 @@ export class ClusterJoinError extends Error {
 const RECONNECT_MS = 250;
 const RECONNECT_JITTER_MS = 100;
 
-/** The URL without credentials, for messages and logs (clarifications 6). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = '***';
-      u.password = '';
-    }
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '(an unreadable NATS URL)';
-  }
-}
 
 function connectOptions(url: string): { servers: string; user?: string; pass?: string; token?: string } {
   let u: URL;
