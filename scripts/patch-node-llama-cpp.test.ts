@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSED_BINARY_TESTS_ENV as PASSED_TESTS_ENV } from '../src/backends/llama/runtime';
-import { TARGET, patchNodeLlamaCpp } from './patch-node-llama-cpp';
+import { TARGET, patchNodeLlamaCpp, shippedText } from './patch-node-llama-cpp';
 
 const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,6 +30,8 @@ function sandbox(): { dir: string; pkg: string } {
     if (name === 'dist' || name === 'package.json') cpSync(join(shipped, name), join(pkg, name), { recursive: true });
     else symlinkSync(join(shipped, name), join(pkg, name));
   }
+  // npm install has patched the shared copy already: the sandbox starts from the file as shipped.
+  writeFileSync(join(pkg, TARGET), shippedText(readFileSync(join(shipped, TARGET), 'utf8')));
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   return { dir, pkg };
 }
@@ -84,7 +86,7 @@ describe('node-llama-cpp patch: one binary self-test per binary', () => {
 
   it('leaves a file of another version alone', () => {
     const file = join(box.pkg, TARGET);
-    writeFileSync(file, `${readFileSync(join(MODULES, 'node-llama-cpp', TARGET), 'utf8')}\n// 3.22\n`);
+    writeFileSync(file, `${shippedText(readFileSync(join(MODULES, 'node-llama-cpp', TARGET), 'utf8'))}\n// 3.22\n`);
     expect(patchNodeLlamaCpp(box.pkg)).toBe('unknown version');
     expect(readFileSync(file, 'utf8')).toMatch(/\/\/ 3\.22\n$/);
   });

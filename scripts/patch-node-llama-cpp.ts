@@ -65,6 +65,12 @@ export function patchedText(shipped: string): string {
   return IMPORTS + shipped.replace(EXPORTED, 'async function testBindingBinaryEveryTime(') + WRAPPER;
 }
 
+/** The shipped file back from a patched one (the installed package is patched by postinstall). */
+export function shippedText(text: string): string {
+  if (!text.startsWith(IMPORTS) || !text.endsWith(WRAPPER)) return text;
+  return text.slice(IMPORTS.length, text.length - WRAPPER.length).replace('async function testBindingBinaryEveryTime(', EXPORTED);
+}
+
 export type PatchOutcome = 'patched' | 'already patched' | 'unknown version';
 
 /** Patches node-llama-cpp's package folder `packageDir` in place. */
