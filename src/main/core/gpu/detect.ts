@@ -56,6 +56,19 @@ export function runProbe(command: BuiltinCommand, timeoutMs = 60_000): Promise<P
   });
 }
 
+/** What a probe (or a backend's Status report, which carries the same figures) says, as kept in the cache. */
+export function detectionFromProbe(probe: ProbeResult, detectedAt: number): GpuDetection {
+  return {
+    gpu: probe.used,
+    deviceNames: probe.deviceNames,
+    totalBytes: probe.vram.total,
+    unified: probe.vram.unifiedSize > 0,
+    fallbackReason: probe.fallbackReason,
+    supportedGpuTypes: probe.supportedGpuTypes ?? [],
+    detectedAt,
+  };
+}
+
 /**
  * The cached detection when its key still holds, else a fresh probe (then cached). A probe that
  * fails reads as "no GPU" with the reason, and is not cached: the next run tries again.
@@ -65,15 +78,7 @@ export async function detectGpu(o: DetectOptions): Promise<{ detection: GpuDetec
   if (hit) return { detection: hit, cached: true, probe: null };
   try {
     const probe = await runProbe(o.command, o.timeoutMs);
-    const detection: GpuDetection = {
-      gpu: probe.used,
-      deviceNames: probe.deviceNames,
-      totalBytes: probe.vram.total,
-      unified: probe.vram.unifiedSize > 0,
-      fallbackReason: probe.fallbackReason,
-      supportedGpuTypes: probe.supportedGpuTypes ?? [],
-      detectedAt: o.now(),
-    };
+    const detection = detectionFromProbe(probe, o.now());
     await o.cache.write(o.key, detection).catch(() => {});
     return { detection, cached: false, probe };
   } catch (e) {

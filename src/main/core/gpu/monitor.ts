@@ -9,7 +9,7 @@
 import type { GpuDevice, GpuSetting } from '../../../shared/model';
 import type { GpuDetection } from './detectionCache';
 import type { ProbeResult } from './detect';
-import { resolveBackendGpu } from './detect';
+import { detectionFromProbe, resolveBackendGpu } from './detect';
 
 export interface GpuMonitorOptions {
   setting: () => GpuSetting;
@@ -113,15 +113,7 @@ export class GpuMonitor {
     // Only a start under the current setting answers for it (`auto`'s answer is kept across runs).
     if (!this.known() && setting !== 'cpu' && requested === setting) {
       this.detectedUnder = setting;
-      this.detection = {
-        gpu: report.used,
-        deviceNames: report.deviceNames,
-        totalBytes: report.vram.total,
-        unified: report.vram.unifiedSize > 0,
-        fallbackReason: report.fallbackReason,
-        supportedGpuTypes: report.supportedGpuTypes ?? [],
-        detectedAt: now,
-      };
+      this.detection = detectionFromProbe(report, now);
       if (setting === 'auto') this.o.writeCache?.(this.detection);
       this.o.onDetected?.(this.detection);
     }
