@@ -37,7 +37,7 @@ interface Made {
   published: string[];
 }
 
-function makeEngine(o: { bootId?: string; clock?: Clock; settings?: Partial<DownloadSettings>; statfs?: () => Promise<StatFs>; writePart?: DownloadEngineOptions['writePart'] } = {}): Made {
+function makeEngine(o: { bootId?: string; clock?: Clock; settings?: Partial<DownloadSettings>; statfs?: () => Promise<StatFs>; writePart?: DownloadEngineOptions['writePart']; writeBatchBytes?: number } = {}): Made {
   const events: DownloadJob[] = [];
   const published: string[] = [];
   const engine = new DownloadEngine({
@@ -49,6 +49,7 @@ function makeEngine(o: { bootId?: string; clock?: Clock; settings?: Partial<Down
     random: () => 0,
     onPublished: (f) => published.push(f),
     writePart: o.writePart,
+    writeBatchBytes: o.writeBatchBytes,
   });
   engine.events.on((row) => events.push(row));
   engines.push(engine);
@@ -140,13 +141,15 @@ describe('downloads engine against the fake hub', () => {
   it('G7: a disk that fills up part-way pauses the job with disk_space and keeps the partial', async () => {
     const data = seededBlob(256 * 1024);
     const file = await hub.addFile('o/r', 'n.gguf', { data });
-    let room = 70_000; // bytes the disk still takes (the body arrives in pieces of at most 64 KiB)
+    let room = 70_000; // bytes the disk still takes (written in pieces of at most 64 KiB)
     const { engine } = makeEngine({
       settings: { connections: 1 },
-      writePart: async (handle, chunk, length, position) => {
+      writeBatchBytes: 16 * 1024,
+      writePart: async (handle, chunks, position) => {
+        const length = chunks.reduce((n, c) => n + c.length, 0);
         if (room < length) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
         room -= length;
-        await handle.write(chunk, 0, length, position);
+        await handle.writev(chunks, position);
       },
     });
     const job = engine.add({ uri: file.uri });

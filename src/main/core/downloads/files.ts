@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { writevSync } from 'node:fs';
 import fs from 'node:fs/promises';
 
 /** fsyncs a folder so a rename in it is on disk (POSIX; Windows cannot open folders). */
@@ -45,4 +46,28 @@ export function hashFile(file: string, length: number, onProgress?: (bytes: numb
     worker.on('exit', (code) => reject(new Error(`hashing stopped (exit ${code})`)));
   });
   return { promise, cancel: () => void worker.terminate() };
+}
+
+/** Writes every byte of `chunks` at `position` (a regular file may still take fewer in one call). */
+export function writevSyncAll(fd: number, chunks: Buffer[], position: number): void {
+  for (let rest = chunks; rest.length > 0; ) {
+    const n = writevSync(fd, rest, position);
+    position += n;
+    rest = skipBytes(rest, n);
+  }
+}
+
+export async function writevAll(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  for (let rest = chunks; rest.length > 0; ) {
+    const { bytesWritten } = await handle.writev(rest, position);
+    position += bytesWritten;
+    rest = skipBytes(rest, bytesWritten);
+  }
+}
+
+function skipBytes(chunks: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < chunks.length && n >= chunks[i].length) n -= chunks[i++].length;
+  if (i === chunks.length) return [];
+  return n === 0 ? chunks.slice(i) : [chunks[i].subarray(n), ...chunks.slice(i + 1)];
 }
