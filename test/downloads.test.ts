@@ -81,12 +81,11 @@ describe('downloads engine against the fake hub', () => {
     expect(await readFile(path.join(dir, 'tiny-Q4_K_M.gguf'))).toEqual(file.data);
     expect((await readdir(dir)).sort()).toEqual(['tiny-Q4_K_M.gguf']); // no .part, no sidecar
     expect(published).toEqual([path.join(dir, 'tiny-Q4_K_M.gguf')]);
-    // G10: download_connections ranges, split evenly (idle connections then take halves, G11).
+    // G10: download_connections ranges, split evenly. Idle connections then take halves (G11),
+    // and such a request may reach the server before a slow connection's first one does.
     const size = file.data.length;
     const q = Math.ceil(size / 4);
-    expect(cdnRanges().filter((r) => r !== 'bytes=0-0').slice(0, 4).sort()).toEqual(
-      [0, 1, 2, 3].map((i) => `bytes=${i * q}-${Math.min(size, (i + 1) * q) - 1}`).sort(),
-    );
+    expect(cdnRanges()).toEqual(expect.arrayContaining([0, 1, 2, 3].map((i) => `bytes=${i * q}-${Math.min(size, (i + 1) * q) - 1}`)));
     expect(events.map((e) => e.state)).toEqual(expect.arrayContaining(['queued', 'resolving', 'downloading', 'verifying', 'done']));
   });
 

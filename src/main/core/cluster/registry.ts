@@ -67,6 +67,9 @@ export class Registry {
   private readonly reconnectListeners = new Set<() => void | Promise<void>>();
   private readonly disconnectListeners = new Set<() => void>();
   private closed = false;
+  /** The socket is up (NATS status events). */
+  private socketUp = true;
+  /** The socket is up and, after a reconnect, the buckets and watchers are back. */
   private connectedNow = true;
   readonly shownUrl: string;
 
@@ -148,11 +151,12 @@ export class Registry {
     for await (const s of this.nc.status()) {
       if (this.closed) return;
       if (s.type === 'disconnect') {
+        this.socketUp = false;
         this.connectedNow = false;
         this.log(`cluster: lost NATS at ${this.shownUrl}; reconnecting`);
         for (const l of this.disconnectListeners) l();
       } else if (s.type === 'reconnect') {
-        this.connectedNow = true;
+        this.socketUp = true;
         this.log(`cluster: reconnected to NATS at ${this.shownUrl}`);
         void this.rebuild();
       }
@@ -172,6 +176,10 @@ export class Registry {
           await new Promise((r) => setTimeout(r, RECONNECT_MS + Math.random() * RECONNECT_JITTER_MS));
         }
       }
+      // Only now is the outage over: a restarted server may take seconds to bring JetStream
+      // back, and no heartbeat can arrive before, so staleness clocks stay paused until here
+      // (not from the socket's reconnect). The listeners (re-put records, re-watch) run after.
+      this.connectedNow = this.socketUp;
       for (const l of this.reconnectListeners) await Promise.resolve(l()).catch((e: Error) => this.log(`cluster: after reconnect: ${e.message}`));
     })().finally(() => (this.rebuilding = null));
     return this.rebuilding;
