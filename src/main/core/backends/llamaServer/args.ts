@@ -68,3 +68,42 @@ export class LlamaLogMemory {
     this.vram += Math.round(Number(m[2]) * 1024 * 1024);
   }
 }
+
+/**
+ * The cause of a failed start, from llama-server's log: its first error line. llama-server ends a
+ * failed load with "exiting due to model loading error", which names no cause; the cause ("invalid
+ * magic characters: ..., expected 'GGUF'", "failed to open GGUF file ... (No such file or
+ * directory)") comes first. Lines are "<time> E <text>" in current builds, "...error..." in older ones.
+ */
+export class LlamaLogErrors {
+  private firstError: string | null = null;
+  private tail = '';
+
+  /** Feed log text as it arrives (any chunking). */
+  push(text: string): void {
+    if (this.firstError !== null) return;
+    const lines = (this.tail + text).split('\n');
+    this.tail = lines.pop() ?? '';
+    for (const line of lines) {
+      const cause = errorText(line);
+      if (cause) {
+        this.firstError = cause;
+        return;
+      }
+    }
+  }
+
+  /** The first error llama-server logged, without its time and level; null when none. */
+  first(): string | null {
+    return this.firstError ?? (this.tail ? errorText(this.tail) : null);
+  }
+}
+
+const MAX_ERROR_LINE = 300;
+
+function errorText(line: string): string | null {
+  const leveled = /^\s*(?:[\d.:]+\s+)?E\s+(.*\S)\s*$/.exec(line);
+  const text = leveled ? leveled[1]! : /\berror\b/i.test(line) ? line.trim() : null;
+  if (!text) return null;
+  return text.length <= MAX_ERROR_LINE ? text : `${text.slice(0, MAX_ERROR_LINE)}…`;
+}

@@ -10,7 +10,7 @@ import type { ModelOptions, Result__Output } from '../../../../wire';
 import type { CallOptions } from '../../grpc/types';
 import { describeExit, type LocalHost } from '../localHost';
 import type { ExitInfo, ModelHost } from '../types';
-import { llamaServerArgs, LlamaLogMemory, modelFileOf } from './args';
+import { llamaServerArgs, LlamaLogErrors, LlamaLogMemory, modelFileOf } from './args';
 import { LlamaServerClient } from './client';
 
 export interface LlamaServerHostInit {
@@ -29,8 +29,10 @@ export class LlamaServerHost implements ModelHost {
 
   private process: LocalHost | null = null;
   private stopped = false;
+  private ready = false;
   private resolveExited!: (info: ExitInfo) => void;
   private readonly memory = new LlamaLogMemory();
+  private readonly errors = new LlamaLogErrors();
 
   constructor(private readonly init: LlamaServerHostInit) {
     this.address = `127.0.0.1:${init.port}`;
@@ -70,21 +72,36 @@ export class LlamaServerHost implements ModelHost {
       args,
       address: this.address,
       client: this.client,
-      onOutput: (text) => this.memory.push(text),
+      onOutput: (text) => {
+        this.memory.push(text);
+        this.errors.push(text);
+      },
     });
     this.process = proc;
-    void proc.exited.then((info) => this.resolveExited(info));
+    void proc.exited.then((info) => this.resolveExited(this.ready ? info : { ...info, stderr: whyItExited(info.stderr, this.errors.first()) }));
     if (this.stopped) void proc.stop(0);
     const exitedNow = new AbortController();
     void proc.exited.then(() => exitedNow.abort());
     const signal = opts.signal ? AbortSignal.any([opts.signal, exitedNow.signal]) : exitedNow.signal;
     try {
       await this.client.waitReady({ timeoutMs: opts.timeoutMs ?? 2 ** 31 - 1, signal });
+      this.ready = true;
     } catch (e) {
       if (!exitedNow.signal.aborted || opts.signal?.aborted) throw e;
-      const info = await proc.exited;
+      const info = await this.exited;
       throw new LoadoutError('backend_failed', `llama-server ${describeExit(info)} while loading ${this.init.model}${info.stderr ? `: ${info.stderr}` : ' (see the model log)'}`);
     }
     return { success: true, message: `llama-server (pid ${proc.pid}) loaded ${options.Model || modelFileOf(options)}` };
   }
+}
+
+/**
+ * What a llama-server that exited before it was ready says about why: its first error line, which
+ * names the cause ("invalid magic characters ... expected 'GGUF'"), then its last line when that
+ * differs (a failed load always ends "exiting due to model loading error", which names none).
+ */
+export function whyItExited(lastLine: string | null, firstError: string | null): string | null {
+  if (!firstError) return lastLine;
+  if (!lastLine || lastLine.endsWith(firstError)) return firstError;
+  return `${firstError} (last line: ${lastLine})`;
 }
