@@ -4,13 +4,13 @@
  * headless core joined to a cluster (distributed-spec.md section 1). No HTTP API: frontends
  * reach it over NATS and its gateway port.
  */
-import { hostname, networkInterfaces } from 'node:os';
+import { hostname } from 'node:os';
 import { LoadoutError } from '../shared/errors';
 import type { Settings } from '../shared/model';
 import { parseArgs } from './cli';
 import { createCore } from './core/createCore';
 import { Registry } from './core/cluster/registry';
-import { WorkerAgent } from './core/cluster/workerAgent';
+import { WorkerAgent, defaultAdvertise } from './core/cluster/workerAgent';
 
 export interface WorkerArgs {
   nats: string;
@@ -82,13 +82,6 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   return { help: false, nats: worker.nats, name, labels: parseLabels(worker.labels ?? ''), heartbeatMs, listenHost: listen.host, listenPort: listen.port, advertiseHost: worker.advertise ?? null, overrides };
 }
 
-/** The host frontends dial: the listen host when it is one address, else the first LAN IPv4. */
-function defaultAdvertise(listenHost: string): string {
-  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  return '127.0.0.1';
-}
-
 export async function main(argv: string[]): Promise<void> {
   const fail = (code: number, message: string): never => {
     process.stderr.write(`loadout worker: ${message}\n`);
@@ -108,7 +101,7 @@ export async function main(argv: string[]): Promise<void> {
   let registry: Registry;
   try {
     // Join first: a worker that cannot reach its cluster starts no backend (D6).
-    registry = await Registry.connect({ url: args.nats, clientName: `loadout-worker ${args.name}`, log: say });
+    registry = await Registry.connect({ url: args.nats, clientName: `loadout-worker ${args.name}`, log: say, tlsCa: args.overrides.cluster_tls_ca || undefined });
   } catch (e) {
     return fail(1, (e as Error).message);
   }

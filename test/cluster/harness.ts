@@ -47,11 +47,18 @@ export interface NatsOptions {
   jetstream?: boolean;
   user?: string;
   pass?: string;
+  /** Serve TLS only (tls:// URL) with this certificate and key (PEM text). */
+  tls?: { cert: string; key: string; ca: string };
 }
 
+/** tls:// servers' CA files, so clusterClient and startWorker can connect to them. */
+const caFiles = new Map<string, string>();
+
 export interface Nats {
-  /** `nats://[user:pass@]127.0.0.1:<port>`. */
+  /** `nats://[user:pass@]127.0.0.1:<port>` (tls:// with `tls`). */
   url: string;
+  /** With `tls`: the CA's PEM file, for cluster_tls_ca. */
+  caFile: string | null;
   port: number;
   /** SIGKILLs the server (the port stays reserved for restart()). */
   kill(): Promise<void>;
@@ -65,6 +72,14 @@ export async function startNats(o: NatsOptions = {}): Promise<Nats> {
   const port = await freePort();
   const lines = ['host: 127.0.0.1', `port: ${port}`, 'ping_interval: "1s"'];
   if (o.jetstream !== false) lines.push(`jetstream { store_dir: ${JSON.stringify(join(dir, 'js'))} }`);
+  let caFile: string | null = null;
+  if (o.tls) {
+    writeFileSync(join(dir, 'server.pem'), o.tls.cert);
+    writeFileSync(join(dir, 'server.key'), o.tls.key);
+    caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, o.tls.ca);
+    lines.push(`tls { cert_file: ${JSON.stringify(join(dir, 'server.pem'))}, key_file: ${JSON.stringify(join(dir, 'server.key'))} }`);
+  }
   if (o.user) lines.push(`authorization { user: ${JSON.stringify(o.user)}, password: ${JSON.stringify(o.pass ?? '')} }`);
   const conf = join(dir, 'nats.conf');
   writeFileSync(conf, `${lines.join('\n')}\n`);
@@ -95,8 +110,11 @@ export async function startNats(o: NatsOptions = {}): Promise<Nats> {
   await start();
   cleanups.push(kill);
   const auth = o.user ? `${encodeURIComponent(o.user)}:${encodeURIComponent(o.pass ?? '')}@` : '';
+  const url = `${o.tls ? 'tls' : 'nats'}://${auth}127.0.0.1:${port}`;
+  if (caFile) caFiles.set(url, caFile);
   return {
-    url: `nats://${auth}127.0.0.1:${port}`,
+    url,
+    caFile,
     port,
     kill,
     restart: async () => {
@@ -109,7 +127,7 @@ export async function startNats(o: NatsOptions = {}): Promise<Nats> {
 
 /** A registry client for the test's own reads (closed by cleanupCluster). */
 export async function clusterClient(url: string): Promise<Registry> {
-  const r = await Registry.connect({ url, clientName: 'test', log: () => {} });
+  const r = await Registry.connect({ url, clientName: 'test', log: () => {}, tlsCa: caFiles.get(url) });
   cleanups.push(() => r.close());
   return r;
 }
@@ -158,6 +176,8 @@ export function spawnWorker(nats: string, o: WorkerOptions): { child: ChildProce
   writeFileSync(join(dataDir, 'backends-registry.json'), JSON.stringify({ version: 1, backends: [{ name: 'fault', target: faultBackendPath(), kind: 'program' }] }));
   const args = ['--import', 'tsx', 'src/main/workerCli.ts', '--nats', nats, '--name', o.name, '--models', modelsDir, '--data', dataDir];
   args.push('--heartbeat', String(o.heartbeatMs ?? 250), '--listen', '127.0.0.1:0', '--warm-standby', 'false', ...(o.args ?? []));
+  const ca = caFiles.get(nats);
+  if (ca && !args.includes('--cluster-tls-ca')) args.push('--cluster-tls-ca', ca);
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const out = { stdout: '', stderr: '' };
@@ -253,4 +273,34 @@ export async function relay(target: { host: string; port: number }): Promise<Rel
       cutNow = false;
     },
   };
+}
+
+/**
+ * A private CA and a NATS server certificate it signed for 127.0.0.1 (PEM texts), made at run
+ * time: no key material is committed.
+ */
+export async function makeNatsTls(): Promise<{ ca: string; cert: string; key: string }> {
+  const { generate } = await import('selfsigned');
+  const ca = await generate([{ name: 'commonName', value: 'loadout test CA' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+  });
+  const server = await generate([{ name: 'commonName', value: 'nats test server' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+    ],
+  });
+  return { ca: ca.cert, cert: server.cert, key: server.private };
 }

@@ -432,6 +432,13 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       ...chats.commands(),
     };
 
+    // Clarifications 3: other frontends reach this machine's node only with cluster_share_local_node on.
+    const s0 = settings();
+    const shared =
+      cluster && s0.cluster_local_node && s0.cluster_share_local_node
+        ? await (await import('./cluster/join')).shareLocalNode({ core: { commands: { ...commands, row: (n) => loader.rowOf(n) }, events }, loader, registry: cluster.registry, nodeName: cluster.frontend, version: process.env.npm_package_version ?? 'dev', notice })
+        : null;
+
     let disposed: Promise<void> | null = null;
     started = true;
     return {
@@ -446,6 +453,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
           watchdog.dispose();
           // Answers save their partial text while their backends still run.
           await chats.dispose();
+          await shared?.stop().catch(() => {});
           await router.dispose();
           usage.flush();
           for (const d of disposers.reverse()) await d();

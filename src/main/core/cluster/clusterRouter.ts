@@ -1,7 +1,8 @@
 /**
  * The frontend's cluster router (distributed-spec section 2): the loader's interface, so nothing
  * above it changes, over the nodes NATS reports and this machine's own loader (an in-process
- * node when `cluster_local_node` is on; it serves only this frontend, clarifications 3). It only
+ * node when `cluster_local_node` is on; it serves only this frontend unless
+ * `cluster_share_local_node` publishes it as a worker does, clarifications 3). It only
  * acts on the pure planner's decisions:
  * - warm path: `pickReplica` on the live replicas, writing nothing to NATS (D7, D8);
  * - cold path: one claim per model in `loadout_claims` (`decideClaim`, D18), `placeModel`, then
@@ -102,6 +103,11 @@ export class ClusterRouter implements ModelRouter {
     });
     this.watch.start();
     this.leaderTimer = this.o.clock.setTimeout(() => void this.leaderTick(), 0);
+  }
+
+  /** The NATS connection (a shared local node publishes through it). */
+  get registry(): Registry {
+    return this.o.registry;
   }
 
   // ------------------------------------------------------------------------------ the view

@@ -4,6 +4,7 @@
  * restarted server may have lost them or still be starting JetStream) and tells its users, who
  * re-put their records and re-create their watchers.
  */
+import { existsSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
@@ -19,6 +20,12 @@ export interface RegistryOptions {
   url: string;
   /** Shown in the server's connection list. */
   clientName: string;
+  /**
+   * `cluster_tls_ca`: a PEM file of the CA that signed the NATS server's certificate (a private
+   * CA, or a self-signed server). Set, the connection must be TLS and the server's certificate
+   * must chain to it; empty, a tls:// server is checked against the system's CAs.
+   */
+  tlsCa?: string;
   log: (line: string) => void;
 }
 
@@ -87,10 +94,12 @@ export class Registry {
   static async connect(o: RegistryOptions): Promise<Registry> {
     const shown = redactUrl(o.url);
     const opts = connectOptions(o.url);
+    if (o.tlsCa && !existsSync(o.tlsCa)) throw new ClusterJoinError(`cluster_tls_ca names ${o.tlsCa}, which does not exist; give the PEM file of the CA that signed the NATS server's certificate.`);
     let nc: NatsConnection;
     try {
       nc = await connect({
         ...opts,
+        ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}),
         name: o.clientName,
         maxReconnectAttempts: -1,
         reconnectTimeWait: RECONNECT_MS,
@@ -101,6 +110,10 @@ export class Registry {
       });
     } catch (e) {
       const m = (e as Error).message ?? String(e);
+      if (/certificate|self.signed|unable to verify|CERT_|SSL|TLS/i.test(m))
+        throw new ClusterJoinError(
+          `NATS at ${shown}: its TLS certificate was not accepted (${m}). ${o.tlsCa ? `Check that ${o.tlsCa} (cluster_tls_ca) is the CA that signed it` : 'Set cluster_tls_ca to the PEM file of the CA that signed it'}, and that the server's name or address is in the certificate.`,
+        );
       if (/authorization|authentication|auth/i.test(m))
         throw new ClusterJoinError(`NATS at ${shown} refused the credentials (${m}). Check the user and password (nats://user:password@host:4222) or the token.`);
       throw new ClusterJoinError(`Cannot reach NATS at ${shown} (${m}). Start nats-server there (docs/cluster/nats-server.conf) or fix the address.`);

@@ -10,7 +10,7 @@
  * inside --models. Nothing from NATS names a program, a path or a config key to use.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { freemem, totalmem } from 'node:os';
+import { freemem, networkInterfaces, totalmem } from 'node:os';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { LoadoutError } from '../../../shared/errors';
 import { isOccupying } from '../../../shared/model';
@@ -39,7 +39,8 @@ import { NodeKeyOwner, Registry } from './registry';
 import { makeGatewayCert, type GatewayCert } from './tls';
 
 export interface WorkerAgentOptions {
-  core: Core;
+  /** The core's commands (settings, configs, backends) and events; rows come from `router`. */
+  core: Pick<Core, 'commands' | 'events'>;
   router: ModelRouter;
   registry: Registry;
   name: string;
@@ -74,6 +75,13 @@ export function nodeModelOf(row: ModelRow): NodeModel {
   };
 }
 
+/** The host frontends dial: the listen host when it is one address, else the first LAN IPv4. */
+export function defaultAdvertise(listenHost: string): string {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}
+
 export class WorkerAgent {
   private seq = 0;
   private eventSeq = 0;
@@ -103,7 +111,11 @@ export class WorkerAgent {
     const incarnation = randomUUID();
     const token = randomBytes(32).toString('base64url');
     const owner = new NodeKeyOwner(o.registry, o.name, incarnation);
-    const gateway = await Gateway.start({ router: o.router, row: (n) => o.core.commands.row(n), cert, token, host: o.listenHost, port: o.listenPort, nodeName: o.name });
+    const gateway = await Gateway.start({ router: o.router, row: (n) => {
+        o.core.commands.modelConfig(n); // not_found for a model this node's catalog lacks
+        return o.router.rowOf(n);
+      },
+      cert, token, host: o.listenHost, port: o.listenPort, nodeName: o.name });
     const agent = new WorkerAgent(o, owner, gateway, cert, incarnation, token);
     try {
       await owner.claim(agent.record());
@@ -221,7 +233,14 @@ export class WorkerAgent {
     this.disposers.push(
       this.o.core.events.on((e) => {
         if (e.type === 'model') {
-          this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'model', row: nodeModelOf(e.row) } satisfies NodeEvent);
+          // A frontend sharing its node emits its cluster rows too: the node reports its own loader's.
+          let row = e.row;
+          try {
+            row = this.o.router.rowOf(e.row.name);
+          } catch {
+            // Gone from the catalog: the event's row says so.
+          }
+          this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'model', row: nodeModelOf(row) } satisfies NodeEvent);
           this.scheduleStats();
           void this.writeRecord();
         } else if (e.type === 'journal') {
@@ -247,7 +266,8 @@ export class WorkerAgent {
   private async load(req: LoadRequest): Promise<unknown> {
     if (this.draining) throw new LoadoutError('slots_busy', `worker ${this.o.name} is draining and takes no loads`);
     const name = req.spec.name;
-    const row = this.o.core.commands.row(name);
+    this.o.core.commands.modelConfig(name); // not_found for a model this node's catalog lacks
+    const row = this.o.router.rowOf(name);
     if (req.spec.backend !== row.backend) throw new LoadoutError('invalid', `model "${name}" runs on backend "${row.backend}" on worker ${this.o.name}, not "${req.spec.backend}"`);
     if (!this.o.core.commands.backends().some((b) => b.name === req.spec.backend)) throw new LoadoutError('invalid', `worker ${this.o.name} has no backend named "${req.spec.backend}"`);
     if (req.spec.file) {
