@@ -9,7 +9,7 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import os from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { makeModel } from '../../src/main/core/gguf/makeModel';
-import { nodeKey, parseNodeRecord, type NodeRecord } from '../../src/main/core/cluster/protocol';
+import { nodeKey, nodeSubject, parseNodeRecord, type NodeEvent, type NodeRecord } from '../../src/main/core/cluster/protocol';
 import { Registry } from '../../src/main/core/cluster/registry';
 import { freePort } from '../../src/wire';
 import { faultBackendPath, pidAlive, waitUntil } from '../fixtures/backends';
@@ -235,8 +235,11 @@ export interface Relay {
   heal(): void;
 }
 
-/** A TCP relay to `target` (host:port) that a test can cut and heal. */
-export async function relay(target: { host: string; port: number }): Promise<Relay> {
+/**
+ * A TCP relay to `target` (host:port) that a test can cut and heal. `delayMs` holds every chunk
+ * that long in each direction (order kept): a slow link, so a peer's view of NATS is that old.
+ */
+export async function relay(target: { host: string; port: number }, o: { delayMs?: number } = {}): Promise<Relay> {
   const sockets = new Set<Socket>();
   let cutNow = false;
   const server: Server = createServer((inbound) => {
@@ -250,8 +253,15 @@ export async function relay(target: { host: string; port: number }): Promise<Rel
         outbound.destroy();
       });
     }
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
+    const delay = o.delayMs ?? 0;
+    if (delay <= 0) {
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    } else {
+      const forward = (from: Socket, to: Socket) => from.on('data', (d: Buffer) => void setTimeout(() => !to.destroyed && to.write(d), delay));
+      forward(inbound, outbound);
+      forward(outbound, inbound);
+    }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
@@ -303,4 +313,16 @@ export async function makeNatsTls(): Promise<{ ca: string; cert: string; key: st
     ],
   });
   return { ca: ca.cert, cert: server.cert, key: server.private };
+}
+
+/** Every event a node publishes from now on (`loadout.node.<name>.events`), in arrival order. */
+export function nodeEvents(client: Registry, node: string): NodeEvent[] {
+  const events: NodeEvent[] = [];
+  client.nc.subscribe(nodeSubject(node, 'events'), { callback: (_e, m) => void events.push(JSON.parse(new TextDecoder().decode(m.data)) as NodeEvent) });
+  return events;
+}
+
+/** The journal entries among a node's events. */
+export function journalOf(events: readonly NodeEvent[]): { model: string; reason: string; node: string; sentence: string }[] {
+  return events.filter((e) => e.type === 'journal').map((e) => e.entry as unknown as { model: string; reason: string; node: string; sentence: string });
 }

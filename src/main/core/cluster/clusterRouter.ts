@@ -340,7 +340,8 @@ export class ClusterRouter implements ModelRouter {
         case 'create':
         case 'take_over': {
           const kv = this.o.registry.bucket('claims');
-          const mine: ClaimRecord = { frontend: this.frontend, node: null, state: 'loading', progress: null };
+          // D19: a holder that adopts a running load names its node at once, for every waiter.
+          const mine: ClaimRecord = { frontend: this.frontend, node: d.kind === 'take_over' ? d.adopt : null, state: 'loading', progress: null };
           let revision: number;
           try {
             revision = d.kind === 'create' ? await kv.create(loadClaimKey(name), JSON.stringify(mine)) : await kv.update(loadClaimKey(name), JSON.stringify(mine), d.kind === 'take_over' ? d.revision : claim!.revision);

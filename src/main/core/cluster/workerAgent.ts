@@ -275,11 +275,21 @@ export class WorkerAgent {
       if (f.startsWith('/') || f.split(/[\\/]/).includes('..')) throw new LoadoutError('invalid', `spec.file.name must be relative inside the worker's models folder (got "${f}")`);
       if (row.file && f !== row.file && !row.file.endsWith(`/${f}`)) throw new LoadoutError('invalid', `model "${name}" uses file "${row.file}" on worker ${this.o.name}, not "${f}"`);
     }
-    if (!isOccupying(row.state)) {
+    if (!isOccupying(row.state) && !this.o.router.snapshot().pending.includes(name)) {
       const plan = this.o.router.plan(name);
       const hit = plan.unloads.find((u) => req.protect.includes(u.name));
       if (hit) throw new LoadoutError('slots_pinned', `loading "${name}" on worker ${this.o.name} would unload "${hit.name}", which the cluster keeps`);
       if (!plan.ok && plan.failure) throw new LoadoutError(plan.failure.code, plan.failure.message);
+      // D17: the frontend planned on a view that may be stale. Making room here may only evict
+      // models idle now; one that must be waited for (still loading, or busy) means another
+      // frontend's load got here first: refuse, and the frontend re-plans elsewhere.
+      const busy = plan.unloads.find((u) => {
+        const r = this.o.core.commands.row(u.name);
+        return !(r.state === 'ready' && r.inFlight === 0 && r.queued === 0);
+      });
+      if (busy) throw new LoadoutError('slots_busy', `worker ${this.o.name} cannot take "${name}" now: it would have to wait for "${busy.name}" (${this.o.core.commands.row(busy.name).state}) to make room`);
+      // The load is admitted (or refused) before the next request is planned, so two frontends'
+      // loads never both pass on one view (the loader decides admission synchronously).
       void this.o.router.load(name, { origin: req.origin }).catch((e: Error) => this.o.log(`cluster: load of ${name} for ${req.frontend} failed: ${e.message}`));
     }
     return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(name)) };
