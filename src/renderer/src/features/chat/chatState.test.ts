@@ -1,5 +1,5 @@
 /** The chat's fold of core events: every window that folds the same events shows the same conversations and answer. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_CHAT_PARAMS } from '../../../../shared/chat';
 import type { ChatMessage, ConversationSummary, Generation } from '../../../../shared/chat';
 import { applyChatEvent, applyConversation, applyConversationList, applyDeltas, applyGenerations, emptyChatData, emptyConversation, isChatEvent } from './chatState';
@@ -153,32 +153,34 @@ describe('conversation settings form', () => {
   });
 });
 
-describe('deltas are coalesced per animation frame', () => {
-  it('many deltas, one store update at the next frame; a generation event supersedes what was buffered', async () => {
-    const frames: FrameRequestCallback[] = [];
-    const g = globalThis as { requestAnimationFrame?: (cb: FrameRequestCallback) => number };
-    const before = g.requestAnimationFrame;
-    g.requestAnimationFrame = (cb) => frames.push(cb);
+describe('deltas are coalesced over a few milliseconds', () => {
+  it('a first delta shows at once, the ones right after it in one update 8 ms later; a generation event supersedes what was buffered', async () => {
+    vi.useFakeTimers();
     try {
       const { useChat, receiveChatEvent } = await import('./chatStore');
       receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: '' }) });
       let updates = 0;
       const off = useChat.subscribe(() => updates++);
-      for (const text of ['a', 'b', 'c']) receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text });
-      expect(updates).toBe(0);
-      expect(frames).toHaveLength(1); // one frame requested for the three
-      frames.shift()!(0);
-      expect(updates).toBe(1);
-      expect(useChat.getState().generations.c.text).toBe('abc');
+      receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'a' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(updates).toBe(1); // nothing to wait for: no flush in the last 8 ms
+      expect(useChat.getState().generations.c.text).toBe('a');
+
+      for (const text of ['b', 'c', 'd']) receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text });
+      await vi.advanceTimersByTimeAsync(7);
+      expect(updates).toBe(1); // held until 8 ms after the last flush
+      await vi.advanceTimersByTimeAsync(1);
+      expect(updates).toBe(2); // the three in one update
+      expect(useChat.getState().generations.c.text).toBe('abcd');
 
       // Buffered, then a generation event whose text already has it: the buffer is dropped, not applied twice.
-      receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'd' });
-      receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: 'abcd' }) });
-      frames.shift()!(0);
-      expect(useChat.getState().generations.c.text).toBe('abcd');
+      receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'e' });
+      receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: 'abcde' }) });
+      await vi.advanceTimersByTimeAsync(8);
+      expect(useChat.getState().generations.c.text).toBe('abcde');
       off();
     } finally {
-      g.requestAnimationFrame = before;
+      vi.useRealTimers();
     }
   });
 });

@@ -78,7 +78,7 @@ export function applyGenerations(state: ChatData, list: Generation[]): ChatData 
   return { ...state, generations };
 }
 
-/** Deltas coalesced over one animation frame: conversation -> the answer's id and the text to append. */
+/** Deltas coalesced over a few milliseconds (chatStore's FLUSH_MS): conversation -> the answer's id and the text to append. */
 export type DeltaBatch = Map<string, { messageId: string; text: string }>;
 
 export function applyDeltas(state: ChatData, batch: DeltaBatch): ChatData {
