@@ -73,6 +73,7 @@ export function gpuMonitorFor(o: { dataDir: string; settings: () => Settings; cl
     packStarted = true;
     const meanwhile = onWhat(d);
     monitor.setNote(`Fetching the CUDA pack for the NVIDIA GPU. Models run on ${meanwhile} until it is installed.`);
+    monitor.setRuntimeArriving('cuda');
     ensureCudaPack({
       dataDir: o.dataDir,
       gpu,
@@ -81,7 +82,7 @@ export function gpuMonitorFor(o: { dataDir: string; settings: () => Settings; cl
       registry: o.cudaPack?.registry,
       packages: o.cudaPack?.packages,
       onProgress: (p) => monitor.setNote(progressLine(p, meanwhile)),
-    }).then(
+    }).finally(() => monitor.setRuntimeArriving(null)).then(
       () => {
         // The pack changes what `auto` finds: the next built-in backend detects again (a new key).
         key = null;

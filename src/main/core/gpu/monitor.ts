@@ -6,7 +6,7 @@
  * With `gpu: cpu` nothing is read or detected. Fresh VRAM figures come the same way, from a
  * running built-in backend's Status (the loader asks every 5 s while GPU models run).
  */
-import type { GpuDevice, GpuSetting } from '../../../shared/model';
+import type { GpuDevice, GpuSetting, GpuType } from '../../../shared/model';
 import type { GpuDetection } from './detectionCache';
 import type { ProbeResult } from './detect';
 import { detectionFromProbe, resolveBackendGpu } from './detect';
@@ -51,6 +51,7 @@ export class GpuMonitor {
   private cacheRead = false;
   private reading: VramReading | null = null;
   private noteText: string | null = null;
+  private arriving: GpuType | null = null;
   /** Told when the note changes (the loader emits it with the devices). */
   onNoteChange: (() => void) | null = null;
 
@@ -79,6 +80,15 @@ export class GpuMonitor {
   /** A line for the GPU panel (V14: the CUDA pack's progress, or why it could not be fetched); null when none. */
   note(): string | null {
     return this.noteText;
+  }
+
+  /** V14: the GPU type whose runtime is being fetched now (the CUDA pack), or null. */
+  runtimeArriving(): GpuType | null {
+    return this.arriving;
+  }
+
+  setRuntimeArriving(type: GpuType | null): void {
+    this.arriving = type;
   }
 
   setNote(text: string | null): void {

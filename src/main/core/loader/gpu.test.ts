@@ -188,6 +188,24 @@ describe('V9 CPU-only models stay off the GPU', () => {
   });
 });
 
+describe('V14 a model loaded while the CUDA pack is on its way', () => {
+  it('runs on what there is, and its row says to load it again once the pack is in; loads after that say nothing', async () => {
+    const gpu = new FakeGpu('vulkan', 8 * GiB, 0, BASE);
+    const h = gpuHarness({ gpu, models: { a: {}, c: { gpu_layers: 0 } }, layouts: { a: SMALL, c: SMALL } });
+    h.monitor.setRuntimeArriving('cuda');
+    const row = await load(h, 'a');
+    expect(row.placement).toMatchObject({ device: 'vulkan', gpuLayers: 17, note: 'loaded while the cuda runtime was being fetched: unload and load it again once that is installed to run on cuda' });
+    // A CPU-only model would not move to CUDA: no hint.
+    expect((await load(h, 'c')).placement?.note).toBe('runs on the CPU: gpu_layers is 0 in its config');
+
+    h.monitor.setRuntimeArriving(null);
+    const unloading = settle(h.loader.unload('a'));
+    await h.advance(5_000);
+    expect(unloading.done()).toBe(true);
+    expect((await load(h, 'a')).placement?.note).toBeNull();
+  });
+});
+
 describe('V2/V1 detection learned from the first backend, once', () => {
   it('with a GPU: the first backend starts on auto, later ones on the type it found', async () => {
     const gpu = new FakeGpu('cuda', 8 * GiB, 0, BASE);

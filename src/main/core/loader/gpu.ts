@@ -231,6 +231,18 @@ export class LoaderGpu {
    * fresh figures (and, the first time, the detection). Sets `rt.gpu`.
    */
   async place(rt: Runtime, entry: CatalogEntry, host: ModelHost, signal: AbortSignal): Promise<number> {
+    const layers = await this.decideLayers(rt, entry, host, signal);
+    // V14: a model loaded while the CUDA pack is on its way runs on what there was; its row says
+    // how to move it once the pack is in (a restart of its backend, which the user decides).
+    const arriving = this.monitor.runtimeArriving();
+    if (arriving && rt.gpu && rt.gpu.placement.device !== arriving && entry.config.gpu_layers !== 0 && this.t.o.settings().gpu !== 'cpu') {
+      const hint = `loaded while the ${arriving} runtime was being fetched: unload and load it again once that is installed to run on ${arriving}`;
+      rt.gpu = { ...rt.gpu, note: rt.gpu.note ? `${rt.gpu.note}; ${hint}` : hint };
+    }
+    return layers;
+  }
+
+  private async decideLayers(rt: Runtime, entry: CatalogEntry, host: ModelHost, signal: AbortSignal): Promise<number> {
     if (this.monitor.needsReport()) await this.learnFrom(host, signal);
     const setting = this.t.o.settings().gpu;
     const note = this.cpuNote(entry);

@@ -57,6 +57,7 @@ export function loaderHarness(o: HarnessOptions) {
   let settings: Settings = { ...defaultSettings(), ...o.settings };
   const journal = new Journal();
   const events: CoreEvent[] = [];
+  const monitor = new GpuMonitor({ setting: () => settings.gpu, now: () => clock.now(), readCache: () => o.gpu?.cached ?? null, writeCache: (d) => cacheWrites.push(d) });
   const loader = new Loader({
     catalog: { get: (n) => entries.get(n), list: () => [...entries.values()], modelsDir: () => '/models' },
     backends: { resolve: (n) => ({ kind: 'program', name: n, command: n, args: [] }), candidatesFor: () => ['fake'] },
@@ -70,7 +71,7 @@ export function loaderHarness(o: HarnessOptions) {
     estimateMemory: o.estimateMemory ?? ((e) => e.sizeBytes),
     usage: o.usage,
     gpu: {
-      monitor: new GpuMonitor({ setting: () => settings.gpu, now: () => clock.now(), readCache: () => o.gpu?.cached ?? null, writeCache: (d) => cacheWrites.push(d) }),
+      monitor,
       estimate: async (e) => o.gpu?.estimates?.[e.name] ?? null,
       standby: o.gpu?.standby,
     },
@@ -99,6 +100,7 @@ export function loaderHarness(o: HarnessOptions) {
     clock,
     launcher,
     loader,
+    monitor,
     journal,
     events,
     cacheWrites,
