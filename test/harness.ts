@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import type { LoadoutError } from '../src/shared/errors';
 import type { CoreEvent, ModelRow, ModelState, Settings } from '../src/shared/model';
 import type { Clock } from '../src/main/core/clock';
 import { createCore } from '../src/main/core/createCore';
@@ -116,4 +117,32 @@ export function processesMatching(needle: string): number[] {
     }
   }
   return out;
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<LoadoutError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as LoadoutError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+/** True when `p` settles before the event loop gets to I/O (decided at once, no process work). */
+export function beforeAnyIo(p: Promise<unknown>): Promise<boolean> {
+  return Promise.race([p.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+}
+
+/** Drains a stream in the background; resolves with its text or its error. */
+export function consume(it: AsyncIterable<{ text: string }>): Promise<{ text: string; error: LoadoutError | null }> {
+  return (async () => {
+    let text = '';
+    try {
+      for await (const c of it) text += c.text;
+      return { text, error: null };
+    } catch (e) {
+      return { text, error: e as LoadoutError };
+    }
+  })();
 }

@@ -1,37 +1,9 @@
 /** Loader behaviour (L1-L14) with real backend processes (the fault backend speaks the real protocol). */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LoadoutError } from '../src/shared/errors';
 import { createCore } from '../src/main/core/createCore';
-import { disposeAll, faultModel, pidAlive, startTestCore, waitUntil } from './harness';
+import { beforeAnyIo, consume, disposeAll, faultModel, pidAlive, rejection, startTestCore, waitUntil } from './harness';
 
 afterEach(disposeAll);
-
-async function rejection(p: Promise<unknown>): Promise<LoadoutError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as LoadoutError;
-  }
-  throw new Error('expected the promise to reject');
-}
-
-/** True when `p` settles before the event loop gets to I/O (decided at once, no process work). */
-function beforeAnyIo(p: Promise<unknown>): Promise<boolean> {
-  return Promise.race([p.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
-}
-
-/** Drains a stream in the background; resolves with its text or its error. */
-function consume(it: AsyncIterable<{ text: string }>): Promise<{ text: string; error: LoadoutError | null }> {
-  return (async () => {
-    let text = '';
-    try {
-      for await (const c of it) text += c.text;
-      return { text, error: null };
-    } catch (e) {
-      return { text, error: e as LoadoutError };
-    }
-  })();
-}
 
 describe('load', () => {
   it('L1: loading a resident model returns at once, refreshes its LRU position and evicts nothing', async () => {

@@ -18,11 +18,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LoadoutError } from '../src/shared/errors';
 import type { Settings } from '../src/shared/model';
 import { locateLlamaServer } from '../src/main/core/backends/llamaServer/locate';
 import { defaultDataDir } from '../src/main/core/paths';
-import { disposeAll, pidAlive, startTestCore, waitUntil, type TestCore } from './harness';
+import { beforeAnyIo, consume, disposeAll, pidAlive, rejection, startTestCore, waitUntil, type TestCore } from './harness';
 
 const fake = resolve(__dirname, 'fixtures', 'fakeLlamaServer.mjs');
 const where = locateLlamaServer({ configured: process.env.LOADOUT_LLAMA_SERVER ?? '', dataDir: defaultDataDir() });
@@ -82,33 +81,6 @@ const kinds: Kind[] = [
   { name: 'the stand-in', target: ['/usr/bin/env', 'FAKE_LS_TOKEN_MS=50', process.execPath, fake] },
   { name: 'the real binary', target: real ? [real] : null },
 ];
-
-async function rejection(p: Promise<unknown>): Promise<LoadoutError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as LoadoutError;
-  }
-  throw new Error('expected the promise to reject');
-}
-
-/** True when `p` settles before the event loop gets to I/O (decided at once, no process work). */
-function beforeAnyIo(p: Promise<unknown>): Promise<boolean> {
-  return Promise.race([p.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
-}
-
-/** Drains a stream in the background; resolves with its text or its error. */
-function consume(it: AsyncIterable<{ text: string }>): Promise<{ text: string; error: LoadoutError | null }> {
-  return (async () => {
-    let text = '';
-    try {
-      for await (const c of it) text += c.text;
-      return { text, error: null };
-    } catch (e) {
-      return { text, error: e as LoadoutError };
-    }
-  })();
-}
 
 const occupying = ['starting', 'loading', 'ready', 'busy', 'stopping'];
 

@@ -149,7 +149,7 @@ describe('cluster router', () => {
     await fe.core.router.load('m');
     const states = new Set<string>();
     fe.core.events.on((e) => {
-      if (e.type === 'cluster') for (const n of e.cluster?.nodes ?? []) states.add(n.state);
+      if (e.type === 'cluster') for (const n of e.cluster?.nodes ?? []) { states.add(n.state); if (n.state === 'dead') console.log('DEAD', Date.now(), JSON.stringify(n).slice(0, 300), fe.core.commands.cluster()?.nats); }
     });
 
     const chunks: string[] = [];
