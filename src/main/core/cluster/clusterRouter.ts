@@ -468,7 +468,7 @@ export class ClusterRouter implements ModelRouter {
       const now = this.o.clock.now();
       const n = this.watch.nodes.get(node);
       const state = n ? this.watch.stateOf(n, now) : 'dead';
-      if (state === 'dead') throw new LoadoutError('backend_crashed', `node ${node} went away while loading ${name}.`);
+      if (state === 'dead') throw new LoadoutError('backend_crashed', `node ${node} went away while loading ${name} (${n ? this.watch.deadReason(n, now) : 'it left the cluster'}).`);
       const m = n?.record?.models.find((x) => x.name === name);
       if (m && isResident(m.state)) return;
       if (m) seen = true;
@@ -547,7 +547,7 @@ export class ClusterRouter implements ModelRouter {
       nodes.push({
         name: n.name,
         state,
-        reason: state === 'dead' ? `no heartbeat for ${(age / 1000).toFixed(1)} s` : state === 'incompatible' ? `protocol ${n.obs.protocol}, this app speaks ${PROTOCOL_VERSION}` : state === 'suspect' ? 'a connection to it failed' : null,
+        reason: state === 'dead' ? this.watch.deadReason(n, now) : state === 'incompatible' ? `protocol ${n.obs.protocol}, this app speaks ${PROTOCOL_VERSION}` : state === 'suspect' ? 'a connection to it failed' : null,
         heartbeatAgeMs: age,
         version: r?.version ?? '',
         protocol: n.obs.protocol,

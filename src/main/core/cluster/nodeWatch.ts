@@ -106,6 +106,12 @@ export class NodeWatch {
     return judgeNode(n.obs, now, PROTOCOL_VERSION, this.outages);
   }
 
+  /** Why a node is judged dead, in words for its row and errors. */
+  deadReason(n: SeenNode, now: number): string {
+    if (n.obs.noRespondersAt !== null && n.obs.noRespondersAt >= n.obs.seenAt) return 'nothing answered a request to it (no responders)';
+    return `no heartbeat for ${((now - n.obs.seenAt) / 1000).toFixed(1)} s`;
+  }
+
   record(name: string): NodeRecord | null {
     return this.nodes.get(name)?.record ?? null;
   }
