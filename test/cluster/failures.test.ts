@@ -2,7 +2,8 @@
  * Workers that fail under a stream, against real processes: a SIGSTOPped worker is dead after W
  * and its stream ends then, not at a keepalive; after SIGCONT it rejoins with its real `tiny`
  * model still loaded (D32). A worker SIGKILLed after output: the caller gets `backend_crashed`
- * with the text so far, and no in-flight count or claim is left behind (D10). Two frontends
+ * with the text so far, and no in-flight count or claim is left behind; killed before any
+ * output, the request goes once more to a replica elsewhere, also leaving nothing (D10). Two frontends
  * show the same nodes, replicas and journal (D33).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -121,6 +122,38 @@ describe('cluster failures under a stream (D10, D32, D33)', () => {
       return keys.every((k) => !k.startsWith('load.'));
     }, 'no load claim left', { timeoutMs: 5_000 });
   }, 120_000);
+
+  it('D10: a worker killed mid-request before any output: the request goes once more, elsewhere, and nothing leaks', async () => {
+    const nats = await startNats();
+    // The first token takes 1.5 s: the kill lands while the request runs on w1 and nothing was sent.
+    const m = faultModel('m', { options: ['fault_token_ms:1500'] });
+    const [w1] = await Promise.all([startWorker(nats.url, { name: 'w1', configs: { 'm.yaml': m } }), startWorker(nats.url, { name: 'w2', configs: { 'm.yaml': m } })]);
+    const nc = await clusterClient(nats.url);
+    const events = nodeEvents(nc, 'w2');
+    const fe = await frontend(nats.url, 'fe1', { configs: { 'm.yaml': m } });
+    await waitUntil(() => fe.core.commands.cluster()?.nodes.filter((n) => n.state === 'live').length === 2, 'both workers live', { timeoutMs: 10_000 });
+    const reply = await nc.nc.request(nodeSubject('w1', 'load'), encode({ v: 1, requestId: 'pre', frontend: 'test', spec: { name: 'm', backend: 'fault', file: null, config: {}, needBytes: 0 }, protect: [], origin: 'api' }), { timeout: 5000 });
+    expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ ok: true });
+    await waitUntil(() => fe.row('m').replicas?.some((r) => r.node === 'w1' && r.state === 'ready'), 'm ready on w1', { timeoutMs: 10_000 });
+
+    const pending = streamOf(fe, 'm', 2);
+    await waitUntil(async () => (await readRecord(nc, 'w1'))?.models.find((x) => x.name === 'm')?.inFlight === 1, 'the request running on w1', { timeoutMs: 1_200 });
+    await w1.kill('SIGKILL');
+    const result = await pending;
+    // The whole answer, once, from w2's replica (loaded cold for it): nothing from w1 was sent.
+    expect(result.error).toBeNull();
+    expect(result.chunks.join('')).toBe('tok0 tok1');
+    expect(events.filter((e) => e.type === 'model' && e.row?.name === 'm' && e.row.state === 'ready').length).toBeGreaterThanOrEqual(1);
+    expect(fe.row('m').replicas?.map((r) => r.node)).toEqual(['w2']);
+
+    // Nothing leaks: no own count, no cold load, no claim; w2's count back to 0.
+    expect(fe.core.router.isQuiet()).toBe(true);
+    await waitUntil(async () => (await readRecord(nc, 'w2'))?.models.find((x) => x.name === 'm')?.inFlight === 0, 'nothing in flight on w2', { timeoutMs: 5_000 });
+    await waitUntil(() => fe.row('m').inFlight === 0, 'the row at 0 in flight', { timeoutMs: 5_000 });
+    const keys: string[] = [];
+    for await (const k of await nc.bucket('claims').keys()) keys.push(k);
+    expect(keys.filter((k) => k.startsWith('load.'))).toEqual([]);
+  }, 60_000);
 
   it('D33: two frontends show the same nodes, replicas and journal', async () => {
     const nats = await startNats();
