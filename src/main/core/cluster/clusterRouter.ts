@@ -738,7 +738,7 @@ export class ClusterRouter implements ModelRouter {
 
   async unloadReplica(node: string, model: string, opts: UnloadOptions = {}): Promise<void> {
     if (node === this.localName) return this.o.local.unload(model, opts);
-    await this.requestNode(node, 'unload', { model, force: opts.force ?? false, reason: opts.reason ?? 'user', by: opts.by ?? null }, (this.o.settings().unload_grace + 20) * 1000);
+    await this.requestNode(node, 'unload', { model, force: opts.force ?? false, reason: opts.reason ?? 'user', by: opts.by ?? null, ...(opts.sentence ? { sentence: opts.sentence } : {}) }, (this.o.settings().unload_grace + 20) * 1000);
     this.changedModels.add(model);
     this.scheduleEvents();
   }

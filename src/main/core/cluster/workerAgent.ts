@@ -220,7 +220,7 @@ export class WorkerAgent {
       const req = this.checked(parseUnloadRequest(m.data), 'unload');
       this.o.core.commands.modelConfig(req.model); // not_found for an unknown model
       const reason = UNLOAD_REASONS.has(req.reason as UnloadReason) ? (req.reason as UnloadReason) : 'user';
-      await this.o.router.unload(req.model, { force: req.force, reason, by: req.by });
+      await this.o.router.unload(req.model, { force: req.force, reason, by: req.by, sentence: req.sentence });
       return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(req.model)) };
     });
     on('drain', async (m) => {
