@@ -185,6 +185,8 @@ export class ClusterRouter implements ModelRouter {
           const e = ev.entry;
           if (ev.v !== 1 || ev.type !== 'journal' || !e || typeof e.model !== 'string' || typeof e.reason !== 'string' || typeof e.sentence !== 'string') return;
           const node = tokenToName(msg.subject.split('.')[2]);
+          // This machine's own node: its loader journalled the entry here already.
+          if (node === this.localName) return;
           this.o.journal?.({ at: typeof e.at === 'string' ? e.at : new Date(this.o.clock.now()).toISOString(), model: e.model, reason: e.reason as UnloadReason, sentence: e.sentence, by: typeof e.by === 'string' ? e.by : null, node });
         } catch {
           // A malformed event is dropped.

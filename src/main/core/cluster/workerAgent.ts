@@ -243,7 +243,9 @@ export class WorkerAgent {
           this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'model', row: nodeModelOf(row) } satisfies NodeEvent);
           this.scheduleStats();
           void this.writeRecord();
-        } else if (e.type === 'journal') {
+        } else if (e.type === 'journal' && (e.entry.node == null || e.entry.node === this.o.name)) {
+          // Only this node's own unloads: a sharing frontend's journal also holds the entries it
+          // read from other nodes (D33), which are theirs to publish.
           this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'journal', entry: { ...e.entry, node: this.o.name } } as NodeEvent);
         }
       }),
