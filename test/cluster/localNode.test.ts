@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encode, nodeSubject } from '../../src/main/core/cluster/protocol';
 import { disposeAll, faultModel, startTestCore } from '../harness';
 import { cleanupCluster, clusterClient, makeNatsTls, readRecord, startNats, startWorker, tempDir, waitUntil } from './harness';
 
@@ -62,6 +63,26 @@ describe('the frontend own node (cluster_share_local_node)', () => {
     expect(other.row('m').pid).toBeNull();
     // The laptop's own requests stay in-process: its own node is not read back from NATS.
     expect(laptop.core.commands.cluster()?.nodes.filter((n) => n.name === 'laptop').map((n) => n.local)).toEqual([true]);
+
+    // D33: an unload through fe2 is in both journals once: the laptop's own loader journals it,
+    // and its node's event (read back from NATS by every frontend) is not added to it again.
+    await other.core.router.unload('m');
+    await waitUntil(() => other.core.commands.journal().some((j) => j.model === 'm'), "the unload in fe2's journal", { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 300)); // the same event, were it read back, would arrive in a few ms
+    expect(other.core.commands.journal().filter((j) => j.model === 'm').map((j) => [j.node, j.reason])).toEqual([['laptop', 'user']]);
+    expect(laptop.core.commands.journal().filter((j) => j.model === 'm').map((j) => j.reason)).toEqual(['user']);
+    // A worker's unload reaches the laptop's journal naming the worker, and the laptop's node does
+    // not publish it again as its own: fe2 has it once, from w1.
+    await startWorker(nats.url, { name: 'w1', configs: { 'm.yaml': M } });
+    const ask = async (verb: 'load' | 'unload', body: Record<string, unknown>) => JSON.parse(new TextDecoder().decode((await nc.nc.request(nodeSubject('w1', verb), encode({ v: 1, requestId: `t-${verb}`, ...body }), { timeout: 5000 })).data)) as { ok: boolean };
+    expect(await ask('load', { frontend: 'test', spec: { name: 'm', backend: 'fault', file: null, config: {}, needBytes: 0 }, protect: [], origin: 'api' })).toMatchObject({ ok: true });
+    await waitUntil(async () => (await readRecord(nc, 'w1'))?.models.some((x) => x.name === 'm' && x.state === 'ready'), 'm ready on w1');
+    expect(await ask('unload', { model: 'm', force: false, reason: 'user', by: null })).toMatchObject({ ok: true });
+    await waitUntil(() => laptop.core.commands.journal().some((j) => j.node === 'w1'), "w1's unload in the laptop's journal", { timeoutMs: 5_000 });
+    await waitUntil(() => other.core.commands.journal().some((j) => j.node === 'w1'), "w1's unload in fe2's journal", { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(laptop.core.commands.journal().filter((j) => j.model === 'm').map((j) => j.node ?? 'laptop').sort()).toEqual(['laptop', 'w1']);
+    expect(other.core.commands.journal().filter((j) => j.model === 'm').map((j) => j.node).sort()).toEqual(['laptop', 'w1']);
 
     // A clean stop takes the record away at once.
     await laptop.dispose();

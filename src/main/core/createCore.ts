@@ -243,7 +243,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     // With cluster_nats_url set, the cluster router takes the loader's place (D1); a failed join
     // says what to fix and this machine runs alone (D6).
     // Loaded only to join: NATS and the gateway's TLS code cost a single machine memory for nothing.
-    const joined = settings().cluster_nats_url ? await (await import('./cluster/join')).joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), notices, notice }) : null;
+    const joined = settings().cluster_nats_url ? await (await import('./cluster/join')).joinCluster({ loader, settings, clock, config: (n) => catalog.get(n)?.config ?? null, emit: (e) => events.emit(e), journal: (entry) => (journal.add(entry), events.emit({ type: 'journal', entry })), notices, notice }) : null;
     const cluster = joined?.router ?? null;
     const router: ModelRouter = cluster ?? loader;
 

@@ -17,7 +17,7 @@ import { freemem, totalmem } from 'node:os';
 import type { ClusterNode, ClusterSnapshot, ModelReplica } from '../../../shared/cluster';
 import { LoadoutError, RETRY_AFTER_S, type ErrorCode } from '../../../shared/errors';
 import { isOccupying, isResident, type ModelRow, type Plan, type Settings, type Snapshot } from '../../../shared/model';
-import type { CoreEvent } from '../../../shared/model';
+import type { CoreEvent, JournalEntry, UnloadReason } from '../../../shared/model';
 import type { Clock } from '../clock';
 import type { ModelRouter, RequestOptions, StreamChunk, UnloadOptions } from '../loader/router';
 import type { EmbeddingResult__Output, PredictOptions, TokenizationResponse__Output } from '../../../wire';
@@ -25,7 +25,7 @@ import { CLAIM_REFRESH_MS, decideClaim, type ClaimObservation, type ClaimRecord 
 import { ConnectionLost, GatewayClients } from './gatewayClient';
 import { NodeWatch } from './nodeWatch';
 import { placeModel, MAX_PLACEMENT_TRIES } from './placement';
-import { LEADER_KEY, PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, type NodeRecord } from './protocol';
+import { LEADER_KEY, PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, tokenToName, type NodeEvent, type NodeRecord } from './protocol';
 import { pickReplica } from './pickReplica';
 import { EMPTY_RECONCILE_STATE, decideLeader, protectedReplicas, reconcileReplicas, recordPlaced, recordUnplaceable, type LeaseObservation, type ReconcileState, type ReplicaSpec } from './reconcile';
 import type { Registry } from './registry';
@@ -44,6 +44,8 @@ export interface ClusterRouterOptions {
   /** A model's config (its `cluster:` block); null for an unknown model. */
   config: (name: string) => Record<string, unknown> | null;
   emit: (e: CoreEvent) => void;
+  /** D33: a worker's journal entry (an unload there), into this frontend's journal. */
+  journal?: (entry: JournalEntry) => void;
   log: (line: string) => void;
 }
 
@@ -86,6 +88,9 @@ export class ClusterRouter implements ModelRouter {
   private reconcileState: ReconcileState = EMPTY_RECONCILE_STATE;
   /** Models the leader is adding a replica of now (one at a time per model). */
   private readonly scaling = new Set<string>();
+  /** Calls running on each node: a node judged dead ends them at once (D32, clarifications 7). */
+  private readonly calls = new Map<string, Set<AbortController>>();
+  private journalSub: { unsubscribe(): void } | null = null;
 
   constructor(private readonly o: ClusterRouterOptions) {
     // Claims and the lease are held by this id: node names are unique in a cluster (D2).
@@ -96,12 +101,14 @@ export class ClusterRouter implements ModelRouter {
       frontend: this.frontend,
       own: (node, model) => this.own.get(model)?.get(node) ?? 0,
       onChange: (node, before) => {
+        this.endCallsIfDead(node);
         for (const m of before?.models ?? []) this.changedModels.add(m.name);
         for (const m of this.watch.record(node)?.models ?? []) this.changedModels.add(m.name);
         this.scheduleEvents();
       },
     });
     this.watch.start();
+    this.followJournals();
     this.leaderTimer = this.o.clock.setTimeout(() => void this.leaderTick(), 0);
   }
 
@@ -167,6 +174,55 @@ export class ClusterRouter implements ModelRouter {
     return record ? { local: false, node, record } : null;
   }
 
+  /** D33: every worker's unloads reach this frontend's journal, naming the node. */
+  private followJournals(): void {
+    if (!this.o.journal) return;
+    this.journalSub = this.o.registry.nc.subscribe('loadout.node.*.events', {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const ev = JSON.parse(new TextDecoder().decode(msg.data)) as NodeEvent;
+          const e = ev.entry;
+          if (ev.v !== 1 || ev.type !== 'journal' || !e || typeof e.model !== 'string' || typeof e.reason !== 'string' || typeof e.sentence !== 'string') return;
+          const node = tokenToName(msg.subject.split('.')[2]);
+          // This machine's own node: its loader journalled the entry here already.
+          if (node === this.localName) return;
+          this.o.journal?.({ at: typeof e.at === 'string' ? e.at : new Date(this.o.clock.now()).toISOString(), model: e.model, reason: e.reason as UnloadReason, sentence: e.sentence, by: typeof e.by === 'string' ? e.by : null, node });
+        } catch {
+          // A malformed event is dropped.
+        }
+      },
+    });
+  }
+
+  /**
+   * A call on `node`, with a signal that ends it when the node is judged dead: a SIGSTOPped or
+   * cut-off worker holds its connections open, and gRPC's keepalive would take 15 s (D32).
+   */
+  private track(node: string, signal: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+    const own = new AbortController();
+    let set = this.calls.get(node);
+    if (!set) this.calls.set(node, (set = new Set()));
+    set.add(own);
+    return {
+      signal: signal ? AbortSignal.any([signal, own.signal]) : own.signal,
+      done: () => {
+        set.delete(own);
+        if (set.size === 0 && this.calls.get(node) === set) this.calls.delete(node);
+      },
+    };
+  }
+
+  private endCallsIfDead(node: string): void {
+    const set = this.calls.get(node);
+    const n = this.watch.nodes.get(node);
+    if (!set || !n) return;
+    const now = this.o.clock.now();
+    if (this.watch.stateOf(n, now) !== 'dead') return;
+    const why = new ConnectionLost(`node ${node} is dead: no heartbeat for ${((now - n.obs.seenAt) / 1000).toFixed(1)} s`);
+    for (const c of set) c.abort(why);
+  }
+
   // ------------------------------------------------------------------------------ routing
 
   private async target(name: string, opts?: RequestOptions): Promise<Target> {
@@ -205,13 +261,18 @@ export class ClusterRouter implements ModelRouter {
   }
 
   /** Runs a call on the best replica; a lost connection retries once elsewhere (D10). */
-  private async routed<T>(name: string, opts: RequestOptions | undefined, local: () => Promise<T>, remote: (r: NodeRecord) => Promise<T>): Promise<T> {
+  private async routed<T>(name: string, opts: RequestOptions | undefined, local: () => Promise<T>, remote: (r: NodeRecord, signal: AbortSignal) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const t = await this.target(name, opts);
       if (t.local) return local();
       this.count(name, t.node, 1);
       try {
-        return await remote(t.record);
+        const call = this.track(t.node, opts?.signal);
+        try {
+          return await remote(t.record, call.signal);
+        } finally {
+          call.done();
+        }
       } catch (e) {
         if (!this.lost(e)) throw e;
         this.suspect(t.node, name);
@@ -237,9 +298,14 @@ export class ClusterRouter implements ModelRouter {
       let sent = false;
       this.count(name, t.node, 1);
       try {
-        for await (const chunk of this.clients.stream(t.record, name, options, opts?.signal)) {
-          sent = true;
-          yield chunk;
+        const call = this.track(t.node, opts?.signal);
+        try {
+          for await (const chunk of this.clients.stream(t.record, name, options, call.signal)) {
+            sent = true;
+            yield chunk;
+          }
+        } finally {
+          call.done();
         }
         return;
       } catch (e) {
@@ -253,15 +319,15 @@ export class ClusterRouter implements ModelRouter {
   }
 
   predict(name: string, options: PredictOptions, opts?: RequestOptions): Promise<StreamChunk> {
-    return this.routed(name, opts, () => this.o.local.predict(name, options, opts), (r) => this.clients.predict(r, name, options, opts?.signal));
+    return this.routed(name, opts, () => this.o.local.predict(name, options, opts), (r, signal) => this.clients.predict(r, name, options, signal));
   }
 
   embed(name: string, options: PredictOptions, opts?: RequestOptions): Promise<EmbeddingResult__Output> {
-    return this.routed(name, opts, () => this.o.local.embed(name, options, opts), (r) => this.clients.embed(r, name, options, opts?.signal));
+    return this.routed(name, opts, () => this.o.local.embed(name, options, opts), (r, signal) => this.clients.embed(r, name, options, signal));
   }
 
   tokenize(name: string, options: PredictOptions, opts?: RequestOptions): Promise<TokenizationResponse__Output> {
-    return this.routed(name, opts, () => this.o.local.tokenize(name, options, opts), (r) => this.clients.tokenize(r, name, options, opts?.signal));
+    return this.routed(name, opts, () => this.o.local.tokenize(name, options, opts), (r, signal) => this.clients.tokenize(r, name, options, signal));
   }
 
   async load(name: string, opts?: RequestOptions): Promise<ModelRow> {
@@ -674,7 +740,7 @@ export class ClusterRouter implements ModelRouter {
 
   async unloadReplica(node: string, model: string, opts: UnloadOptions = {}): Promise<void> {
     if (node === this.localName) return this.o.local.unload(model, opts);
-    await this.requestNode(node, 'unload', { model, force: opts.force ?? false, reason: opts.reason ?? 'user', by: opts.by ?? null }, (this.o.settings().unload_grace + 20) * 1000);
+    await this.requestNode(node, 'unload', { model, force: opts.force ?? false, reason: opts.reason ?? 'user', by: opts.by ?? null, ...(opts.sentence ? { sentence: opts.sentence } : {}) }, (this.o.settings().unload_grace + 20) * 1000);
     this.changedModels.add(model);
     this.scheduleEvents();
   }
@@ -727,6 +793,7 @@ export class ClusterRouter implements ModelRouter {
     if (this.leaderTimer) this.o.clock.clearTimeout(this.leaderTimer);
     if (this.leading && this.lease) await this.o.registry.bucket('claims').delete(LEADER_KEY, { previousSeq: this.lease.revision }).catch(() => {});
     this.watch.stop();
+    this.journalSub?.unsubscribe();
     this.clients.close();
     await this.o.local.dispose();
     await this.o.registry.close();

@@ -73,7 +73,8 @@ export class GatewayClients {
       const call = (client[method] as unknown as (req: PredictOptions, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: T) => void) => grpc.ClientUnaryCall)(
         { ...options, ModelIdentity: model },
         md,
-        (e, v) => (e ? reject(signal?.aborted ? new LoadoutError('cancelled', 'the request was cancelled') : translate(e, r.name)) : resolve(v)),
+        // A node judged dead aborts with ConnectionLost (D32): that is the error, not a cancel.
+        (e, v) => (e ? reject(signal?.aborted ? (signal.reason instanceof ConnectionLost ? signal.reason : new LoadoutError('cancelled', 'the request was cancelled')) : translate(e, r.name)) : resolve(v)),
       );
       signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });

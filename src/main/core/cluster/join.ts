@@ -4,7 +4,7 @@
  * this machine alone (D6); an empty URL never gets here (D1).
  */
 import { hostname } from 'node:os';
-import type { CoreEvent, Settings } from '../../../shared/model';
+import type { CoreEvent, JournalEntry, Settings } from '../../../shared/model';
 import type { Clock } from '../clock';
 import type { ModelRouter } from '../loader/router';
 import type { Core } from '../createCore';
@@ -18,6 +18,8 @@ export async function joinCluster(o: {
   clock: Clock;
   config: (name: string) => object | null;
   emit: (e: CoreEvent) => void;
+  /** D33: the workers' unloads, into this machine's journal. */
+  journal?: (entry: JournalEntry) => void;
   notices: string[];
   notice: (line: string) => void;
 }): Promise<{ router: ClusterRouter | null; error: string | null }> {
@@ -36,6 +38,7 @@ export async function joinCluster(o: {
       localNode: s.cluster_local_node,
       config: (n) => o.config(n) as Record<string, unknown> | null,
       emit: o.emit,
+      journal: o.journal,
       log: o.notice,
     });
     return { router, error: null };

@@ -36,6 +36,11 @@ describe('cluster protocol', () => {
     const good = parseLoadRequest(bytes({ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b' } }));
     expect(good).toEqual({ ok: true, value: { v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b', file: null, config: {}, needBytes: 0 }, protect: [], origin: 'api' } });
     expect(parseUnloadRequest(bytes({ v: 1, requestId: 'r', model: 'm', force: 'yes' }))).toMatchObject({ ok: false, error: /force/ });
+    // A leader's unload carries its own journal sentence (D23: which rule trimmed the replica).
+    expect(parseUnloadRequest(bytes({ v: 1, requestId: 'r', model: 'm', sentence: 7 }))).toMatchObject({ ok: false, error: /sentence/ });
+    expect(parseUnloadRequest(bytes({ v: 1, requestId: 'r', model: 'm', sentence: 'x'.repeat(501) }))).toMatchObject({ ok: false, error: /sentence/ });
+    expect(parseUnloadRequest(bytes({ v: 1, requestId: 'r', model: 'm', reason: 'scale_down', sentence: 'unloaded m on w2: above max_replicas 1' }))).toEqual({ ok: true, value: { v: 1, requestId: 'r', model: 'm', force: false, reason: 'scale_down', by: null, sentence: 'unloaded m on w2: above max_replicas 1' } });
+    expect(parseUnloadRequest(bytes({ v: 1, requestId: 'r', model: 'm' }))).toEqual({ ok: true, value: { v: 1, requestId: 'r', model: 'm', force: false, reason: 'user', by: null } });
   });
 
   it('D5: a record of another protocol is incompatible and keeps only its name', () => {

@@ -120,6 +120,8 @@ export interface UnloadRequest {
   force: boolean;
   reason: string;
   by: string | null;
+  /** The journal sentence the frontend wrote (a leader's `scale_down` says which rule); absent: the worker's own. */
+  sentence?: string;
 }
 
 export interface PingRequest {
@@ -213,7 +215,8 @@ export function parseUnloadRequest(data: Uint8Array): Check<UnloadRequest> {
   if (m.by !== undefined && m.by !== null && !isString(m.by, 256)) return { ok: false, error: 'unload: by must be a model name or null' };
   const reason = m.reason ?? 'user';
   if (!isString(reason, 64)) return { ok: false, error: 'unload: reason must be a string' };
-  return { ok: true, value: { v: 1, requestId: m.requestId as string, model: m.model, force: m.force === true, reason, by: (m.by as string | null | undefined) ?? null } };
+  if (m.sentence !== undefined && !isString(m.sentence, 500)) return { ok: false, error: 'unload: sentence must be a string of at most 500 characters' };
+  return { ok: true, value: { v: 1, requestId: m.requestId as string, model: m.model, force: m.force === true, reason, by: (m.by as string | null | undefined) ?? null, ...(m.sentence !== undefined ? { sentence: m.sentence as string } : {}) } };
 }
 
 export function parsePingRequest(data: Uint8Array): Check<PingRequest> {

@@ -220,7 +220,7 @@ export class WorkerAgent {
       const req = this.checked(parseUnloadRequest(m.data), 'unload');
       this.o.core.commands.modelConfig(req.model); // not_found for an unknown model
       const reason = UNLOAD_REASONS.has(req.reason as UnloadReason) ? (req.reason as UnloadReason) : 'user';
-      await this.o.router.unload(req.model, { force: req.force, reason, by: req.by });
+      await this.o.router.unload(req.model, { force: req.force, reason, by: req.by, sentence: req.sentence });
       return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(req.model)) };
     });
     on('drain', async (m) => {
@@ -243,7 +243,9 @@ export class WorkerAgent {
           this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'model', row: nodeModelOf(row) } satisfies NodeEvent);
           this.scheduleStats();
           void this.writeRecord();
-        } else if (e.type === 'journal') {
+        } else if (e.type === 'journal' && (e.entry.node == null || e.entry.node === this.o.name)) {
+          // Only this node's own unloads: a sharing frontend's journal also holds the entries it
+          // read from other nodes (D33), which are theirs to publish.
           this.publish('events', { v: 1, seq: ++this.eventSeq, type: 'journal', entry: { ...e.entry, node: this.o.name } } as NodeEvent);
         }
       }),
