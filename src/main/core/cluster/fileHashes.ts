@@ -77,8 +77,4 @@ export class FileHashes {
     while (this.byPath.size > MAX_ENTRIES) this.byPath.delete(this.byPath.keys().next().value as string);
     if (this.file) void writeFileAtomic(this.file, JSON.stringify({ version: 1, files: [...this.byPath.values()] })).catch(() => {});
   }
-
-  all(): HashedFile[] {
-    return [...this.byPath.values()];
-  }
 }

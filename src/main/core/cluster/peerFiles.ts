@@ -117,15 +117,8 @@ export class FileServer {
   }
 }
 
-/** Why a chunk could not be had; `retryable` false only for a reply that can never improve. */
-export class ChunkError extends Error {
-  constructor(
-    message: string,
-    readonly retryable = true,
-  ) {
-    super(message);
-  }
-}
+/** Why a chunk could not be had (the Downloads job backs off and asks again, G15). */
+export class ChunkError extends Error {}
 
 /** Where a `nats:<sha256>` Downloads job gets its bytes. */
 export interface PeerSource {
@@ -140,7 +133,6 @@ export function natsPeerSource(nc: () => NatsConnection): PeerSource {
   return {
     chunkBytes: () => chunkBytes(nc()),
     async fetch(sha256, offset, length, timeoutMs) {
-      if (!SHA256_RE.test(sha256)) throw new ChunkError(`not a sha256: ${sha256}`, false);
       let data: Uint8Array;
       try {
         const reply = await nc().request(fileSubject(sha256), new TextEncoder().encode(JSON.stringify({ v: 1, offset, length })), { timeout: timeoutMs });

@@ -108,6 +108,7 @@ export class WorkerAgent {
   private knownFiles = new Map<string, NodeFile & { path: string }>();
   /** D29: loads waiting for their file (fetched from a peer, or hashed in place), by model. */
   private readonly staging = new Map<string, NodeStaging>();
+  private readonly peer = natsPeerSource(() => this.o.registry.nc);
 
   private constructor(
     private readonly o: WorkerAgentOptions,
@@ -265,7 +266,8 @@ export class WorkerAgent {
   private serve(): void {
     const nc = this.o.registry.nc;
     this.fileServer = new FileServer(nc, this.o.log);
-    this.o.core.downloads().setPeerSource(natsPeerSource(() => this.o.registry.nc));
+    // Jobs resumed from an earlier run fetch through this connection too.
+    this.o.core.downloads().setPeerSource(this.peer);
     const on = (verb: 'load' | 'unload' | 'ping' | 'drain', handle: (m: Msg) => Promise<unknown>) => {
       const sub = nc.subscribe(nodeSubject(this.o.name, verb), {
         callback: (err, msg) => {
@@ -439,6 +441,8 @@ export class WorkerAgent {
   /** Runs the peer fetch as a Downloads job, reporting its progress; resolves once it is published. */
   private fetch(entry: NodeStaging, update: (p: Partial<NodeStaging>) => void): Promise<{ size: number; mtimeMs: number }> {
     const engine = this.o.core.downloads();
+    // The engine is replaced when the models folder changes (a shared local node): set it each time.
+    engine.setPeerSource(this.peer);
     const job = engine.add({ uri: `nats:${entry.sha256}`, filename: entry.file, size: entry.totalBytes, model: entry.model });
     return new Promise((resolve, reject) => {
       const check = (j: DownloadJob) => {
