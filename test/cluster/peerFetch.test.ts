@@ -297,10 +297,18 @@ async function cluster(o: { holderFile: Buffer; digest: string; fetcherFile?: Bu
 
 describe('D29: a worker without the file', () => {
   it('D29: fetches it from the peer that has it (a nats: Downloads job), publishes it, then loads', async () => {
-    const bytes = await ggufBytes(1, 3 * MiB + 777);
+    const bytes = await ggufBytes(1, 16 * MiB + 777);
     const digest = sha(bytes);
     const c = await cluster({ holderFile: bytes, digest });
-    const row = await c.fe.core.router.load('m');
+    // The row shows the fetch's progress while w2 stages the file (no replica exists yet).
+    const progress: number[] = [];
+    const poll = setInterval(() => {
+      const r = c.fe.core.router.rowOf('m');
+      if (r.state === 'starting' && typeof r.progress === 'number') progress.push(r.progress);
+    }, 10);
+    const row = await c.fe.core.router.load('m').finally(() => clearInterval(poll));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.every((p) => p >= 0 && p <= 1)).toBe(true);
     expect(row.replicas).toEqual([expect.objectContaining({ node: 'w2' })]);
     await c.fe.waitState('m', 'ready');
     expect(readFileSync(join(c.fetcherModels, 'm.gguf')).equals(bytes)).toBe(true);

@@ -540,6 +540,16 @@ export class ClusterRouter implements ModelRouter {
     return out;
   }
 
+  /** D29: the share of its file a node has fetched for the model's load, while it fetches. */
+  private stagingProgress(name: string, now: number): number | null {
+    for (const n of this.watch.nodes.values()) {
+      if (this.watch.stateOf(n, now) === 'dead') continue;
+      const s = n.record?.staging?.find((x) => x.model === name && x.state !== 'failed');
+      if (s) return s.totalBytes > 0 ? Math.min(1, s.receivedBytes / s.totalBytes) : 0;
+    }
+    return null;
+  }
+
   /** The local row, showing the best replica's state, in-flight and queued summed (clarifications 7). */
   rowOf(name: string): ModelRow {
     const row = this.o.local.rowOf(name);
@@ -555,7 +565,7 @@ export class ClusterRouter implements ModelRouter {
       ...row,
       replicas,
       state: best ? best.state : isOccupying(row.state) ? row.state : 'starting',
-      progress: best ? best.progress : row.progress,
+      progress: best ? best.progress : (this.stagingProgress(name, now) ?? row.progress),
       loadStartedAt: started !== undefined ? new Date(started).toISOString() : row.loadStartedAt,
       inFlight: replicas.reduce((s, r) => s + r.inFlight, 0),
       pid: null,

@@ -264,7 +264,7 @@ export function parseNodeRecord(data: Uint8Array): Check<NodeRecord> | { ok: fal
   if (!Array.isArray(parsed.files)) parsed.files = [];
   // D29: only well-formed staging entries are read; anything else in them is ignored.
   parsed.staging = Array.isArray(parsed.staging)
-    ? parsed.staging.filter((x): x is NodeStaging => object(x) && isString(x.model, 256) && typeof x.state === 'string' && (x.error === null || (object(x.error) && typeof x.error.code === 'string' && typeof x.error.message === 'string'))).slice(0, 1000)
+    ? parsed.staging.filter((x): x is NodeStaging => object(x) && isString(x.model, 256) && typeof x.state === 'string' && Number.isFinite(x.receivedBytes) && Number.isFinite(x.totalBytes) && (x.error === null || (object(x.error) && typeof x.error.code === 'string' && typeof x.error.message === 'string'))).slice(0, 1000)
     : [];
   return { ok: true, value: parsed as unknown as NodeRecord };
 }
