@@ -194,9 +194,9 @@ function checkSpec(x: unknown): Check<ModelSpec> {
   let file: ModelSpec['file'] = null;
   if (x.file !== null && x.file !== undefined) {
     const f = x.file;
-    if (!object(f) || !isString(f.name, 4096) || typeof f.sizeBytes !== 'number' || !(f.sha256 === null || f.sha256 === undefined || (typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))))
-      return { ok: false, error: 'spec.file must be {name, sizeBytes, sha256 (64 hex or null)}' };
-    file = { name: f.name, sizeBytes: f.sizeBytes, sha256: (f.sha256 as string | null | undefined) ?? null };
+    if (!object(f) || !isString(f.name, 4096) || !Number.isSafeInteger(f.sizeBytes) || (f.sizeBytes as number) < 0 || !(f.sha256 === null || f.sha256 === undefined || (typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))))
+      return { ok: false, error: 'spec.file must be {name, sizeBytes (an integer >= 0), sha256 (64 hex or null)}' };
+    file = { name: f.name, sizeBytes: f.sizeBytes as number, sha256: (f.sha256 as string | null | undefined) ?? null };
   }
   const config = x.config === undefined ? {} : x.config;
   if (!object(config)) return { ok: false, error: 'spec.config must be an object' };
