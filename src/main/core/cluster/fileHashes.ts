@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { hashFile } from '../downloads/files';
+import { SerialQueue } from '../fsx/serialQueue';
 import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { SHA256_RE } from './protocol';
 
@@ -22,6 +23,8 @@ const MAX_ENTRIES = 10_000;
 export class FileHashes {
   private readonly byPath = new Map<string, HashedFile>();
   private readonly running = new Map<string, Promise<HashedFile>>();
+  /** One save at a time, each of the map as it is then, so an older save never lands last. */
+  private readonly saves = new SerialQueue();
 
   constructor(private readonly file: string | null) {
     if (!file || !existsSync(file)) return;
@@ -75,6 +78,7 @@ export class FileHashes {
     this.byPath.delete(entry.path);
     this.byPath.set(entry.path, entry);
     while (this.byPath.size > MAX_ENTRIES) this.byPath.delete(this.byPath.keys().next().value as string);
-    if (this.file) void writeFileAtomic(this.file, JSON.stringify({ version: 1, files: [...this.byPath.values()] })).catch(() => {});
+    const file = this.file;
+    if (file) void this.saves.run(() => writeFileAtomic(file, JSON.stringify({ version: 1, files: [...this.byPath.values()] }))).catch(() => {});
   }
 }
