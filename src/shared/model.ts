@@ -327,7 +327,8 @@ export type CoreEvent =
 
 /** Downloads (downloads-spec section 4): one job per target file. */
 export type JobState = 'queued' | 'resolving' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
-export type ShaSource = 'config' | 'caller' | 'hub' | 'ollama';
+/** `cluster`: a peer fetch (`nats:<sha256>`, D29), whose sha256 the frontend named. */
+export type ShaSource = 'config' | 'caller' | 'hub' | 'ollama' | 'cluster';
 
 export interface DownloadJob {
   id: string;

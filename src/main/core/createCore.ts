@@ -115,6 +115,10 @@ export interface Core {
   dataDir: string;
   /** The core's time, for the parts built on it (the HTTP server's timers). */
   clock: Clock;
+  /** The current models folder's download engine (a cluster worker fetches peer files with it, D29). */
+  downloads(): DownloadEngine;
+  /** Scans the models folder now (a worker that just published a fetched file loads it next). */
+  rescan(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -436,7 +440,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     const s0 = settings();
     const shared =
       cluster && s0.cluster_local_node && s0.cluster_share_local_node
-        ? await (await import('./cluster/join')).shareLocalNode({ core: { commands: { ...commands, row: (n) => loader.rowOf(n) }, events }, loader, registry: cluster.registry, nodeName: cluster.frontend, version: process.env.npm_package_version ?? 'dev', notice })
+        ? await (await import('./cluster/join')).shareLocalNode({ core: { commands: { ...commands, row: (n) => loader.rowOf(n) }, events, dataDir, downloads: () => downloads, rescan: () => catalog.scan().then(() => undefined) }, loader, registry: cluster.registry, nodeName: cluster.frontend, version: process.env.npm_package_version ?? 'dev', notice })
         : null;
 
     let disposed: Promise<void> | null = null;
@@ -448,6 +452,8 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       notices,
       dataDir,
       clock,
+      downloads: () => downloads,
+      rescan: () => catalog.scan().then(() => undefined),
       dispose: () => {
         disposed ??= (async () => {
           watchdog.dispose();

@@ -14,8 +14,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { freemem, totalmem } from 'node:os';
+import { basename } from 'node:path';
+import { isModelUri, uriTarget } from '../downloads/uri';
 import type { ClusterNode, ClusterSnapshot, ModelReplica } from '../../../shared/cluster';
-import { LoadoutError, RETRY_AFTER_S, type ErrorCode } from '../../../shared/errors';
+import { ERROR_STATUS, LoadoutError, RETRY_AFTER_S, type ErrorCode } from '../../../shared/errors';
 import { isOccupying, isResident, type ModelRow, type Plan, type Settings, type Snapshot } from '../../../shared/model';
 import type { CoreEvent, JournalEntry, UnloadReason } from '../../../shared/model';
 import type { Clock } from '../clock';
@@ -25,7 +27,7 @@ import { CLAIM_REFRESH_MS, decideClaim, type ClaimObservation, type ClaimRecord 
 import { ConnectionLost, GatewayClients } from './gatewayClient';
 import { NodeWatch } from './nodeWatch';
 import { placeModel, MAX_PLACEMENT_TRIES } from './placement';
-import { LEADER_KEY, PROTOCOL_VERSION, encode, loadClaimKey, nodeSubject, tokenToName, type NodeEvent, type NodeRecord } from './protocol';
+import { LEADER_KEY, PROTOCOL_VERSION, SHA256_RE, encode, loadClaimKey, nodeSubject, tokenToName, type ModelSpec, type NodeEvent, type NodeRecord } from './protocol';
 import { pickReplica } from './pickReplica';
 import { EMPTY_RECONCILE_STATE, decideLeader, protectedReplicas, reconcileReplicas, recordPlaced, recordUnplaceable, type LeaseObservation, type ReconcileState, type ReplicaSpec } from './reconcile';
 import type { Registry } from './registry';
@@ -471,7 +473,7 @@ export class ClusterRouter implements ModelRouter {
       const now = this.o.clock.now();
       const nodes = this.views(now);
       const d = placeModel({
-        target: { name, groups: row.groups, needBytes: row.memory.estimateBytes ?? 0, file: row.file && row.sizeBytes !== null ? { name: row.file, sizeBytes: row.sizeBytes } : null, selector: c.selector },
+        target: { name, groups: row.groups, needBytes: row.memory.estimateBytes ?? 0, file: this.fileSpec(name, row), selector: c.selector },
         nodes,
         protocol: PROTOCOL_VERSION,
         protect: protectedReplicas(this.specs(), nodes),
@@ -503,7 +505,10 @@ export class ClusterRouter implements ModelRouter {
 
   /** The worker's refusal as an error, or null once it acknowledged the load. */
   private async sendLoad(node: string, name: string, row: ModelRow, protect: string[], opts?: RequestOptions): Promise<LoadoutError | null> {
-    const req = { v: 1, requestId: randomUUID(), frontend: this.frontend, spec: { name, backend: row.backend, file: null, config: {}, needBytes: row.memory.estimateBytes ?? 0 }, protect, origin: opts?.origin ?? 'api' };
+    // D29: the file goes along only with a sha256 to check or fetch it by; without one the worker
+    // uses its own file as it would alone.
+    const file = this.fileSpec(name, row);
+    const req = { v: 1, requestId: randomUUID(), frontend: this.frontend, spec: { name, backend: row.backend, file: file?.sha256 ? file : null, config: {}, needBytes: row.memory.estimateBytes ?? 0 }, protect, origin: opts?.origin ?? 'api' };
     // A worker re-subscribes a moment after NATS comes back (D30): "no responders" counts only
     // once it lasts past that moment.
     for (let attempt = 0; ; attempt++) {
@@ -524,6 +529,38 @@ export class ClusterRouter implements ModelRouter {
     }
   }
 
+  /**
+   * D29: the model's file as the cluster knows it: its name, its size (this machine's copy, or a
+   * node's), and its sha256 where known without hashing (the config's `download_files`, a node
+   * record). The sha256 goes out only while a live node advertises that file: a worker then checks
+   * its own copy against it, or fetches it from that peer. With no holder there is nothing to fetch
+   * from, and the worker loads as it would alone (its own file, or `not_downloaded`).
+   */
+  private fileSpec(name: string, row: ModelRow): ModelSpec['file'] {
+    const config = this.o.config(name);
+    const params = config?.parameters;
+    const ref = typeof params === 'object' && params !== null ? (params as Record<string, unknown>).model : undefined;
+    const fileName = row.file ? basename(row.file) : typeof ref === 'string' && ref !== '' ? (isModelUri(ref) ? uriTarget(ref) : basename(ref)) : null;
+    if (!fileName) return null;
+    const pinned = Array.isArray(config?.download_files) ? (config.download_files as { filename?: unknown; sha256?: unknown }[]).find((f) => f?.filename === fileName) : undefined;
+    let sha = typeof pinned?.sha256 === 'string' && SHA256_RE.test(pinned.sha256.toLowerCase()) ? pinned.sha256.toLowerCase() : null;
+    let size = row.sizeBytes;
+    let held = false;
+    const now = this.o.clock.now();
+    for (const n of this.watch.nodes.values()) {
+      const state = this.watch.stateOf(n, now);
+      if (state !== 'live' && state !== 'draining') continue;
+      for (const f of n.record?.files ?? []) {
+        if (basename(f.name) !== fileName || !f.sha256 || !SHA256_RE.test(f.sha256)) continue;
+        if ((size !== null && f.sizeBytes !== size) || (sha !== null && f.sha256 !== sha)) continue;
+        sha ??= f.sha256;
+        size ??= f.sizeBytes;
+        held = true;
+      }
+    }
+    return size === null ? null : { name: fileName, sizeBytes: size, sha256: held ? sha : null };
+  }
+
   /** Waits until the node reports the replica ready; its disappearance or the node's death is a failure. */
   private async awaitReplica(name: string, node: string): Promise<void> {
     const s = this.o.settings();
@@ -537,6 +574,17 @@ export class ClusterRouter implements ModelRouter {
       if (state === 'dead') throw new LoadoutError('backend_crashed', `node ${node} went away while loading ${name} (${n ? this.watch.deadReason(n, now) : 'it left the cluster'}).`);
       const m = n?.record?.models.find((x) => x.name === name);
       if (m && isResident(m.state)) return;
+      // D29: a load waiting for its file; a fetch has no deadline but its own stall timer.
+      const staging = m ? undefined : n?.record?.staging?.find((x) => x.model === name);
+      if (staging?.state === 'failed' && staging.error) {
+        const code = typeof staging.error.code === 'string' && Object.hasOwn(ERROR_STATUS, staging.error.code) ? (staging.error.code as ErrorCode) : 'backend_failed';
+        throw new LoadoutError(code, `${name} on node ${node}: ${String(staging.error.message).slice(0, 1000)}`);
+      }
+      if (staging) {
+        seen = true;
+        await sleep(this.o.clock, POLL_MS);
+        continue;
+      }
       if (m) seen = true;
       else if (seen || now > firstSeenBy) throw new LoadoutError('backend_failed', `${name} failed to load on node ${node}; its log there says why.`);
       if (now > deadline) throw new LoadoutError('timeout', `${name} did not finish loading on node ${node} in time.`);
@@ -558,6 +606,16 @@ export class ClusterRouter implements ModelRouter {
     return out;
   }
 
+  /** D29: the share of its file a node has fetched for the model's load, while it fetches. */
+  private stagingProgress(name: string, now: number): number | null {
+    for (const n of this.watch.nodes.values()) {
+      if (this.watch.stateOf(n, now) === 'dead') continue;
+      const s = n.record?.staging?.find((x) => x.model === name && x.state !== 'failed');
+      if (s) return s.totalBytes > 0 ? Math.min(1, s.receivedBytes / s.totalBytes) : 0;
+    }
+    return null;
+  }
+
   /** The local row, showing the best replica's state, in-flight and queued summed (clarifications 7). */
   rowOf(name: string): ModelRow {
     const row = this.o.local.rowOf(name);
@@ -573,7 +631,7 @@ export class ClusterRouter implements ModelRouter {
       ...row,
       replicas,
       state: best ? best.state : isOccupying(row.state) ? row.state : 'starting',
-      progress: best ? best.progress : row.progress,
+      progress: best ? best.progress : (this.stagingProgress(name, now) ?? row.progress),
       loadStartedAt: started !== undefined ? new Date(started).toISOString() : row.loadStartedAt,
       inFlight: replicas.reduce((s, r) => s + r.inFlight, 0),
       pid: null,

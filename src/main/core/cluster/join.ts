@@ -60,7 +60,7 @@ const SHARED_HEARTBEAT_MS = 2_000;
  * of this node is in NATS and only this app's router uses it.
  */
 export async function shareLocalNode(o: {
-  core: Pick<Core, 'commands' | 'events'>;
+  core: Pick<Core, 'commands' | 'events' | 'dataDir' | 'downloads' | 'rescan'>;
   loader: ModelRouter;
   registry: Registry;
   nodeName: string;

@@ -25,6 +25,8 @@ describe('cluster protocol', () => {
       [{ v: 1 }, /requestId/],
       [{ v: 1, requestId: 'r', frontend: 'f' }, /spec must be an object/],
       [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b', file: { name: 'x.gguf', sizeBytes: 1, sha256: 'zz' } } }, /spec.file/],
+      [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b', file: { name: 'x.gguf', sizeBytes: -1, sha256: null } } }, /spec.file/],
+      [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b', file: { name: 'x.gguf', sizeBytes: 1.5, sha256: null } } }, /spec.file/],
       [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b' }, protect: 'all' }, /protect/],
       [{ v: 1, requestId: 'r', frontend: 'f', spec: { name: 'm', backend: 'b' }, origin: 'root' }, /origin/],
     ];

@@ -38,6 +38,8 @@ export const LEADER_KEY = 'leader';
 export type NodeVerb = 'load' | 'unload' | 'ping' | 'drain' | 'logs' | 'events' | 'stats';
 export const nodeSubject = (name: string, verb: NodeVerb): string => `loadout.node.${nameToken(name)}.${verb}`;
 export const fileSubject = (sha256: string): string => `loadout.file.${sha256}`;
+/** Holders of a file answer its chunk requests as one queue group: any one of them serves each chunk. */
+export const FILE_QUEUE = 'loadout.file';
 export const SUSPECT_SUBJECT = 'loadout.cluster.suspect';
 
 /** A worker's resident model as its record shows it. */
@@ -91,6 +93,19 @@ export interface NodeRecord {
   stats: { inFlight: number; queued: number };
   files: NodeFile[];
   models: NodeModel[];
+  /** D29: model files this worker is fetching from a peer (or checking in place) for a load. */
+  staging?: NodeStaging[];
+}
+
+/** A file a load waits for (D29): its Downloads job's progress, or why it cannot be had. */
+export interface NodeStaging {
+  model: string;
+  file: string;
+  sha256: string;
+  state: 'checking' | 'fetching' | 'verifying' | 'done' | 'failed';
+  receivedBytes: number;
+  totalBytes: number;
+  error: { code: string; message: string } | null;
 }
 
 /** What a frontend asks a worker to load. Only `name` picks the model: the worker runs its own config. */
@@ -181,9 +196,9 @@ function checkSpec(x: unknown): Check<ModelSpec> {
   let file: ModelSpec['file'] = null;
   if (x.file !== null && x.file !== undefined) {
     const f = x.file;
-    if (!object(f) || !isString(f.name, 4096) || typeof f.sizeBytes !== 'number' || !(f.sha256 === null || f.sha256 === undefined || (typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))))
-      return { ok: false, error: 'spec.file must be {name, sizeBytes, sha256 (64 hex or null)}' };
-    file = { name: f.name, sizeBytes: f.sizeBytes, sha256: (f.sha256 as string | null | undefined) ?? null };
+    if (!object(f) || !isString(f.name, 4096) || !Number.isSafeInteger(f.sizeBytes) || (f.sizeBytes as number) < 0 || !(f.sha256 === null || f.sha256 === undefined || (typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))))
+      return { ok: false, error: 'spec.file must be {name, sizeBytes (an integer >= 0), sha256 (64 hex or null)}' };
+    file = { name: f.name, sizeBytes: f.sizeBytes as number, sha256: (f.sha256 as string | null | undefined) ?? null };
   }
   const config = x.config === undefined ? {} : x.config;
   if (!object(config)) return { ok: false, error: 'spec.config must be an object' };
@@ -249,8 +264,42 @@ export function parseNodeRecord(data: Uint8Array): Check<NodeRecord> | { ok: fal
   for (const k of ['incarnation', 'gateway', 'token', 'tlsSha256', 'tlsCert'] as const) if (typeof parsed[k] !== 'string') return { ok: false, error: `node record ${parsed.name}: ${k} missing` };
   if (typeof parsed.seq !== 'number' || typeof parsed.heartbeatMs !== 'number' || !Array.isArray(parsed.models) || !object(parsed.memory))
     return { ok: false, error: `node record ${parsed.name}: seq, heartbeatMs, models or memory missing` };
+  if (!Array.isArray(parsed.files)) parsed.files = [];
+  // D29: only well-formed staging entries are read; anything else in them is ignored.
+  parsed.staging = Array.isArray(parsed.staging)
+    ? parsed.staging.filter((x): x is NodeStaging => object(x) && isString(x.model, 256) && typeof x.state === 'string' && Number.isFinite(x.receivedBytes) && Number.isFinite(x.totalBytes) && (x.error === null || (object(x.error) && typeof x.error.code === 'string' && typeof x.error.message === 'string'))).slice(0, 1000)
+    : [];
   return { ok: true, value: parsed as unknown as NodeRecord };
 }
+
+/** `loadout.file.<sha256>` asks for `length` bytes at `offset` (D29). */
+export interface FileChunkRequest {
+  v: 1;
+  offset: number;
+  length: number;
+}
+
+/** The most bytes one chunk request may ask for (spec section 3: 512 KiB chunks). */
+export const FILE_CHUNK_BYTES = 512 * 1024;
+
+/** A chunk request from NATS, checked (clarifications 3): integers in range, nothing else trusted. */
+export function parseFileChunkRequest(data: Uint8Array): Check<FileChunkRequest> {
+  if (data.length > 1024) return { ok: false, error: 'file chunk request: too long' };
+  let m: unknown;
+  try {
+    m = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return { ok: false, error: 'file chunk request: not JSON' };
+  }
+  if (!object(m)) return { ok: false, error: 'file chunk request: not an object' };
+  if (m.v !== MESSAGE_VERSION) return { ok: false, error: `file chunk request: unsupported message version ${JSON.stringify(m.v)} (this node speaks v ${MESSAGE_VERSION})` };
+  if (typeof m.offset !== 'number' || !Number.isSafeInteger(m.offset) || m.offset < 0) return { ok: false, error: 'file chunk request: offset must be an integer >= 0' };
+  if (typeof m.length !== 'number' || !Number.isSafeInteger(m.length) || m.length < 1 || m.length > FILE_CHUNK_BYTES) return { ok: false, error: `file chunk request: length must be an integer from 1 to ${FILE_CHUNK_BYTES}` };
+  return { ok: true, value: { v: 1, offset: m.offset, length: m.length } };
+}
+
+/** `loadout.file.<sha>` subject for a sha256 that must be 64 lowercase hex digits. */
+export const SHA256_RE = /^[0-9a-f]{64}$/;
 
 export function encode(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));

@@ -10,7 +10,10 @@
  * inside --models. Nothing from NATS names a program, a path or a config key to use.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { freemem, networkInterfaces, totalmem } from 'node:os';
+import path from 'node:path';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { LoadoutError } from '../../../shared/errors';
 import { isOccupying } from '../../../shared/model';
@@ -18,7 +21,11 @@ import type { ModelRow, UnloadReason } from '../../../shared/model';
 import type { Core } from '../createCore';
 import { SerialQueue } from '../fsx/serialQueue';
 import type { ModelRouter } from '../loader/router';
+import type { DownloadJob } from '../../../shared/model';
+import { isModelUri, uriTarget } from '../downloads/uri';
+import { FileHashes } from './fileHashes';
 import { Gateway } from './gateway';
+import { FileServer, natsPeerSource, type ServedFile } from './peerFiles';
 import {
   PROTOCOL_VERSION,
   encode,
@@ -33,6 +40,7 @@ import {
   type NodeFile,
   type NodeModel,
   type NodeRecord,
+  type NodeStaging,
   type NodeStats,
 } from './protocol';
 import { NodeKeyOwner, Registry } from './registry';
@@ -40,7 +48,7 @@ import { makeGatewayCert, type GatewayCert } from './tls';
 
 export interface WorkerAgentOptions {
   /** The core's commands (settings, configs, backends) and events; rows come from `router`. */
-  core: Pick<Core, 'commands' | 'events'>;
+  core: Pick<Core, 'commands' | 'events' | 'dataDir' | 'downloads' | 'rescan'>;
   router: ModelRouter;
   registry: Registry;
   name: string;
@@ -94,6 +102,13 @@ export class WorkerAgent {
   private statsTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private lastWriteError = '';
+  /** D29: sha256s this node knows, and the files it serves by them. */
+  private readonly hashes: FileHashes;
+  private fileServer: FileServer | null = null;
+  private knownFiles = new Map<string, NodeFile & { path: string }>();
+  /** D29: loads waiting for their file (fetched from a peer, or hashed in place), by model. */
+  private readonly staging = new Map<string, NodeStaging>();
+  private readonly peer = natsPeerSource(() => this.o.registry.nc);
 
   private constructor(
     private readonly o: WorkerAgentOptions,
@@ -103,7 +118,9 @@ export class WorkerAgent {
     readonly incarnation: string,
     /** This incarnation's gateway bearer token. */
     readonly token: string,
-  ) {}
+  ) {
+    this.hashes = new FileHashes(path.join(o.core.dataDir, 'file-hashes.json'));
+  }
 
   /** Starts the gateway, claims the name (D2), then serves requests and heartbeats. */
   static async start(o: WorkerAgentOptions): Promise<WorkerAgent> {
@@ -142,7 +159,13 @@ export class WorkerAgent {
     const settings = this.o.core.commands.settings();
     const models = snapshot.models.filter((r) => isOccupying(r.state)).map(nodeModelOf);
     const files = new Map<string, NodeFile>();
-    for (const r of snapshot.models) if (r.file && r.sizeBytes !== null && r.status === 'ok') files.set(r.file, { name: r.file, sizeBytes: r.sizeBytes, sha256: null });
+    for (const r of snapshot.models) {
+      if (!r.file || r.sizeBytes === null || r.status !== 'ok') continue;
+      const name = this.relativeName(r.file);
+      if (name === null) continue;
+      const known = this.knownFiles.get(name);
+      files.set(name, { name, sizeBytes: r.sizeBytes, sha256: known && known.sizeBytes === r.sizeBytes ? known.sha256 : null });
+    }
     let inFlight = 0;
     let queued = 0;
     for (const m of models) {
@@ -170,6 +193,7 @@ export class WorkerAgent {
       stats: { inFlight, queued },
       files: [...files.values()],
       models,
+      staging: [...this.staging.values()],
     };
   }
 
@@ -180,6 +204,7 @@ export class WorkerAgent {
     return this.writes.run(async () => {
       this.writePending = false;
       if (this.stopped || !this.o.registry.connected) return;
+      await this.refreshFiles().catch((e: Error) => this.o.log(`cluster: could not list the files to serve (${e.message})`));
       try {
         const ok = await this.owner.write(this.record());
         this.lastWriteError = '';
@@ -195,8 +220,54 @@ export class WorkerAgent {
     });
   }
 
+  private get modelsDir(): string {
+    return this.o.core.commands.settings().models_dir;
+  }
+
+  /** A model file's name relative to --models, or null for one outside it (never advertised). */
+  private relativeName(file: string): string | null {
+    const rel = path.relative(path.resolve(this.modelsDir), path.resolve(file));
+    return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? null : rel.split(path.sep).join('/');
+  }
+
+  /**
+   * D29 (clarifications 8): the sha256s known without hashing (a config's `download_files`, the
+   * hash cache) go into the record, and the files with one are served on `loadout.file.<sha>`.
+   */
+  private async refreshFiles(): Promise<void> {
+    const known = new Map<string, NodeFile & { path: string }>();
+    const served = new Map<string, ServedFile>();
+    for (const r of this.rows()) {
+      if (!r.file || r.sizeBytes === null || r.status !== 'ok') continue;
+      const name = this.relativeName(r.file);
+      if (name === null) continue;
+      let sha = (await this.hashes.cached(r.file))?.sha256 ?? null;
+      if (!sha) {
+        try {
+          sha = this.o.core.commands.modelConfig(r.name).download_files?.find((f) => f.filename === name && f.sha256)?.sha256 ?? null;
+        } catch {
+          sha = null;
+        }
+      }
+      if (!sha) continue;
+      try {
+        const st = statSync(r.file);
+        if (!st.isFile()) continue;
+        known.set(name, { name, path: r.file, sizeBytes: st.size, sha256: sha });
+        served.set(sha, { path: r.file, sizeBytes: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        continue;
+      }
+    }
+    this.knownFiles = known;
+    this.fileServer?.set(served);
+  }
+
   private serve(): void {
     const nc = this.o.registry.nc;
+    this.fileServer = new FileServer(nc, this.o.log);
+    // Jobs resumed from an earlier run fetch through this connection too.
+    this.o.core.downloads().setPeerSource(this.peer);
     const on = (verb: 'load' | 'unload' | 'ping' | 'drain', handle: (m: Msg) => Promise<unknown>) => {
       const sub = nc.subscribe(nodeSubject(this.o.name, verb), {
         callback: (err, msg) => {
@@ -277,6 +348,125 @@ export class WorkerAgent {
       if (f.startsWith('/') || f.split(/[\\/]/).includes('..')) throw new LoadoutError('invalid', `spec.file.name must be relative inside the worker's models folder (got "${f}")`);
       if (row.file && f !== row.file && !row.file.endsWith(`/${f}`)) throw new LoadoutError('invalid', `model "${name}" uses file "${row.file}" on worker ${this.o.name}, not "${f}"`);
     }
+    const staging = this.staging.get(name);
+    // A failure already told stays out of the way of a new try.
+    if (staging?.state === 'failed') this.staging.delete(name);
+    else if (staging) return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(name)), staging };
+    if (!isOccupying(row.state) && req.spec.file?.sha256) {
+      const entry = this.stagingFor(name, row, req.spec.file as { name: string; sizeBytes: number; sha256: string });
+      if (entry) {
+        this.staging.set(name, entry);
+        void this.stage(entry, req);
+        await this.writeRecord();
+        return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(name)), staging: entry };
+      }
+    }
+    this.startLoad(name, req);
+    return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(name)) };
+  }
+
+  /**
+   * D29: whether the load must wait for its file. A file of the right name and size whose cached
+   * sha256 matches is used in place (null: load now); one not hashed yet is hashed first
+   * (`checking`); a missing one is fetched from a peer (`fetching`). A file of another size, or
+   * a target outside the models folder's top level, is refused at once.
+   */
+  private stagingFor(name: string, row: ModelRow, file: { name: string; sizeBytes: number; sha256: string }): NodeStaging | null {
+    const target = this.targetOf(name, row);
+    if (target === null) throw new LoadoutError('invalid', `model "${name}" on worker ${this.o.name} names no model file in its models folder to fetch into`);
+    if (target !== file.name && !target.endsWith(`/${file.name}`) && path.basename(target) !== path.basename(file.name)) {
+      throw new LoadoutError('invalid', `model "${name}" uses file "${target}" on worker ${this.o.name}, not "${file.name}"`);
+    }
+    const full = path.join(this.modelsDir, target);
+    const base = { model: name, file: target, sha256: file.sha256, receivedBytes: 0, totalBytes: file.sizeBytes, error: null };
+    if (existsSync(full)) {
+      const known = this.knownFiles.get(target);
+      if (row.sizeBytes !== null && row.sizeBytes !== file.sizeBytes) {
+        throw new LoadoutError('checksum_mismatch', `worker ${this.o.name} has a different ${target} (${row.sizeBytes} bytes, the cluster's is ${file.sizeBytes}); it was left untouched`);
+      }
+      if (known && known.sha256 === file.sha256 && known.sizeBytes === file.sizeBytes) return null;
+      return { ...base, state: 'checking' };
+    }
+    if (target.includes('/')) throw new LoadoutError('invalid', `worker ${this.o.name} fetches files only into the top of its models folder, not "${target}"`);
+    return { ...base, state: 'fetching' };
+  }
+
+  /** The model's file as a name relative to --models: its present file, or what its config names. */
+  private targetOf(name: string, row: ModelRow): string | null {
+    if (row.file) return this.relativeName(row.file);
+    const ref = this.o.core.commands.modelConfig(name).parameters.model;
+    if (typeof ref !== 'string' || ref === '') return null;
+    if (isModelUri(ref)) return uriTarget(ref);
+    if (path.isAbsolute(ref)) return this.relativeName(ref);
+    const rel = path.normalize(ref).split(path.sep).join('/');
+    return rel.startsWith('..') ? null : rel;
+  }
+
+  /** Hashes in place or fetches (a Downloads job `nats:<sha256>`), then loads; a failure stays in the record. */
+  private async stage(entry: NodeStaging, req: LoadRequest): Promise<void> {
+    const update = (patch: Partial<NodeStaging>) => {
+      Object.assign(entry, patch);
+      void this.writeRecord();
+    };
+    const full = path.join(this.modelsDir, entry.file);
+    try {
+      if (entry.state === 'checking') {
+        const h = await this.hashes.hash(full);
+        if (h.sha256 !== entry.sha256) {
+          throw new LoadoutError('checksum_mismatch', `worker ${this.o.name} has a different ${entry.file} (sha256 ${h.sha256}, the cluster's is ${entry.sha256}); it was left untouched`);
+        }
+      } else {
+        const done = await this.fetch(entry, update);
+        this.hashes.remember({ path: full, sizeBytes: done.size, mtimeMs: done.mtimeMs, sha256: entry.sha256 });
+        await this.o.core.rescan();
+      }
+      await this.refreshFiles();
+      update({ state: 'done', receivedBytes: entry.totalBytes });
+      this.startLoad(entry.model, req, () => {
+        if (this.staging.get(entry.model) === entry) this.staging.delete(entry.model);
+        void this.writeRecord();
+      });
+    } catch (e) {
+      const err = e instanceof LoadoutError ? e : new LoadoutError('backend_failed', (e as Error).message);
+      this.o.log(`cluster: the file of ${entry.model} could not be had: ${err.message}`);
+      update({ state: 'failed', error: { code: err.code, message: err.message } });
+      // The failure stays in the record long enough for every frontend waiting on it to read it.
+      setTimeout(() => {
+        if (this.staging.get(entry.model) === entry) {
+          this.staging.delete(entry.model);
+          void this.writeRecord();
+        }
+      }, 30_000).unref();
+    }
+  }
+
+  /** Runs the peer fetch as a Downloads job, reporting its progress; resolves once it is published. */
+  private fetch(entry: NodeStaging, update: (p: Partial<NodeStaging>) => void): Promise<{ size: number; mtimeMs: number }> {
+    const engine = this.o.core.downloads();
+    // The engine is replaced when the models folder changes (a shared local node): set it each time.
+    engine.setPeerSource(this.peer);
+    const job = engine.add({ uri: `nats:${entry.sha256}`, filename: entry.file, size: entry.totalBytes, model: entry.model });
+    return new Promise((resolve, reject) => {
+      const check = (j: DownloadJob) => {
+        if (j.id !== job.id) return;
+        if (j.state === 'verifying' && entry.state !== 'verifying') update({ state: 'verifying', receivedBytes: j.receivedBytes });
+        else if (j.state === 'downloading' && j.receivedBytes !== entry.receivedBytes) update({ receivedBytes: j.receivedBytes });
+        if (j.state === 'done') {
+          off();
+          void stat(path.join(this.modelsDir, entry.file)).then((st) => resolve({ size: st.size, mtimeMs: st.mtimeMs }), reject);
+        } else if (j.state === 'failed' || j.state === 'cancelled' || j.state === 'paused') {
+          off();
+          reject(new LoadoutError(j.error?.code ?? 'backend_failed', j.error?.message ?? `the fetch of ${entry.file} was ${j.state}`));
+        }
+      };
+      const off = engine.events.on(check);
+      check(engine.get(job.id) ?? job);
+    });
+  }
+
+  /** The load itself: this worker's loader admits, evicts and starts the model (D26). */
+  private startLoad(name: string, req: LoadRequest, after?: () => void): void {
+    const row = this.o.router.rowOf(name);
     if (!isOccupying(row.state) && !this.o.router.snapshot().pending.includes(name)) {
       const plan = this.o.router.plan(name);
       const hit = plan.unloads.find((u) => req.protect.includes(u.name));
@@ -292,9 +482,11 @@ export class WorkerAgent {
       if (busy) throw new LoadoutError('slots_busy', `worker ${this.o.name} cannot take "${name}" now: it would have to wait for "${busy.name}" (${this.o.core.commands.row(busy.name).state}) to make room`);
       // The load is admitted (or refused) before the next request is planned, so two frontends'
       // loads never both pass on one view (the loader decides admission synchronously).
-      void this.o.router.load(name, { origin: req.origin }).catch((e: Error) => this.o.log(`cluster: load of ${name} for ${req.frontend} failed: ${e.message}`));
+      const loading = this.o.router.load(name, { origin: req.origin });
+      void loading.catch((e: Error) => this.o.log(`cluster: load of ${name} for ${req.frontend} failed: ${e.message}`)).finally(() => after?.());
+      return;
     }
-    return { v: 1, ok: true, requestId: req.requestId, row: nodeModelOf(this.o.router.rowOf(name)) };
+    after?.();
   }
 
   private publish(verb: 'events' | 'stats', body: unknown): void {
@@ -323,6 +515,8 @@ export class WorkerAgent {
     if (this.statsTimer) clearTimeout(this.statsTimer);
     for (const d of this.disposers) d();
     for (const s of this.subs) s.unsubscribe();
+    this.fileServer?.stop();
+    this.o.core.downloads().setPeerSource(null);
     await this.writes.idle();
     await this.owner.release();
     this.gateway.forceClose();

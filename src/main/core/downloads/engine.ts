@@ -16,6 +16,7 @@ import { DownloadError, type DownloadErrorData } from './errors';
 import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { hashFile, syncDir, writevAll, writevSyncAll } from './files';
 import { DEFAULT_OLLAMA_REGISTRY, parseModelUri, targetPath } from './uri';
+import type { PeerSource } from '../cluster/peerFiles';
 
 export type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 
@@ -28,7 +29,16 @@ export interface DownloadRequest {
   sha256Source?: 'config' | 'caller';
   /** The catalog model the file belongs to, for the job row. */
   model?: string;
+  /** A `nats:<sha256>` job (D29) must say the file's size: no preflight can learn it. */
+  size?: number;
 }
+
+/** `nats:<sha256>`: a model file fetched from a cluster peer (D29). */
+const PEER_URI_RE = /^nats:([0-9a-f]{64})$/;
+/** Chunks in flight per peer fetch (spec section 3). */
+const PEER_IN_FLIGHT = 8;
+/** A peer transfer fails after this long without a byte (spec section 1), at most. */
+const PEER_STALL_MS = 60_000;
 
 export interface DownloadSettings {
   concurrency: number;
@@ -74,6 +84,8 @@ export interface DownloadEngineOptions {
   /** Called after a file is published, so the catalog lists it at once (G29). */
   onPublished?: (file: string) => void;
   extensions?: string[];
+  /** Where `nats:<sha256>` jobs get their bytes (a cluster node sets it once joined). */
+  peer?: PeerSource;
   /** Writes received bytes into the `.part` file; tests pass one that fails like a full disk. */
   writePart?: (handle: fs.FileHandle, chunks: Buffer[], position: number) => Promise<void>;
   /** Received bytes gathered into one write (default 1 MiB); tests use less to see writes part-way. */
@@ -307,6 +319,8 @@ export class DownloadEngine {
   /** Starts (or returns the existing) job for a URI (G31: one job per target). */
   add(req: DownloadRequest): DownloadJob {
     if (this.closed) throw new DownloadError('invalid', 'The download engine is shutting down');
+    const peerSha = PEER_URI_RE.exec(req.uri)?.[1];
+    if (peerSha !== undefined) return this.addPeer(req, peerSha);
     const s = this.settings();
     const parsed = parseModelUri(req.uri, { hfEndpoint: s.hfEndpoint, ollamaRegistry: s.ollamaRegistry, modelsDir: this.opts.modelsDir, extensions: this.opts.extensions });
     if (parsed.kind === 'file') throw new DownloadError('invalid', 'file:// names a file already on this machine; put it in the models folder instead of downloading it');
@@ -322,6 +336,29 @@ export class DownloadEngine {
     if (existing && existing.state !== 'done' && existing.state !== 'cancelled') return this.row(existing);
     const job = new Job(req, target, file, parsed.url);
     this.jobs.set(target, job);
+    this.enqueue(job);
+    return this.row(job);
+  }
+
+  /** Sets where `nats:` jobs fetch from (null: not in a cluster; such jobs then fail retryable). */
+  setPeerSource(peer: PeerSource | null): void {
+    this.opts.peer = peer ?? undefined;
+  }
+
+  /** D29: a `nats:<sha256>` job: the sha256 is the expected one, the caller gives name and size. */
+  private addPeer(req: DownloadRequest, sha: string): DownloadJob {
+    if (!req.filename) throw new DownloadError('invalid', 'A nats: download needs the target file name');
+    if (req.size === undefined || !Number.isSafeInteger(req.size) || req.size < 0) throw new DownloadError('invalid', 'A nats: download needs the file size in bytes');
+    const file = targetPath(this.opts.modelsDir, req.filename, this.opts.extensions);
+    const existing = this.jobs.get(req.filename);
+    if (existing && existing.state !== 'done' && existing.state !== 'cancelled') {
+      if (existing.req.uri === req.uri) return this.row(existing);
+      throw new DownloadError('downloading', `${req.filename} is already being downloaded from ${existing.req.uri}`, { retryable: true });
+    }
+    const job = new Job({ ...req, sha256: undefined }, req.filename, file, req.uri);
+    job.expected = { value: sha, source: 'cluster' };
+    job.size = req.size;
+    this.jobs.set(req.filename, job);
     this.enqueue(job);
     return this.row(job);
   }
@@ -471,7 +508,7 @@ export class DownloadEngine {
       uri: job.req.uri,
       model: job.req.model ?? null,
       target: job.target,
-      url: urlWithoutQuery(job.sourceUrl),
+      url: PEER_URI_RE.test(job.sourceUrl) ? job.sourceUrl : urlWithoutQuery(job.sourceUrl),
       size: job.size,
       etag: job.etag,
       sha256: { expected: job.expected?.value ?? null, source: job.expected?.source ?? null },
@@ -531,10 +568,15 @@ export class DownloadEngine {
     try {
       await this.setState(job, 'resolving', null);
       await this.lock(job);
-      if (OLLAMA_MANIFEST_RE.test(job.sourceUrl)) await this.resolveOllama(job);
-      await this.resolveAndCheck(job);
+      const peer = PEER_URI_RE.exec(job.sourceUrl)?.[1];
+      if (peer !== undefined) await this.resolvePeer(job, peer);
+      else {
+        if (OLLAMA_MANIFEST_RE.test(job.sourceUrl)) await this.resolveOllama(job);
+        await this.resolveAndCheck(job);
+      }
       if (job.state === 'done') return;
-      await this.transfer(job);
+      if (peer !== undefined) await this.transferPeer(job, peer);
+      else await this.transfer(job);
       await this.verifyAndPublish(job);
       job.autoRetries = 0;
     } catch (e) {
@@ -813,6 +855,111 @@ export class DownloadEngine {
       await this.checkDisk(job);
       job.segments = this.split(job);
     }
+  }
+
+  /**
+   * D29: no preflight: the size came with the request (or the sidecar), the sha256 is the URI's.
+   * A present target is checked like any other (G30); a partial continues from its offsets.
+   */
+  private async resolvePeer(job: Job, sha: string): Promise<void> {
+    if (!this.opts.peer) throw new DownloadError('cluster_unavailable', `${job.target} comes from a cluster peer, but this Loadout is not joined to a cluster`, { retryable: true });
+    const size = job.req.size ?? job.size;
+    if (size === null || size === undefined) throw new DownloadError('invalid', `The size of ${job.target} is not known; start the fetch again`);
+    if (job.segments.length > 0 && (job.size !== size || job.etag !== sha)) await this.discardPartial(job, 'A different file was asked for; started again from 0');
+    job.size = size;
+    job.etag = sha;
+    job.ranges = true;
+    job.expected = { value: sha, source: 'cluster' };
+    if (existsSync(job.file)) return this.targetPresent(job);
+    if (job.segments.length === 0) {
+      await this.checkDisk(job);
+      job.segments = this.splitPeer(size);
+    }
+  }
+
+  /** One range per chunk lane, on chunk boundaries, so each lane asks for whole chunks in order. */
+  private splitPeer(size: number): Segment[] {
+    const chunk = this.opts.peer?.chunkBytes() ?? 512 * 1024;
+    const chunks = Math.max(1, Math.ceil(size / chunk));
+    const lanes = Math.min(PEER_IN_FLIGHT, chunks);
+    const per = Math.ceil(chunks / lanes);
+    const segs: Segment[] = [];
+    for (let c = 0; c < chunks; c += per) segs.push({ start: c * chunk, end: Math.min(size, (c + per) * chunk), pos: c * chunk });
+    return segs.length ? segs : [{ start: 0, end: 0, pos: 0 }];
+  }
+
+  /** D29: the transfer of a peer fetch; failures back off and retry from the committed offsets (G15). */
+  private async transferPeer(job: Job, sha: string): Promise<void> {
+    const handle = await fs.open(job.part, existsSync(job.part) ? 'r+' : 'w+');
+    await this.setState(job, 'downloading', null);
+    job.lastDurableAt = this.clock.now();
+    job.lastDurableBytes = job.received;
+    job.lastRateAt = this.clock.now();
+    job.lastRateBytes = job.received;
+    try {
+      while (!job.segments.every((seg) => seg.pos >= seg.end)) {
+        const before = job.received;
+        try {
+          await this.attemptPeer(job, handle, sha);
+        } catch (e) {
+          if (job.stopping) throw job.stopping;
+          if (job.received > before) job.failures = 0;
+          if (e instanceof DownloadError) throw e;
+          await this.backoff(job, e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+      await handle.datasync();
+    } finally {
+      await job.durablePending;
+      await handle.close();
+    }
+  }
+
+  /** Up to 8 chunk requests in flight, one per lane; the first failure stops every lane after its chunk. */
+  private async attemptPeer(job: Job, handle: fs.FileHandle, sha: string): Promise<void> {
+    const peer = this.opts.peer;
+    if (!peer) throw new DownloadError('cluster_unavailable', `${job.target} comes from a cluster peer, but this Loadout left the cluster`, { retryable: true });
+    job.abort = new AbortController();
+    const timeoutMs = Math.min(PEER_STALL_MS, Math.max(1000, this.settings().stallTimeoutMs));
+    let failure: unknown = null;
+    let sinceTrailer = 0;
+    const lane = async (seg: Segment) => {
+      while (seg.pos < seg.end && failure === null && !job.stopping) {
+        const length = Math.min(peer.chunkBytes(), seg.end - seg.pos);
+        const data = await peer.fetch(sha, seg.pos, length, timeoutMs);
+        if (job.stopping) return;
+        if (data.length !== length) throw new Error(`a chunk of ${data.length} bytes when ${length} were asked`);
+        if (seg.pos === 0 && job.target.toLowerCase().endsWith('.gguf') && data.length >= 4 && data.toString('latin1', 0, 4) !== 'GGUF') {
+          throw new DownloadError('checksum_mismatch', `The peer sent something that is not a GGUF file for ${job.target}; nothing was saved`, { retryable: true });
+        }
+        try {
+          await this.writePart(job, handle, [data], seg.pos);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOSPC' || code === 'EDQUOT') throw new DownloadError('disk_space', `The disk filled up while fetching ${job.target}; free space and resume (the partial file was kept)`, { retryable: true });
+          throw e;
+        }
+        seg.pos += length;
+        sinceTrailer += length;
+        if (sinceTrailer >= TRAILER_EVERY) {
+          sinceTrailer = 0;
+          await this.writeTrailer(job, handle);
+        }
+        this.progress(job, handle);
+      }
+    };
+    await Promise.all(
+      job.segments
+        .filter((seg) => seg.pos < seg.end)
+        .map((seg) =>
+          lane(seg).catch((e) => {
+            failure ??= e;
+          }),
+        ),
+    );
+    await this.writeTrailer(job, handle);
+    if (job.stopping) throw job.stopping;
+    if (failure !== null) throw failure;
   }
 
   /** G30: the target already exists: same sha256 -> done without transfer; different -> left untouched. */
@@ -1122,7 +1269,7 @@ export class DownloadEngine {
     job.actual = actual;
     if (job.expected && job.expected.value !== actual) {
       // The partial stays as it is; Retry discards it (G27).
-      throw new DownloadError('checksum_mismatch', `${job.target} arrived with sha256 ${actual}, but ${job.expected.source === 'hub' ? 'the Hub' : job.expected.source === 'config' ? 'the config' : 'the request'} says ${job.expected.value}; it was not published`, {
+      throw new DownloadError('checksum_mismatch', `${job.target} arrived with sha256 ${actual}, but ${job.expected.source === 'hub' ? 'the Hub' : job.expected.source === 'config' ? 'the config' : job.expected.source === 'cluster' ? 'the cluster' : 'the request'} says ${job.expected.value}; it was not published`, {
         sha256: { expected: job.expected.value, source: job.expected.source, actual },
       });
     }
