@@ -1,5 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import { writevSync } from 'node:fs';
 import fs from 'node:fs/promises';
 
 /** fsyncs a folder so a rename in it is on disk (POSIX; Windows cannot open folders). */
@@ -49,14 +48,6 @@ export function hashFile(file: string, length: number, onProgress?: (bytes: numb
 }
 
 /** Writes every byte of `chunks` at `position` (a regular file may still take fewer in one call). */
-export function writevSyncAll(fd: number, chunks: Buffer[], position: number): void {
-  for (let rest = chunks; rest.length > 0; ) {
-    const n = writevSync(fd, rest, position);
-    position += n;
-    rest = skipBytes(rest, n);
-  }
-}
-
 export async function writevAll(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
   for (let rest = chunks; rest.length > 0; ) {
     const { bytesWritten } = await handle.writev(rest, position);
