@@ -114,6 +114,8 @@ export interface ModelRow {
   placement: Placement | null;
   /** In a cluster: the model's replicas on each node (the row shows the best one's state). */
   replicas?: ModelReplica[];
+  /** In a cluster, for a model this machine's catalog lacks: the nodes that have it (D34). */
+  onNodes?: string[];
 }
 
 export interface SamplingDefaults {

@@ -163,6 +163,7 @@ export class NodeWatch {
       gpus: r?.gpus ?? [],
       files: r?.files ?? [],
       models,
+      ...(r?.catalog ? { catalog: r.catalog.map((c) => c.name) } : {}),
     };
   }
 

@@ -11,6 +11,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { freemem, networkInterfaces, totalmem } from 'node:os';
+import { basename, isAbsolute, relative, sep } from 'node:path';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { LoadoutError } from '../../../shared/errors';
 import { isOccupying } from '../../../shared/model';
@@ -29,6 +30,7 @@ import {
   parsePingRequest,
   parseUnloadRequest,
   type LoadRequest,
+  type NodeCatalogModel,
   type NodeEvent,
   type NodeFile,
   type NodeModel,
@@ -73,6 +75,13 @@ export function nodeModelOf(row: ModelRow): NodeModel {
     groups: row.groups,
     progress: row.progress,
   };
+}
+
+/** A model file as other machines see it: relative to the models folder, never a path outside it. */
+function shownFile(modelsDir: string, file: string): string {
+  if (!isAbsolute(file)) return file;
+  const rel = relative(modelsDir, file);
+  return rel.startsWith('..') || isAbsolute(rel) ? basename(file) : rel.split(sep).join('/');
 }
 
 /** The host frontends dial: the listen host when it is one address, else the first LAN IPv4. */
@@ -143,6 +152,16 @@ export class WorkerAgent {
     const models = snapshot.models.filter((r) => isOccupying(r.state)).map(nodeModelOf);
     const files = new Map<string, NodeFile>();
     for (const r of snapshot.models) if (r.file && r.sizeBytes !== null && r.status === 'ok') files.set(r.file, { name: r.file, sizeBytes: r.sizeBytes, sha256: null });
+    const catalog: NodeCatalogModel[] = snapshot.models.filter((r) => r.status === 'ok').map((r) => ({
+      name: r.name,
+      backend: r.backend,
+      file: r.file ? shownFile(settings.models_dir, r.file) : null,
+      sizeBytes: r.sizeBytes,
+      groups: r.groups,
+      pinned: r.pinned,
+      estimateBytes: r.memory.estimateBytes,
+      contextSize: r.contextSize,
+    }));
     let inFlight = 0;
     let queued = 0;
     for (const m of models) {
@@ -170,6 +189,7 @@ export class WorkerAgent {
       stats: { inFlight, queued },
       files: [...files.values()],
       models,
+      catalog,
     };
   }
 

@@ -208,7 +208,11 @@ export function ModelDetails({ name }: { name: string }) {
           {w}
         </p>
       ))}
-      {row.status !== 'error' && <EditForm key={row.name} row={row} />}
+      {row.onNodes ? (
+        <p className="muted" data-testid="on-nodes-note">Only {row.onNodes.join(', ')} {row.onNodes.length === 1 ? 'has' : 'have'} this model: its settings are edited in its YAML there.</p>
+      ) : (
+        row.status !== 'error' && <EditForm key={row.name} row={row} />
+      )}
       <dl className="facts">
         <Fact label="Backend">{row.backend}{row.remote ? ` (remote ${row.address ?? ''})` : ''}</Fact>
         <Fact label="File">{row.file ?? '-'}</Fact>

@@ -140,6 +140,11 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
           </a>
           {row.pinned && <span className="badge pin" title="Pinned: never unloaded to make room">pinned</span>}
           {row.remote && <span className="badge subtle" title={row.address ?? undefined}>remote</span>}
+          {row.onNodes && (
+            <span className="badge subtle" data-testid="on-nodes" title={`Only in the catalog of ${row.onNodes.join(', ')}: it runs there, not on this machine`}>
+              on {row.onNodes.join(', ')}
+            </span>
+          )}
           {row.status === 'disabled' && <span className="badge subtle">disabled</span>}
           {row.reloadPending && <span className="badge warn" title="Its load settings changed: unload and load again to apply">reload to apply</span>}
         </div>
