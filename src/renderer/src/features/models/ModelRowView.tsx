@@ -15,6 +15,7 @@ import { ReplicaBadges } from '../nodes/ReplicaBadges';
 import { downloadLabel, modelJobs, summarize } from '../downloads/logic';
 import type { ModelDownload } from '../downloads/logic';
 import { canLoad, cancelLoad, requestLoad, setPinned, unload } from './actions';
+import { clusterPolicyText } from './ModelDetails';
 
 const NO_JOBS: never[] = [];
 
@@ -140,6 +141,11 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
           </a>
           {row.pinned && <span className="badge pin" title="Pinned: never unloaded to make room">pinned</span>}
           {row.remote && <span className="badge subtle" title={row.address ?? undefined}>remote</span>}
+          {clusterPolicyText(row) && (
+            <span className="badge subtle" data-testid="cluster-policy" title="Its cluster settings (min-max replicas, node selector)">
+              {clusterPolicyText(row)}
+            </span>
+          )}
           {row.onNodes && (
             <span className="badge subtle" data-testid="on-nodes" title={`Only in the catalog of ${row.onNodes.join(', ')}: it runs there, not on this machine`}>
               on {row.onNodes.join(', ')}
