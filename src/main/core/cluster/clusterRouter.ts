@@ -128,6 +128,7 @@ export class ClusterRouter implements ModelRouter {
   private localView(): NodeView | null {
     if (!this.localName) return null;
     const s = this.o.settings();
+    const rows = this.o.local.snapshot().models;
     return {
       name: this.localName,
       state: 'live',
@@ -137,10 +138,9 @@ export class ClusterRouter implements ModelRouter {
       limits: { max_active_models: s.max_active_models, memory_budget: s.memory_budget, vram_budget: s.vram_budget },
       gpus: [],
       files: [],
-      catalog: this.o.local.snapshot().models.map((r) => r.name),
-      models: this.o.local
-        .snapshot()
-        .models.filter((r) => isOccupying(r.state))
+      catalog: rows.map((r) => r.name),
+      models: rows
+        .filter((r) => isOccupying(r.state))
         .map((r) => ({
           name: r.name,
           state: r.state,
@@ -198,13 +198,17 @@ export class ClusterRouter implements ModelRouter {
 
   /** The models some reachable node has and this machine's catalog lacks, sorted. */
   private remoteOnlyNames(now: number): string[] {
-    const local = new Set(this.o.local.snapshot().models.map((r) => r.name));
     const names = new Set<string>();
+    const seen = new Set<string>();
     for (const n of this.watch.nodes.values()) {
       if (n.name === this.localName) continue;
       const state = this.watch.stateOf(n, now);
       if (state === 'dead' || state === 'incompatible') continue;
-      for (const c of n.record?.catalog ?? []) if (!local.has(c.name)) names.add(c.name);
+      for (const c of n.record?.catalog ?? []) {
+        if (seen.has(c.name)) continue;
+        seen.add(c.name);
+        if (!this.isLocal(c.name)) names.add(c.name);
+      }
     }
     return [...names].sort();
   }
