@@ -277,6 +277,7 @@ test('D34: a model only a worker has shows as a row naming its node, its setting
   cluster.push({ type: 'model', row: remote });
   await expect(row(page, 'big').getByTestId('on-nodes')).toHaveText('on w2');
   await expect(row(page, 'big').getByTestId('replicas').locator('.badge')).toHaveText(['w2']);
+  await expect(row(page, 'big').getByRole('button', { name: 'Pin' })).toBeDisabled();
   await row(page, 'big').getByRole('link', { name: 'big', exact: true }).click();
   const details = page.getByRole('complementary', { name: 'Details of big' });
   await expect(details.getByTestId('on-nodes-note')).toHaveText('Only w2 has this model: its settings are edited in its YAML there.');

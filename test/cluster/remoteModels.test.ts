@@ -61,10 +61,14 @@ describe('models only workers have (D34)', () => {
     await waitUntil(async () => (await readRecord(nc, 'w2'))?.models.length === 0, 'only unloaded on w2');
     await waitUntil(() => fe.row('only').replicas?.length === 0, 'the row without replicas');
 
-    // The node leaves (a clean stop deletes its record): so does the row.
-    await w2.kill('SIGTERM');
+    // The node dies with the model loaded: the row goes (once judged dead), and no later row brings it back.
+    await fe.core.commands.load('only');
+    await waitUntil(() => fe.row('only').replicas?.some((r) => r.state === 'ready'), 'only loaded again');
+    await w2.kill('SIGKILL');
     await waitUntil(() => !fe.core.commands.snapshot().models.some((m) => m.name === 'only'), 'the row gone with w2', { timeoutMs: 5000, intervalMs: 20 });
-    await waitUntil(() => fe.events.some((e) => e.type === 'removed' && e.name === 'only'), 'a removed event', { timeoutMs: 2000, intervalMs: 20 });
+    const removedAt = await waitUntil(() => { const i = fe.events.findIndex((e) => e.type === 'removed' && e.name === 'only'); return i >= 0 ? i + 1 : null; }, 'a removed event', { timeoutMs: 2000, intervalMs: 20 });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(fe.events.slice(removedAt).filter((e) => e.type === 'model' && e.row.name === 'only')).toEqual([]);
     expect(() => fe.row('only')).toThrow(/no model named/);
   });
 });

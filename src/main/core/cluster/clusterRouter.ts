@@ -651,12 +651,12 @@ export class ClusterRouter implements ModelRouter {
         for (const m of this.shownRemote) if (!now.has(m) && !this.isLocal(m)) this.o.emit({ type: 'removed', name: m });
         this.shownRemote = now;
       }
+      const now = this.o.clock.now();
       for (const m of this.changedModels) {
-        try {
-          this.o.emit({ type: 'model', row: this.rowOf(m) });
-        } catch {
-          // Gone everywhere: its `removed` event said so.
-        }
+        // A model neither this machine nor any reachable node has (gone with its node, or removed
+        // here): its `removed` event said so, and a row now would bring it back as an error.
+        if (!this.isLocal(m) && this.catalogHolders(m, now).length === 0) continue;
+        this.o.emit({ type: 'model', row: this.rowOf(m) });
       }
       this.changedModels.clear();
       this.o.emit({ type: 'cluster', cluster: this.clusterSnapshot() });

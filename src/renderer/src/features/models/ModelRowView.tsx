@@ -235,7 +235,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
             Force
           </button>
         )}
-        <button type="button" aria-pressed={row.pinned} onClick={whenIdle(() => void setPinned(row.name, !row.pinned))} aria-disabled={busyAttr} disabled={row.status === 'error'} title={row.pinned ? 'Allow unloading it to make room' : 'Never unload it to make room'}>
+        <button type="button" aria-pressed={row.pinned} onClick={whenIdle(() => void setPinned(row.name, !row.pinned))} aria-disabled={busyAttr} disabled={row.status === 'error' || !!row.onNodes} title={row.onNodes ? `Pinned or not is set in its YAML on ${row.onNodes.join(', ')}` : row.pinned ? 'Allow unloading it to make room' : 'Never unload it to make room'}>
           {row.pinned ? 'Unpin' : 'Pin'}
         </button>
         <a className="button" href={routeHref('logs', row.name)} title={`Backend output of ${row.name}`}>
