@@ -6,7 +6,10 @@
  * events), as a frontend with two workers would send them. `drainNode` is answered here as the
  * router would; `unloadReplica` goes to the real core, which refuses it (not in a cluster).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page, WebSocketRoute } from '@playwright/test';
+import { parse } from 'yaml';
 import type { ClusterNode, ClusterSnapshot, ModelReplica } from '../src/shared/cluster';
 import type { JournalEntry, ModelRow, Snapshot } from '../src/shared/model';
 import { expect, faultModel, keepScreenshot, openView, row, test } from './support/app';
@@ -214,4 +217,72 @@ test('the Nodes view: two live workers and one killed, drain and unload; replica
   await expect(line.getByTestId('node')).toHaveText('w3');
   await expect(line.getByTestId('frontend')).toHaveText('· decided by front-a');
   await keepScreenshot(page, 'cluster-activity');
+});
+
+test('D35: the replica policy is edited in the model form, written to its YAML, shown on the row, and refused in words when wrong', async ({ page, app }) => {
+  const file = join(app.modelsDir, 'solo.yaml');
+  await row(page, 'solo').getByRole('link', { name: 'solo', exact: true }).click();
+  const form = page.getByRole('form', { name: 'Settings of solo' });
+  // On its own the app keeps the section folded: it only matters in a cluster.
+  await form.getByText('Cluster replicas').click();
+  await form.getByLabel('Minimum replicas').fill('1');
+  await form.getByLabel('Maximum replicas').fill('3');
+  await form.getByLabel('Node selector').fill('gpu=cuda, zone = lab');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByRole('status')).toContainText('Saved to');
+  expect(parse(readFileSync(file, 'utf8')).cluster).toEqual({ min_replicas: 1, max_replicas: 3, node_selector: { gpu: 'cuda', zone: 'lab' } });
+  await expect(row(page, 'solo').getByTestId('cluster-policy')).toHaveText('replicas 1-3 · on gpu=cuda, zone=lab');
+  await expect(page.getByRole('complementary', { name: 'Details of solo' })).toContainText('replicas 1-3 · on gpu=cuda, zone=lab');
+  await keepScreenshot(page, 'cluster-edit-form');
+
+  // The form says what is wrong and writes nothing.
+  const before = readFileSync(file, 'utf8');
+  await form.getByLabel('Minimum replicas').fill('4');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByRole('alert')).toHaveText('Minimum replicas (4) cannot be more than maximum replicas (3).');
+  await form.getByLabel('Minimum replicas').fill('1');
+  await form.getByLabel('Node selector').fill('gpu');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByRole('alert')).toContainText('Node selector: "gpu" is not a label=value pair');
+  await form.getByLabel('Node selector').fill('gpu=cuda');
+  await form.getByLabel('Maximum replicas').fill('-2');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByRole('alert')).toContainText('Maximum replicas must be a whole number of at least 0');
+  expect(readFileSync(file, 'utf8')).toBe(before);
+  // The core checks too (a client other than this form).
+  const refused = await app.call('updateModel', 'solo', { cluster: { min_replicas: 5, max_replicas: 1 } });
+  expect(refused).toMatchObject({ ok: false, error: { code: 'invalid', message: expect.stringContaining('min_replicas (5) cannot be more than max_replicas (1)') } });
+
+  // Emptied, the block leaves the YAML and the row.
+  await form.getByRole('button', { name: 'Revert' }).click();
+  await form.getByLabel('Minimum replicas').fill('');
+  await form.getByLabel('Maximum replicas').fill('');
+  await form.getByLabel('Node selector').fill('');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByRole('status')).toContainText('Saved to');
+  expect(parse(readFileSync(file, 'utf8'))).not.toHaveProperty('cluster');
+  await expect(row(page, 'solo').getByTestId('cluster-policy')).toHaveCount(0);
+});
+
+test('D34: a model only a worker has shows as a row naming its node, its settings left to that node', async ({ page }) => {
+  const cluster = await fakeCluster(page, CLUSTER);
+  await expect(row(page, 'chat')).toBeVisible();
+  // The router's row for it, as it sends it when w2's record lists the model.
+  const remote: ModelRow = {
+    name: 'big', status: 'ok', error: null, backend: 'llama-cpp', file: 'big.Q4_K_M.gguf', sizeBytes: 4 * GB, groups: [], pinned: false, state: 'ready', failure: null, pid: null, address: null,
+    loadedAt: ago(60_000), loadStartedAt: null, lastUsed: ago(5000), inFlight: 0, queued: 0, progress: null, memory: { estimateBytes: 5 * GB, rssBytes: null, vramBytes: null, vramEstimateBytes: null },
+    ttl: null, contextSize: 4096, parallel: 1, configPath: null, gguf: null, reloadPending: false, templateWarning: null, warnings: [], remote: false,
+    sampling: { temperature: 0.7, top_p: 0.95, max_tokens: null, seed: null }, placement: null, cluster: null, onNodes: ['w2'], replicas: [{ node: 'w2', state: 'ready', inFlight: 0, lastUsed: ago(5000) }],
+  };
+  cluster.push({ type: 'model', row: remote });
+  await expect(row(page, 'big').getByTestId('on-nodes')).toHaveText('on w2');
+  await expect(row(page, 'big').getByTestId('replicas').locator('.badge')).toHaveText(['w2']);
+  await expect(row(page, 'big').getByRole('button', { name: 'Pin' })).toBeDisabled();
+  await row(page, 'big').getByRole('link', { name: 'big', exact: true }).click();
+  const details = page.getByRole('complementary', { name: 'Details of big' });
+  await expect(details.getByTestId('on-nodes-note')).toHaveText('Only w2 has this model: its settings are edited in its YAML there.');
+  await expect(page.getByRole('form', { name: 'Settings of big' })).toHaveCount(0);
+  // Gone from every node: the row goes.
+  cluster.push({ type: 'removed', name: 'big' });
+  await expect(row(page, 'big')).toHaveCount(0);
 });

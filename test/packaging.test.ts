@@ -32,9 +32,11 @@ import { freePort, pidAlive } from './fixtures/backends';
 
 const root = resolve(__dirname, '..');
 // The built main bundle imports `electron`; here that is the stand-in the last test sets up.
-const electron = vi.hoisted(() => ({ current: null as unknown }));
+const electron = vi.hoisted(() => ({ current: null as unknown, served: null as unknown }));
 vi.mock('electron', () => {
   if (!electron.current) throw new Error('the stand-in Electron is not set up');
+  // The module is made once per run: later boots of the bundle get this same stand-in.
+  electron.served = electron.current;
   return (electron.current as StandInElectron).module;
 });
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
@@ -405,4 +407,32 @@ describe('the built main process against a stand-in Electron (issue 4)', () => {
       for (const s of signals) for (const l of process.listeners(s)) if (!listenersBefore.get(s)!.includes(l)) process.removeListener(s, l);
     }
   }, 60_000);
+});
+
+describe('the built main process as a worker (`loadout worker ...`)', () => {
+  it('the packaged binary launched with `worker --help` runs the bundled worker entry (out/main/cli.js) and exits 0; no window, no tray', async () => {
+    // The stand-in the bundle was first booted with (the module is mocked once), else a new one.
+    if (!electron.served) electron.current = createStandInElectron(root);
+    const standIn = (electron.served ?? electron.current) as StandInElectron;
+    const { state } = standIn;
+    const windowsBefore = state.windows.length;
+    const traysBefore = state.trays.length;
+    state.exitCode = null;
+    const argvBefore = process.argv;
+    const out: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    try {
+      process.argv = [join(appDir, 'loadout'), 'worker', '--help'];
+      // Its own URL: a fresh instance of the bundle, not one a test above booted.
+      await import(`${pathToFileURL(join(root, 'out/main/index.js')).href}?launch=cli`);
+      await state.until(() => state.exitCode !== null, 'the app to exit');
+      expect(state.exitCode).toBe(0);
+      expect(out.join('')).toContain('Usage: npm run worker');
+      expect(state.windows).toHaveLength(windowsBefore);
+      expect(state.trays).toHaveLength(traysBefore);
+    } finally {
+      write.mockRestore();
+      process.argv = argvBefore;
+    }
+  });
 });

@@ -20,6 +20,16 @@ const modelConfigPatch = c.object({
   context_size: c.optional(c.nullable(c.number({ integer: true }))),
   parallel: c.optional(c.nullable(c.number({ integer: true }))),
   disabled: c.optional(c.flag),
+  /** D35: the whole `cluster:` block (null or all fields null removes it); the core checks min <= max and the selector. */
+  cluster: c.optional(
+    c.nullable(
+      c.object({
+        min_replicas: c.optional(c.nullable(c.number({ integer: true }))),
+        max_replicas: c.optional(c.nullable(c.number({ integer: true }))),
+        node_selector: c.optional(c.nullable(c.record<Record<string, string>>('an object of node labels, such as {"gpu": "cuda"}'))),
+      }),
+    ),
+  ),
 });
 export type ModelConfigPatch = c.TypeOf<typeof modelConfigPatch>;
 

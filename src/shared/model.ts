@@ -114,6 +114,17 @@ export interface ModelRow {
   placement: Placement | null;
   /** In a cluster: the model's replicas on each node (the row shows the best one's state). */
   replicas?: ModelReplica[];
+  /** Its YAML's `cluster:` block (replica policy, D35); null when it has none. */
+  cluster?: ModelClusterPolicy | null;
+  /** In a cluster, for a model this machine's catalog lacks: the nodes that have it (D34). */
+  onNodes?: string[];
+}
+
+/** A model's `cluster:` block: replicas kept and allowed, and the labels its nodes must have. */
+export interface ModelClusterPolicy {
+  min_replicas?: number;
+  max_replicas?: number;
+  node_selector?: Record<string, string>;
 }
 
 export interface SamplingDefaults {

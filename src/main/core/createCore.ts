@@ -290,8 +290,10 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
     watchdog.start();
     disposers.push(() => watchdog.dispose());
 
+    // D34: in a cluster, a model only other nodes have is known by what their records say.
+    const lookup = (name: string): CatalogEntry | undefined => catalog.get(name) ?? cluster?.remoteEntry(name) ?? undefined;
     const entryOf = (name: string): CatalogEntry => {
-      const entry = catalog.get(name);
+      const entry = lookup(name);
       if (!entry) throw new LoadoutError('not_found', `There is no model named "${name}".`);
       return entry;
     };
@@ -321,7 +323,7 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       store: chatStore,
       emit: (e) => events.emit(e),
       notice,
-      catalog: (name) => catalog.get(name),
+      catalog: lookup,
       row: (name) => router.rowOf(name),
       load,
       tokenize: async (name, text, opts) => (await router.tokenize(name, { Prompt: text }, opts)).tokens,

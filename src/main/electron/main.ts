@@ -19,6 +19,7 @@ import { electronBackendCommand } from './backendCommand';
 import { ChatWindowController, chatWindowStatePath } from './chatWindow';
 import { CloseToTray, OnceMarker, TRAY_HINT, desktopSettingsDefaults } from './closeToTray';
 import { forwardEvents, registerIpc, trustedSender } from './ipc';
+import { launchMode, runCliLaunch } from './cliMode';
 import { dataDirFromLaunch } from './launchOptions';
 import { buildMenuTemplate } from './menu';
 import { chooseModelsFolder, openFolder } from './modelsFolder';
@@ -209,7 +210,11 @@ function windowIcon(): string | undefined {
   return [join(appPath, 'icons', '256x256.png'), join(appPath, 'build', 'icons', '256x256.png')].find((p) => existsSync(p));
 }
 
-if (claimSingleInstance(app, () => win)) {
+// `loadout worker ...` / `loadout serve ...`: the headless entry, never the GUI (cliMode.ts).
+const launch = launchMode(process.argv, app);
+if (launch.kind === 'cli') {
+  void runCliLaunch(launch.argv, { app, cli: () => import('../cli'), log });
+} else if (claimSingleInstance(app, () => win)) {
   installQuitHandler(
     app,
     async () => {

@@ -66,7 +66,12 @@ async function writeAtomic(file: string, text: string, mode = 0o644): Promise<vo
   }
 }
 
-const PATCH_KEYS = new Set(['pinned', 'concurrency_groups', 'ttl', 'context_size', 'parallel', 'disabled']);
+const PATCH_KEYS = new Set(['pinned', 'concurrency_groups', 'ttl', 'context_size', 'parallel', 'disabled', 'cluster']);
+/** Replicas one model may ask for (a sanity bound, far above any cluster's node count). */
+const MAX_REPLICAS = 1000;
+/** A node label's key and value, as `--labels k=v` takes them (workerCli.ts). */
+const LABEL_KEY = /^[A-Za-z0-9_.\-/]{1,63}$/;
+const LABEL_VALUE = /^[A-Za-z0-9_.\-]{0,63}$/;
 const MAX_TTL = MAX_DURATION_S;
 const MAX_CONTEXT = 1 << 24;
 const MAX_PARALLEL = 256;
@@ -110,7 +115,39 @@ export function validatePatch(patch: unknown): ConfigPatch {
   int('ttl', 0, MAX_TTL, 'a whole number of seconds');
   int('context_size', 1, MAX_CONTEXT, 'a whole number of tokens');
   int('parallel', 1, MAX_PARALLEL, 'a whole number of slots');
+  if (p.cluster !== undefined) out.cluster = validateCluster(p.cluster);
   return out;
+}
+
+/** D35: the `cluster:` block; null when nothing is left in it (the key is removed). */
+function validateCluster(v: unknown): ConfigPatch['cluster'] {
+  if (v === null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new LoadoutError('invalid', `cluster must be an object like {"min_replicas": 1, "max_replicas": 2}, or null, not ${show(v)}.`);
+  const o = v as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !['min_replicas', 'max_replicas', 'node_selector'].includes(k));
+  if (unknown.length > 0) throw new LoadoutError('invalid', `cluster cannot have ${unknown.join(', ')}: only min_replicas, max_replicas and node_selector.`);
+  const out: NonNullable<ConfigPatch['cluster']> = {};
+  for (const key of ['min_replicas', 'max_replicas'] as const) {
+    const n = o[key];
+    if (n === undefined || n === null) continue;
+    if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_REPLICAS)) throw new LoadoutError('invalid', `cluster.${key} must be a whole number from 0 to ${MAX_REPLICAS} (or null), not ${show(n)}.`);
+    out[key] = n;
+  }
+  if (typeof out.min_replicas === 'number' && typeof out.max_replicas === 'number' && out.min_replicas > out.max_replicas) {
+    throw new LoadoutError('invalid', `cluster.min_replicas (${out.min_replicas}) cannot be more than max_replicas (${out.max_replicas}).`);
+  }
+  const sel = o.node_selector;
+  if (sel !== undefined && sel !== null) {
+    if (typeof sel !== 'object' || Array.isArray(sel)) throw new LoadoutError('invalid', `cluster.node_selector must be an object of node labels like {"gpu": "cuda"}, not ${show(sel)}.`);
+    const entries = Object.entries(sel as Record<string, unknown>);
+    for (const [k, val] of entries) {
+      if (!LABEL_KEY.test(k) || typeof val !== 'string' || !LABEL_VALUE.test(val)) {
+        throw new LoadoutError('invalid', `cluster.node_selector: ${show(k)}=${show(val)} is not a label (key: 1-63 letters, digits, _ . - /; value: up to 63 letters, digits, _ . -).`);
+      }
+    }
+    if (entries.length > 0) out.node_selector = Object.fromEntries(entries) as Record<string, string>;
+  }
+  return Object.keys(out).length > 0 ? out : null;
 }
 
 function show(v: unknown): string {

@@ -18,6 +18,11 @@ const cases: Array<[string, string, ConfigPatch, string]> = [
   ['adds parallel after the last option', 'options:\n  - use_jinja:true\nname: a\n', { parallel: 2 }, 'options:\n  - use_jinja:true\n  - parallel:2\nname: a\n'],
   ['adds parallel to a flow list', 'options: [use_jinja:true]\n', { parallel: 2 }, 'options: [use_jinja:true, parallel:2]\n'],
   ['removes the options key when parallel was its only item', 'name: a\noptions:\n  - parallel:2\n', { parallel: null }, 'name: a\n'],
+  ['D35: appends a cluster block', 'name: a\n', { cluster: { min_replicas: 1, max_replicas: 2, node_selector: { gpu: 'cuda', 'example.com/zone': '1' } } }, 'name: a\ncluster:\n  min_replicas: 1\n  max_replicas: 2\n  node_selector:\n    gpu: cuda\n    example.com/zone: "1"\n'],
+  ['D35: replaces a cluster block whole, keeping the lines around it', 'name: a\ncluster: # replicas\n  min_replicas: 3\n  node_selector: {gpu: cuda}\nttl: 5\n', { cluster: { max_replicas: 4 } }, 'name: a\ncluster:\n  max_replicas: 4\nttl: 5\n'],
+  ['D35: an empty cluster block removes the key', 'name: a\ncluster:\n  min_replicas: 1\nttl: 5\n', { cluster: { min_replicas: null, max_replicas: null, node_selector: null } }, 'name: a\nttl: 5\n'],
+  ['D35: a null cluster removes the key; an absent one stays absent', 'name: a\ncluster: {min_replicas: 1}\n', { cluster: null }, 'name: a\n'],
+  ['D35: replaces a flow cluster block at the end of a file without a newline', 'name: a\ncluster: {min_replicas: 1}', { cluster: { min_replicas: 2 } }, 'name: a\ncluster:\n  min_replicas: 2'],
   ['keeps CRLF line endings', 'name: a\r\nttl: 1\r\n', { ttl: 2, pinned: true }, 'name: a\r\nttl: 2\r\npinned: true\r\n'],
 ];
 

@@ -18,6 +18,8 @@ type Scalar = string | number | boolean;
 type Op =
   | { kind: 'set'; key: string; value: Scalar | string[] }
   | { kind: 'delete'; key: string }
+  /** A nested mapping written whole (the `cluster:` block, D35). */
+  | { kind: 'map'; key: string; value: Record<string, Scalar | Record<string, Scalar>> }
   | { kind: 'parallel'; value: number | null };
 
 class CannotSplice extends Error {}
@@ -73,12 +75,21 @@ function toOps(root: YAMLMap, patch: ConfigPatch): Op[] {
     else if (findPair(root, key)) ops.push({ kind: 'delete', key });
   }
   if (patch.parallel !== undefined) ops.push({ kind: 'parallel', value: patch.parallel });
+  if (patch.cluster !== undefined) {
+    const c = patch.cluster;
+    const value: Record<string, Scalar | Record<string, Scalar>> = {};
+    if (c?.min_replicas !== undefined && c.min_replicas !== null) value.min_replicas = c.min_replicas;
+    if (c?.max_replicas !== undefined && c.max_replicas !== null) value.max_replicas = c.max_replicas;
+    if (c?.node_selector && Object.keys(c.node_selector).length > 0) value.node_selector = { ...c.node_selector };
+    if (Object.keys(value).length > 0) ops.push({ kind: 'map', key: 'cluster', value });
+    else if (findPair(root, 'cluster')) ops.push({ kind: 'delete', key: 'cluster' });
+  }
   return ops;
 }
 
 /** The meaning of an op, through the Document API (also the fallback output). */
 function applyToDocument(doc: Document, op: Op): void {
-  if (op.kind === 'set') doc.setIn([op.key], op.value);
+  if (op.kind === 'set' || op.kind === 'map') doc.setIn([op.key], op.value);
   else if (op.kind === 'delete') doc.deleteIn([op.key]);
   else {
     const options = doc.get('options', true);
@@ -157,6 +168,7 @@ class Splicer {
   apply(ops: Op[]): string {
     for (const op of ops) {
       if (op.kind === 'set') this.set(op.key, op.value);
+      else if (op.kind === 'map') this.setMap(op.key, op.value);
       else if (op.kind === 'delete') this.remove(op.key);
       else this.parallel(op.value);
     }
@@ -197,6 +209,32 @@ class Splicer {
     } else {
       this.replaceValue(pair, `[${items.join(', ')}]`);
     }
+  }
+
+  /** Writes `key:` as a block mapping (one level of nesting), replacing the old value and its lines. */
+  private setMap(key: string, value: Record<string, Scalar | Record<string, Scalar>>): void {
+    const step = '  ';
+    const lines = [`${this.indent}${key}:`];
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === 'object') {
+        lines.push(`${this.indent}${step}${scalarText(k)}:`);
+        for (const [k2, v2] of Object.entries(v)) lines.push(`${this.indent}${step}${step}${scalarText(k2)}: ${scalarText(v2)}`);
+      } else lines.push(`${this.indent}${step}${scalarText(k)}: ${scalarText(v)}`);
+    }
+    const body = `${lines.join('\n')}\n`;
+    const pair = findPair(this.root, key);
+    if (!pair) {
+      this.appended += body;
+      return;
+    }
+    const k = pair.key;
+    if (!isScalar(k) || !k.range) throw new CannotSplice();
+    const start = lineStart(this.text, k.range[0]);
+    if (!/^ *$/.test(this.text.slice(start, k.range[0]))) throw new CannotSplice();
+    const v = pair.value as { range?: [number, number, number] } | null;
+    const valueEnd = v?.range ? v.range[1] : k.range[1];
+    const end = this.text[valueEnd - 1] === '\n' ? valueEnd : lineEnd(this.text, valueEnd);
+    this.edits.push({ start, end, text: end === this.text.length && !this.text.endsWith('\n') ? body.slice(0, -1) : body });
   }
 
   /** Replaces the value of `pair` by inline text (a scalar or a flow collection). */

@@ -19,10 +19,17 @@ describe('decideClaim', () => {
 
   it("a live holder's claim: wait (until its lease would run out); all waiters get its replica or its error", () => {
     expect(decide({ claim: claimOf(), now: T0 + 1_000 })).toEqual({ kind: 'wait', node: 'w1', until: T0 + CLAIM_LEASE_MS });
-    expect(decide({ claim: claimOf({ state: 'ready' }) })).toEqual({ kind: 'ready', node: 'w1' });
+    expect(decide({ claim: claimOf({ state: 'ready' }), replicas: [{ node: 'w1', state: 'ready' }] })).toEqual({ kind: 'ready', node: 'w1' });
     const error = { code: 'backend_failed' as const, message: 'X failed: bad magic' };
     expect(decide({ claim: claimOf({ state: 'failed', error }) })).toEqual({ kind: 'failed', error });
     expect(decide({ claim: claimOf({ frontend: 'fe1' }) })).toEqual({ kind: 'held', refreshAt: T0 + 5_000 });
+  });
+
+  it('D18: a claim that says ready while no replica is resident is not routed to: others wait, its holder loads again', () => {
+    // The replica was unloaded (or its node died) in the second the outcome is kept.
+    expect(decide({ claim: claimOf({ state: 'ready' }), now: T0 + 200 })).toEqual({ kind: 'wait', node: 'w1', until: T0 + CLAIM_LEASE_MS });
+    expect(decide({ claim: claimOf({ state: 'ready' }), replicas: [{ node: 'w1', state: 'stopping' }] })).toMatchObject({ kind: 'wait' });
+    expect(decide({ claim: claimOf({ state: 'ready', frontend: 'fe1' }) })).toEqual({ kind: 'held', refreshAt: T0 + 5_000 });
   });
 
   it('D19: a holder silent for 15 s is replaced through update(revision), adopting the load still running on its node', () => {

@@ -70,7 +70,10 @@ export function decideClaim(input: ClaimInput): ClaimDecision {
   const resident = input.replicas.find((r) => r.state === 'ready' || r.state === 'busy');
   const seen = input.claim;
   if (resident) return { kind: 'ready', node: resident.node };
-  if (seen?.claim.state === 'ready' && seen.claim.node) return { kind: 'ready', node: seen.claim.node };
+  // A claim that says ready with no resident replica in view is not trusted (D18): the replica went
+  // away in the second the outcome is kept (unloaded, its node died), or this view lags behind its
+  // record. Routing to it would find nothing; waiting sees the record or the claim's end (its
+  // holder takes it again at once).
   if (seen?.claim.state === 'failed') return { kind: 'failed', error: seen.claim.error ?? { code: 'backend_failed', message: `${input.model} failed to load` } };
   if (!input.connected) {
     return {

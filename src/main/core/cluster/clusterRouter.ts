@@ -21,13 +21,16 @@ import { ERROR_STATUS, LoadoutError, RETRY_AFTER_S, type ErrorCode } from '../..
 import { isOccupying, isResident, type ModelRow, type Plan, type Settings, type Snapshot } from '../../../shared/model';
 import type { CoreEvent, JournalEntry, UnloadReason } from '../../../shared/model';
 import type { Clock } from '../clock';
+import { emptyConfig } from '../catalog/parseConfig';
+import type { CatalogEntry } from '../catalog/types';
+import { buildRow } from '../loader/views';
 import type { ModelRouter, RequestOptions, StreamChunk, UnloadOptions } from '../loader/router';
 import type { EmbeddingResult__Output, PredictOptions, TokenizationResponse__Output } from '../../../wire';
 import { CLAIM_REFRESH_MS, decideClaim, type ClaimObservation, type ClaimRecord } from './claims';
 import { ConnectionLost, GatewayClients } from './gatewayClient';
 import { NodeWatch } from './nodeWatch';
 import { placeModel, MAX_PLACEMENT_TRIES } from './placement';
-import { LEADER_KEY, PROTOCOL_VERSION, SHA256_RE, encode, loadClaimKey, nodeSubject, tokenToName, type ModelSpec, type NodeEvent, type NodeRecord } from './protocol';
+import { LEADER_KEY, PROTOCOL_VERSION, SHA256_RE, encode, loadClaimKey, nodeSubject, tokenToName, type ModelSpec, type NodeCatalogModel, type NodeEvent, type NodeRecord } from './protocol';
 import { pickReplica } from './pickReplica';
 import { EMPTY_RECONCILE_STATE, decideLeader, protectedReplicas, reconcileReplicas, recordPlaced, recordUnplaceable, type LeaseObservation, type ReconcileState, type ReplicaSpec } from './reconcile';
 import type { Registry } from './registry';
@@ -93,6 +96,9 @@ export class ClusterRouter implements ModelRouter {
   /** Calls running on each node: a node judged dead ends them at once (D32, clarifications 7). */
   private readonly calls = new Map<string, Set<AbortController>>();
   private journalSub: { unsubscribe(): void } | null = null;
+  /** D34: the remote-only models whose rows this frontend has shown (a `removed` event ends each). */
+  private shownRemote = new Set<string>();
+  private catalogsChanged = false;
 
   constructor(private readonly o: ClusterRouterOptions) {
     // Claims and the lease are held by this id: node names are unique in a cluster (D2).
@@ -106,6 +112,8 @@ export class ClusterRouter implements ModelRouter {
         this.endCallsIfDead(node);
         for (const m of before?.models ?? []) this.changedModels.add(m.name);
         for (const m of this.watch.record(node)?.models ?? []) this.changedModels.add(m.name);
+        // D34: a model only workers have gains (or loses) its row as catalogs change and nodes come and go.
+        this.catalogsChanged = true;
         this.scheduleEvents();
       },
     });
@@ -129,6 +137,7 @@ export class ClusterRouter implements ModelRouter {
   private localView(): NodeView | null {
     if (!this.localName) return null;
     const s = this.o.settings();
+    const rows = this.o.local.snapshot().models;
     return {
       name: this.localName,
       state: 'live',
@@ -138,9 +147,9 @@ export class ClusterRouter implements ModelRouter {
       limits: { max_active_models: s.max_active_models, memory_budget: s.memory_budget, vram_budget: s.vram_budget },
       gpus: [],
       files: [],
-      models: this.o.local
-        .snapshot()
-        .models.filter((r) => isOccupying(r.state))
+      catalog: rows.map((r) => r.name),
+      models: rows
+        .filter((r) => isOccupying(r.state))
         .map((r) => ({
           name: r.name,
           state: r.state,
@@ -223,6 +232,65 @@ export class ClusterRouter implements ModelRouter {
     if (this.watch.stateOf(n, now) !== 'dead') return;
     const why = new ConnectionLost(`node ${node} is dead: no heartbeat for ${((now - n.obs.seenAt) / 1000).toFixed(1)} s`);
     for (const c of set) c.abort(why);
+  }
+
+  // ------------------------------------------------------------------------------ remote-only models (D34)
+
+  /** This machine's catalog has the model, or its loader still runs it (a config removed under it). */
+  private isLocal(name: string): boolean {
+    return this.o.config(name) !== null || this.o.local.rowOf(name).state !== 'unloaded';
+  }
+
+  /** Reachable nodes whose catalog has `name`, by name: the first one's entry describes the model. */
+  private catalogHolders(name: string, now: number): { node: string; model: NodeCatalogModel }[] {
+    const out: { node: string; model: NodeCatalogModel }[] = [];
+    for (const n of this.watch.nodes.values()) {
+      if (n.name === this.localName) continue;
+      const state = this.watch.stateOf(n, now);
+      if (state === 'dead' || state === 'incompatible') continue;
+      const model = n.record?.catalog?.find((c) => c.name === name);
+      if (model) out.push({ node: n.name, model });
+    }
+    return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  }
+
+  /** The models some reachable node has and this machine's catalog lacks, sorted. */
+  private remoteOnlyNames(now: number): string[] {
+    const names = new Set<string>();
+    const seen = new Set<string>();
+    for (const n of this.watch.nodes.values()) {
+      if (n.name === this.localName) continue;
+      const state = this.watch.stateOf(n, now);
+      if (state === 'dead' || state === 'incompatible') continue;
+      for (const c of n.record?.catalog ?? []) {
+        if (seen.has(c.name)) continue;
+        seen.add(c.name);
+        if (!this.isLocal(c.name)) names.add(c.name);
+      }
+    }
+    return [...names].sort();
+  }
+
+  /**
+   * A catalog entry for a model only other nodes have: their backend, file and size, and this
+   * app's defaults for the rest (a worker's config never travels, clarifications 3), so chats
+   * use the model file's own template. Null when no reachable node has it.
+   */
+  remoteEntry(name: string): CatalogEntry | null {
+    if (this.isLocal(name)) return null;
+    const holder = this.catalogHolders(name, this.o.clock.now())[0];
+    if (!holder) return null;
+    const m = holder.model;
+    const config = { ...emptyConfig(name), backend: m.backend, concurrency_groups: m.groups, pinned: m.pinned, ...(m.contextSize ? { context_size: m.contextSize } : {}) };
+    return { name, status: 'ok', error: null, config, configPath: null, file: m.file, uri: null, sizeBytes: m.sizeBytes, gguf: null, loadKey: '' };
+  }
+
+  /** The row before replicas are merged in: one built from a node's catalog for a model only nodes have, else this machine's loader's. */
+  private baseRow(name: string): ModelRow {
+    const holders = this.isLocal(name) ? [] : this.catalogHolders(name, this.o.clock.now());
+    const entry = holders.length > 0 ? this.remoteEntry(name) : null;
+    if (!entry) return this.o.local.rowOf(name);
+    return { ...buildRow(name, entry, undefined, () => holders[0].model.estimateBytes), onNodes: holders.map((h) => h.node) };
   }
 
   // ------------------------------------------------------------------------------ routing
@@ -333,7 +401,6 @@ export class ClusterRouter implements ModelRouter {
   }
 
   async load(name: string, opts?: RequestOptions): Promise<ModelRow> {
-    this.o.local.rowOf(name); // not_found for a model this frontend does not know
     await this.target(name, opts);
     return this.rowOf(name);
   }
@@ -463,7 +530,7 @@ export class ClusterRouter implements ModelRouter {
 
   /** D13-D17: the planner's node, re-planned on a refusal (3 nodes at most); returns the node loading it. */
   private async place(name: string, onNode: (node: string) => void, opts?: RequestOptions): Promise<string> {
-    const row = this.o.local.rowOf(name);
+    const row = this.baseRow(name);
     const c = clusterBlock(this.o.config(name));
     const exclude = new Set<string>();
     let waitingSince: number | null = null;
@@ -618,7 +685,7 @@ export class ClusterRouter implements ModelRouter {
 
   /** The local row, showing the best replica's state, in-flight and queued summed (clarifications 7). */
   rowOf(name: string): ModelRow {
-    const row = this.o.local.rowOf(name);
+    const row = this.baseRow(name);
     const now = this.o.clock.now();
     const remote = this.replicasOf(name, now);
     const localReplica: ModelReplica[] = this.localName && isOccupying(row.state) ? [{ node: this.localName, state: row.state, inFlight: row.inFlight, lastUsed: row.lastUsed }] : [];
@@ -640,7 +707,8 @@ export class ClusterRouter implements ModelRouter {
 
   snapshot(): Snapshot {
     const s = this.o.local.snapshot();
-    return { ...s, models: s.models.map((r) => this.rowOf(r.name)), cluster: this.clusterSnapshot() };
+    const names = [...s.models.map((r) => r.name), ...this.remoteOnlyNames(this.o.clock.now())].sort();
+    return { ...s, models: names.map((n) => this.rowOf(n)), cluster: this.clusterSnapshot() };
   }
 
   clusterSnapshot(): ClusterSnapshot {
@@ -700,12 +768,19 @@ export class ClusterRouter implements ModelRouter {
     if (this.eventTimer || this.disposed) return;
     this.eventTimer = this.o.clock.setTimeout(() => {
       this.eventTimer = null;
+      if (this.catalogsChanged) {
+        this.catalogsChanged = false;
+        const now = new Set(this.remoteOnlyNames(this.o.clock.now()));
+        for (const m of now) if (!this.shownRemote.has(m)) this.changedModels.add(m);
+        for (const m of this.shownRemote) if (!now.has(m) && !this.isLocal(m)) this.o.emit({ type: 'removed', name: m });
+        this.shownRemote = now;
+      }
+      const now = this.o.clock.now();
       for (const m of this.changedModels) {
-        try {
-          this.o.emit({ type: 'model', row: this.rowOf(m) });
-        } catch {
-          // A model only a worker has: it shows in the cluster view, not as a row here.
-        }
+        // A model neither this machine nor any reachable node has (gone with its node, or removed
+        // here): its `removed` event said so, and a row now would bring it back as an error.
+        if (!this.isLocal(m) && this.catalogHolders(m, now).length === 0) continue;
+        this.o.emit({ type: 'model', row: this.rowOf(m) });
       }
       this.changedModels.clear();
       this.o.emit({ type: 'cluster', cluster: this.clusterSnapshot() });
@@ -818,23 +893,45 @@ export class ClusterRouter implements ModelRouter {
   /** A user's unload: every replica this frontend can see. */
   async unload(name: string, opts?: UnloadOptions): Promise<void> {
     const remote = this.replicasOf(name, this.o.clock.now());
-    await Promise.all([this.o.local.unload(name, opts), ...remote.map((r) => this.unloadReplica(r.node, name, opts))]);
+    const onlyRemote = !this.isLocal(name) && this.catalogHolders(name, this.o.clock.now()).length > 0;
+    await Promise.all([...(onlyRemote ? [] : [this.o.local.unload(name, opts)]), ...remote.map((r) => this.unloadReplica(r.node, name, opts))]);
   }
 
   cancelLoad(name: string): boolean {
     return this.o.local.cancelLoad(name);
   }
 
+  /** This machine's dry run; for a model only other nodes have, the placement's (D34). */
   plan(name: string): Plan {
-    return this.o.local.plan(name);
+    if (this.isLocal(name) || this.catalogHolders(name, this.o.clock.now()).length === 0) return this.o.local.plan(name);
+    const row = this.baseRow(name);
+    const now = this.o.clock.now();
+    if (this.replicasOf(name, now).some((r) => isOccupying(r.state))) return { model: name, ok: true, unloads: [], failure: null };
+    const c = clusterBlock(this.o.config(name));
+    const nodes = this.views(now);
+    const d = placeModel({
+      target: { name, groups: row.groups, needBytes: row.memory.estimateBytes ?? 0, file: null, selector: c.selector },
+      nodes,
+      protocol: PROTOCOL_VERSION,
+      protect: protectedReplicas(this.specs(), nodes),
+      evictionWait: this.o.settings().eviction_wait,
+      now,
+      waitingSince: null,
+    });
+    if (d.kind === 'fail') return { model: name, ok: false, unloads: [], failure: { code: d.code, message: d.message } };
+    return { model: name, ok: true, unloads: d.kind === 'load' ? d.unloads.map((u) => ({ ...u, sentence: `on ${d.node}: ${u.sentence}` })) : [], failure: null };
   }
 
   setTemplateWarning(name: string, warning: string | null): void {
-    this.o.local.setTemplateWarning(name, warning);
+    if (this.isLocal(name)) this.o.local.setTemplateWarning(name, warning);
   }
 
   catalogChanged(name: string, removed: boolean): void {
     this.o.local.catalogChanged(name, removed);
+    // A model removed here that a node still has keeps its row; one added here is no longer remote-only.
+    this.catalogsChanged = true;
+    this.changedModels.add(name);
+    this.scheduleEvents();
   }
 
   enforcePolicy(): void {

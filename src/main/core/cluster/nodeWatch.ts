@@ -24,6 +24,14 @@ export interface SeenNode {
 
 const isoMs = (iso: string | null): number => (iso ? Date.parse(iso) || 0 : 0);
 
+/** A record's catalog names, once per record: views are built on every request's pick (D7). */
+const names = new WeakMap<NodeRecord, readonly string[]>();
+function catalogNames(r: NodeRecord): readonly string[] {
+  let n = names.get(r);
+  if (!n) names.set(r, (n = (r.catalog ?? []).map((c) => c.name)));
+  return n;
+}
+
 export class NodeWatch {
   readonly nodes = new Map<string, SeenNode>();
   private outages: Outage[] = [];
@@ -169,6 +177,7 @@ export class NodeWatch {
       gpus: r?.gpus ?? [],
       files: r?.files ?? [],
       models,
+      ...(r?.catalog ? { catalog: catalogNames(r) } : {}),
     };
   }
 

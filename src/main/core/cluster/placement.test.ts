@@ -124,6 +124,13 @@ describe('placeModel', () => {
     expect(place([])).toMatchObject({ kind: 'fail', code: 'no_node', message: expect.stringContaining('no node has joined') });
   });
 
+  it('D34: a model goes only to nodes whose catalog has it; a node whose catalog is unknown is not filtered', () => {
+    const lacks = node('a', { memory: mem(60 * GiB), files: xFile, catalog: ['Y'] });
+    expect(place([lacks])).toMatchObject({ kind: 'fail', code: 'no_node', message: expect.stringContaining('a does not have it') });
+    expect(chosen(place([lacks, node('b', { memory: mem(3 * GiB), catalog: ['X', 'Y'] })]))).toBe('b');
+    expect(chosen(place([lacks, node('c', { memory: mem(3 * GiB) })]))).toBe('c');
+  });
+
   it('D5: a node on another protocol is never used, even when its record says live', () => {
     expect(place([node('a', { protocol: 2, memory: mem(60 * GiB), files: xFile })])).toMatchObject({ kind: 'fail', code: 'no_node', message: expect.stringContaining('a speaks protocol 2, not 1') });
     expect(chosen(place([node('a', { protocol: 2, memory: mem(60 * GiB), files: xFile }), node('b', { memory: mem(3 * GiB) })]))).toBe('b');

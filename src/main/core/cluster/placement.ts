@@ -115,6 +115,7 @@ function unusable(node: NodeView, input: PlacementInput): string | null {
   if (node.state !== 'live') return `is ${node.state}`;
   if (!matchesSelector(node.labels, input.target.selector)) return `does not match (labels ${selectorText(node.labels)})`;
   if (input.exclude?.has(node.name)) return 'refused it already';
+  if (node.catalog && !node.catalog.includes(input.target.name)) return 'does not have it';
   if (node.models.some((m) => m.name === input.target.name && isOccupying(m.state))) return 'already has a replica';
   return null;
 }

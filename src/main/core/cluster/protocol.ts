@@ -63,6 +63,23 @@ export interface NodeFile {
   sha256: string | null;
 }
 
+/**
+ * A model of the worker's own catalog, loaded or not (D34): what a frontend that lacks the model
+ * shows on its row and places by. Nothing here names a path or a program (clarifications 3).
+ */
+export interface NodeCatalogModel {
+  name: string;
+  backend: string;
+  /** The model file, relative to the worker's models folder; null when it has none. */
+  file: string | null;
+  sizeBytes: number | null;
+  groups: string[];
+  pinned: boolean;
+  /** The worker's memory estimate for a load; null when unknown. */
+  estimateBytes: number | null;
+  contextSize: number | null;
+}
+
 /** `loadout_nodes/node.<token>`: written by that worker alone, every heartbeat and on change. */
 export interface NodeRecord {
   v: 1;
@@ -93,6 +110,8 @@ export interface NodeRecord {
   stats: { inFlight: number; queued: number };
   files: NodeFile[];
   models: NodeModel[];
+  /** Its catalog's usable models (D34); absent from older workers, whose catalogs are unknown. */
+  catalog?: NodeCatalogModel[];
   /** D29: model files this worker is fetching from a peer (or checking in place) for a load. */
   staging?: NodeStaging[];
 }

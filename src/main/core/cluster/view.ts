@@ -67,6 +67,8 @@ export interface NodeView {
   gpus: readonly GpuDevice[];
   files: readonly NodeFile[];
   models: readonly ReplicaView[];
+  /** The models its catalog has (D34); absent when unknown (an older worker): not filtered on. */
+  catalog?: readonly string[];
 }
 
 /** `node_selector`: every key must be among the node's labels with the same value (D12). */

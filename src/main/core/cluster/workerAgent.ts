@@ -13,7 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { freemem, networkInterfaces, totalmem } from 'node:os';
-import path from 'node:path';
+import path, { basename, isAbsolute, relative, sep } from 'node:path';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { LoadoutError } from '../../../shared/errors';
 import { isOccupying } from '../../../shared/model';
@@ -36,6 +36,7 @@ import {
   parsePingRequest,
   parseUnloadRequest,
   type LoadRequest,
+  type NodeCatalogModel,
   type NodeEvent,
   type NodeFile,
   type NodeModel,
@@ -81,6 +82,13 @@ export function nodeModelOf(row: ModelRow): NodeModel {
     groups: row.groups,
     progress: row.progress,
   };
+}
+
+/** A model file as other machines see it: relative to the models folder, never a path outside it. */
+function shownFile(modelsDir: string, file: string): string {
+  if (!isAbsolute(file)) return file;
+  const rel = relative(modelsDir, file);
+  return rel.startsWith('..') || isAbsolute(rel) ? basename(file) : rel.split(sep).join('/');
 }
 
 /** The host frontends dial: the listen host when it is one address, else the first LAN IPv4. */
@@ -166,6 +174,16 @@ export class WorkerAgent {
       const known = this.knownFiles.get(name);
       files.set(name, { name, sizeBytes: r.sizeBytes, sha256: known && known.sizeBytes === r.sizeBytes ? known.sha256 : null });
     }
+    const catalog: NodeCatalogModel[] = snapshot.models.filter((r) => r.status === 'ok').map((r) => ({
+      name: r.name,
+      backend: r.backend,
+      file: r.file ? shownFile(settings.models_dir, r.file) : null,
+      sizeBytes: r.sizeBytes,
+      groups: r.groups,
+      pinned: r.pinned,
+      estimateBytes: r.memory.estimateBytes,
+      contextSize: r.contextSize,
+    }));
     let inFlight = 0;
     let queued = 0;
     for (const m of models) {
@@ -194,6 +212,7 @@ export class WorkerAgent {
       files: [...files.values()],
       models,
       staging: [...this.staging.values()],
+      catalog,
     };
   }
 

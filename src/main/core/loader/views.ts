@@ -100,5 +100,6 @@ export function buildRow(name: string, entry: CatalogEntry | undefined, rt: Runt
     remote: rt?.host?.kind === 'remote',
     placement: rt?.gpu && isOccupying(state) ? { ...rt.gpu.placement, note: rt.gpu.note } : null,
     sampling: samplingDefaults(c?.parameters),
+    cluster: c?.cluster ?? null,
   };
 }

@@ -21,6 +21,27 @@ interface FormValues {
   ttl: string;
   context: string;
   parallel: string;
+  minReplicas: string;
+  maxReplicas: string;
+  selector: string;
+}
+
+/** D35: a node selector as the form shows it, `k=v` pairs separated by commas. */
+export function selectorText(selector: Record<string, string> | undefined): string {
+  return Object.entries(selector ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+}
+
+/** The form's selector text as labels, or an error sentence (the keys and values `--labels` takes). */
+export function parseSelector(text: string): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_.\-/]{1,63})\s*=\s*([A-Za-z0-9_.\-]{0,63})$/.exec(pair);
+    if (!m) return `Node selector: "${pair}" is not a label=value pair (letters, digits, _ . - and / in the label); separate pairs with commas.`;
+    out[m[1]] = m[2];
+  }
+  return out;
 }
 
 const valuesOf = (row: ModelRow): FormValues => ({
@@ -29,6 +50,9 @@ const valuesOf = (row: ModelRow): FormValues => ({
   ttl: row.ttl === null ? '' : String(row.ttl),
   context: row.contextSize === null ? '' : String(row.contextSize),
   parallel: String(row.parallel),
+  minReplicas: row.cluster?.min_replicas === undefined ? '' : String(row.cluster.min_replicas),
+  maxReplicas: row.cluster?.max_replicas === undefined ? '' : String(row.cluster.max_replicas),
+  selector: selectorText(row.cluster?.node_selector),
 });
 
 /** The changed fields as a patch, or an error sentence for a bad value. */
@@ -61,10 +85,38 @@ export function patchOf(before: FormValues, now: FormValues): { patch: ModelConf
     if (typeof v === 'string') return { error: v };
     patch.parallel = v;
   }
+  // D35: the cluster block is written whole when any of its fields changed.
+  if (now.minReplicas !== before.minReplicas || now.maxReplicas !== before.maxReplicas || now.selector !== before.selector) {
+    const min = num(now.minReplicas, 'Minimum replicas', 0);
+    if (typeof min === 'string') return { error: min };
+    const max = num(now.maxReplicas, 'Maximum replicas', 0);
+    if (typeof max === 'string') return { error: max };
+    if (min !== null && max !== null && min > max) return { error: `Minimum replicas (${min}) cannot be more than maximum replicas (${max}).` };
+    const selector = parseSelector(now.selector);
+    if (typeof selector === 'string') return { error: selector };
+    const empty = min === null && max === null && Object.keys(selector).length === 0;
+    patch.cluster = empty ? null : { min_replicas: min, max_replicas: max, node_selector: Object.keys(selector).length > 0 ? selector : null };
+  }
   return { patch };
 }
 
+/** D35: the row's replica policy in a few words ("replicas 1-3 · gpu=cuda"), or null without one. */
+export function clusterPolicyText(row: Pick<ModelRow, 'cluster'>): string | null {
+  const c = row.cluster;
+  if (!c) return null;
+  const parts: string[] = [];
+  if (c.min_replicas !== undefined || c.max_replicas !== undefined) {
+    const min = c.min_replicas ?? 0;
+    const max = c.max_replicas ?? Math.max(1, min);
+    parts.push(min === max ? `replicas ${min}` : `replicas ${min}-${max}`);
+  }
+  const sel = selectorText(c.node_selector);
+  if (sel) parts.push(`on ${sel}`);
+  return parts.length > 0 ? parts.join(' · ') : null;
+}
+
 function EditForm({ row }: { row: ModelRow }) {
+  const inCluster = useStore((s) => s.cluster !== null);
   const [values, setValues] = useState(() => valuesOf(row));
   const [base, setBase] = useState(() => valuesOf(row));
   const [message, setMessage] = useState<{ kind: 'error' | 'ok'; text: string } | null>(null);
@@ -132,6 +184,24 @@ function EditForm({ row }: { row: ModelRow }) {
         <input name="parallel" inputMode="numeric" value={values.parallel} onChange={(e) => set('parallel', e.target.value)} />
         <small>Requests it answers at the same time.</small>
       </label>
+      <details className="cluster-fields" open={inCluster || !!row.cluster}>
+        <summary>Cluster replicas</summary>
+        <label>
+          <span>Minimum replicas</span>
+          <input name="min_replicas" inputMode="numeric" value={values.minReplicas} onChange={(e) => set('minReplicas', e.target.value)} placeholder="empty: 0 (loaded on demand)" />
+          <small>Kept loaded on this many nodes, without waiting for a request.</small>
+        </label>
+        <label>
+          <span>Maximum replicas</span>
+          <input name="max_replicas" inputMode="numeric" value={values.maxReplicas} onChange={(e) => set('maxReplicas', e.target.value)} placeholder="empty: 1, or the minimum if higher" />
+          <small>More are added while every replica is busy, up to this many.</small>
+        </label>
+        <label>
+          <span>Node selector</span>
+          <input name="node_selector" value={values.selector} onChange={(e) => set('selector', e.target.value)} placeholder="e.g. gpu=cuda, zone=lab" />
+          <small>Only nodes with all these labels run it (a worker's --labels).</small>
+        </label>
+      </details>
       {message && (
         <p className={message.kind === 'error' ? 'error' : 'ok'} role={message.kind === 'error' ? 'alert' : 'status'}>
           {message.text}
@@ -208,12 +278,17 @@ export function ModelDetails({ name }: { name: string }) {
           {w}
         </p>
       ))}
-      {row.status !== 'error' && <EditForm key={row.name} row={row} />}
+      {row.onNodes ? (
+        <p className="muted" data-testid="on-nodes-note">Only {row.onNodes.join(', ')} {row.onNodes.length === 1 ? 'has' : 'have'} this model: its settings are edited in its YAML there.</p>
+      ) : (
+        row.status !== 'error' && <EditForm key={row.name} row={row} />
+      )}
       <dl className="facts">
         <Fact label="Backend">{row.backend}{row.remote ? ` (remote ${row.address ?? ''})` : ''}</Fact>
         <Fact label="File">{row.file ?? '-'}</Fact>
         <Fact label="Config">{row.configPath ?? 'none (a bare GGUF; saving writes one next to it)'}</Fact>
         <Fact label="Size">{formatBytes(row.sizeBytes)}</Fact>
+        {row.cluster && <Fact label="Cluster">{clusterPolicyText(row) ?? 'an empty cluster block'}</Fact>}
         {g && <Fact label="Architecture">{g.architecture ?? '-'}</Fact>}
         {g && <Fact label="Parameters">{formatCount(g.parameterCount)}</Fact>}
         {g && <Fact label="Quantization">{g.quantization ?? '-'}</Fact>}

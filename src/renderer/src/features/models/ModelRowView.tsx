@@ -15,6 +15,7 @@ import { ReplicaBadges } from '../nodes/ReplicaBadges';
 import { downloadLabel, modelJobs, summarize } from '../downloads/logic';
 import type { ModelDownload } from '../downloads/logic';
 import { canLoad, cancelLoad, requestLoad, setPinned, unload } from './actions';
+import { clusterPolicyText } from './ModelDetails';
 
 const NO_JOBS: never[] = [];
 
@@ -140,6 +141,16 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
           </a>
           {row.pinned && <span className="badge pin" title="Pinned: never unloaded to make room">pinned</span>}
           {row.remote && <span className="badge subtle" title={row.address ?? undefined}>remote</span>}
+          {clusterPolicyText(row) && (
+            <span className="badge subtle" data-testid="cluster-policy" title="Its cluster settings (min-max replicas, node selector)">
+              {clusterPolicyText(row)}
+            </span>
+          )}
+          {row.onNodes && (
+            <span className="badge subtle" data-testid="on-nodes" title={`Only in the catalog of ${row.onNodes.join(', ')}: it runs there, not on this machine`}>
+              on {row.onNodes.join(', ')}
+            </span>
+          )}
           {row.status === 'disabled' && <span className="badge subtle">disabled</span>}
           {row.reloadPending && <span className="badge warn" title="Its load settings changed: unload and load again to apply">reload to apply</span>}
         </div>
@@ -224,7 +235,7 @@ export const ModelRowView = memo(function ModelRowView({ name }: { name: string 
             Force
           </button>
         )}
-        <button type="button" aria-pressed={row.pinned} onClick={whenIdle(() => void setPinned(row.name, !row.pinned))} aria-disabled={busyAttr} disabled={row.status === 'error'} title={row.pinned ? 'Allow unloading it to make room' : 'Never unload it to make room'}>
+        <button type="button" aria-pressed={row.pinned} onClick={whenIdle(() => void setPinned(row.name, !row.pinned))} aria-disabled={busyAttr} disabled={row.status === 'error' || !!row.onNodes} title={row.onNodes ? `Pinned or not is set in its YAML on ${row.onNodes.join(', ')}` : row.pinned ? 'Allow unloading it to make room' : 'Never unload it to make room'}>
           {row.pinned ? 'Unpin' : 'Pin'}
         </button>
         <a className="button" href={routeHref('logs', row.name)} title={`Backend output of ${row.name}`}>
