@@ -237,6 +237,7 @@ describe('D29: peer fetch over NATS', () => {
     writeFileSync(join(src, 'v.gguf'), bytes);
     const server = new FileServer(holder.nc);
     serve(server, join(src, 'v.gguf'), digest);
+    await holder.nc.flush(); // the server has the subscription before the first ask
     const ask = async (body: unknown) => {
       const m = await client.nc.request(fileSubject(digest), typeof body === 'string' ? new TextEncoder().encode(body) : encode(body), { timeout: 2000 });
       return m.data;

@@ -174,7 +174,9 @@ export class WorkerAgent {
       const known = this.knownFiles.get(name);
       files.set(name, { name, sizeBytes: r.sizeBytes, sha256: known && known.sizeBytes === r.sizeBytes ? known.sha256 : null });
     }
-    const catalog: NodeCatalogModel[] = snapshot.models.filter((r) => r.status === 'ok').map((r) => ({
+    // A model whose file is not here yet is in the catalog too: its load can fetch the file from a
+    // peer that has it (D29), so placement must not pass this node over for it (D34's filter).
+    const catalog: NodeCatalogModel[] = snapshot.models.filter((r) => r.status === 'ok' || r.status === 'not_downloaded' || (r.status === 'error' && r.file === null && this.fileToFetch(r))).map((r) => ({
       name: r.name,
       backend: r.backend,
       file: r.file ? shownFile(settings.models_dir, r.file) : null,
@@ -408,6 +410,15 @@ export class WorkerAgent {
     }
     if (target.includes('/')) throw new LoadoutError('invalid', `worker ${this.o.name} fetches files only into the top of its models folder, not "${target}"`);
     return { ...base, state: 'fetching' };
+  }
+
+  /** The model's config names a file in the models folder that a peer could send (D29). */
+  private fileToFetch(row: ModelRow): boolean {
+    try {
+      return this.targetOf(row.name, row) !== null;
+    } catch {
+      return false;
+    }
   }
 
   /** The model's file as a name relative to --models: its present file, or what its config names. */
