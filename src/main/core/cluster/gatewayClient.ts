@@ -73,8 +73,9 @@ export class GatewayClients {
       const call = (client[method] as unknown as (req: PredictOptions, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: T) => void) => grpc.ClientUnaryCall)(
         { ...options, ModelIdentity: model },
         md,
-        // A node judged dead aborts with ConnectionLost (D32): that is the error, not a cancel.
-        (e, v) => (e ? reject(signal?.aborted ? (signal.reason instanceof ConnectionLost ? signal.reason : new LoadoutError('cancelled', 'the request was cancelled')) : translate(e, r.name)) : resolve(v)),
+        // An abort's own reason is the error, as for streams: the caller's ("the client
+        // disconnected"), or ConnectionLost for a node judged dead (D32).
+        (e, v) => (e ? reject(signal?.aborted ? (signal.reason instanceof LoadoutError || signal.reason instanceof ConnectionLost ? signal.reason : new LoadoutError('cancelled', 'the request was cancelled')) : translate(e, r.name)) : resolve(v)),
       );
       signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
