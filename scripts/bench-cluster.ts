@@ -1,15 +1,27 @@
 /**
- * `npm run bench:cluster`: the cluster planner's figures against their goals (distributed-spec
- * section 5, the two that need no NATS): the warm pick over 150 replicas and the cold placement
- * over 10 nodes x 20 models. Prints each figure with its goal (met / missed), a summary table,
- * and writes bench-results/cluster.json. Exits 0 whenever it could measure, 1 otherwise.
+ * `npm run bench:cluster`: the cluster's figures against their goals (distributed-spec section 5).
  *
- * Each figure is the median of ROUNDS rounds' p99s (one GC or preemption can own a p99 of a few
+ * Pure part (no NATS): the warm pick over 150 replicas and the cold placement over 10 nodes x 20
+ * models. Each is the median of ROUNDS rounds' p99s (one GC or preemption can own a p99 of a few
  * milliseconds of work), with the process's CPU time per call beside it: on a busy machine the
  * wall clock also counts the time other processes had the CPU. Between calls one replica's
  * counts change (outside the timing), as requests come and go, so no call sees the same input.
  *
- * Environment: BENCH_ROUNDS (default 7, at least 3).
+ * Network part: a real nats-server, real worker processes (the `npm run worker` CLI) with the
+ * default 2 s heartbeat (W = 3 heartbeats), a frontend core in this process (cluster_local_node
+ * off) and a core without the cluster beside it as the local baseline: time to first token and
+ * the `tiny` stream rate through a remote replica against the local one; a worker SIGKILLed
+ * mid-stream (kill to the caller's backend_crashed); an idle worker SIGKILLed (kill to the
+ * frontend marking it dead); the min_replicas replacement (kill to a ready replica elsewhere);
+ * convergence after nats-server is SIGKILLed and restarted; an idle worker's CPU.
+ *
+ * Prints each figure with its goal (met / missed), a summary table, and writes
+ * bench-results/cluster.json. Exits 0 whenever it could measure, 1 otherwise.
+ *
+ * Environment: BENCH_ROUNDS (default 7, at least 3: the pure figures' rounds), BENCH_PART
+ * (`pure`, `network` or `all`, the default), BENCH_HEARTBEAT_MS (the workers' heartbeat, default
+ * 2000), BENCH_IDLE_S (the idle CPU window, default 20), BENCH_NET_ROUNDS (rounds of each failure
+ * figure, default 3).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,9 +32,11 @@ import { placeModel, type PlacementInput } from '../src/main/core/cluster/placem
 import { GiB, node, PROTOCOL, replica } from '../src/main/core/cluster/planFixtures';
 import type { NodeView, ReplicaView } from '../src/main/core/cluster/view';
 import { median, ms, percentile, spread, summarize, table, type Summary } from './bench/stats';
+import { networkFigures } from './bench/clusterNetwork';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS) || 7);
+const PART = process.env.BENCH_PART ?? 'all';
 const PICK_CALLS = 10_000;
 const PLACE_CALLS = 1_000;
 const REPLICAS = 150;
@@ -41,7 +55,7 @@ function rng(seed: number): () => number {
 const random = rng(42);
 const pickInt = (n: number) => Math.floor(random() * n);
 
-interface Figure {
+export interface Figure {
   id: string;
   figure: string;
   measured: string;
@@ -222,19 +236,33 @@ async function coldPlacement(): Promise<void> {
 
 async function main(): Promise<number> {
   say(`bench:cluster on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${ROUNDS} rounds per figure`);
-  try {
-    await warmPick();
-  } catch (e) {
-    notMeasured('warm_pick_p99', `Warm pick over ${REPLICAS} replicas, p99`, '<= 0.05 ms', e);
+  if (!['pure', 'network', 'all'].includes(PART)) throw new Error(`BENCH_PART must be pure, network or all (got ${PART})`);
+  if (PART !== 'network') {
+    try {
+      await warmPick();
+    } catch (e) {
+      notMeasured('warm_pick_p99', `Warm pick over ${REPLICAS} replicas, p99`, '<= 0.05 ms', e);
+    }
+    try {
+      await coldPlacement();
+    } catch (e) {
+      if (!figures.some((f) => f.id === 'cold_place_p99')) notMeasured('cold_place_p99', `Cold placement, ${NODES} nodes x ${MODELS_PER_NODE} models, p99`, '<= 2 ms', e);
+    }
   }
-  try {
-    await coldPlacement();
-  } catch (e) {
-    if (!figures.some((f) => f.id === 'cold_place_p99')) notMeasured('cold_place_p99', `Cold placement, ${NODES} nodes x ${MODELS_PER_NODE} models, p99`, '<= 2 ms', e);
+  if (PART !== 'pure') {
+    await networkFigures({
+      say,
+      add: (f, d) => {
+        figures.push(f);
+        if (d !== undefined) details[f.id] = d;
+        say(`  => ${f.figure}: ${f.measured}${f.official ? ` (goal ${f.goal}): ${f.met ? 'met' : 'MISSED'}` : ' [info]'}`);
+      },
+      notMeasured,
+    });
   }
 
   const rows = figures.map((f) => [f.figure + (f.official ? '' : ' [info]'), f.measured, f.goal, f.met === null ? (f.value === null ? 'NOT MEASURED' : 'info') : f.met ? 'met' : 'missed']);
-  process.stdout.write(`\nSummary (median of ${ROUNDS} rounds' p99; load average now ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)\n`);
+  process.stdout.write(`\nSummary (pure figures: median of ${ROUNDS} rounds' p99; network figures: as each row says; load average now ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)\n`);
   process.stdout.write(`${table(['figure', 'measured', 'goal', 'result'], rows)}\n`);
   if (failures.length) process.stdout.write(`\nCould not measure:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
   const outDir = join(ROOT, 'bench-results');
@@ -243,7 +271,7 @@ async function main(): Promise<number> {
   const json = {
     date: new Date().toISOString(),
     machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, platform: process.platform, loadAverage: os.loadavg()[0] },
-    config: { rounds: ROUNDS, pickCalls: PICK_CALLS, placeCalls: PLACE_CALLS, replicas: REPLICAS, nodes: NODES, modelsPerNode: MODELS_PER_NODE },
+    config: { part: PART, rounds: ROUNDS, pickCalls: PICK_CALLS, placeCalls: PLACE_CALLS, replicas: REPLICAS, nodes: NODES, modelsPerNode: MODELS_PER_NODE },
     figures,
     details,
     failures,

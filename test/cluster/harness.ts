@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import os from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeModel } from '../../src/main/core/gguf/makeModel';
 import { nodeKey, nodeSubject, parseNodeRecord, type NodeEvent, type NodeRecord } from '../../src/main/core/cluster/protocol';
 import { Registry } from '../../src/main/core/cluster/registry';
@@ -16,7 +17,8 @@ import { faultBackendPath, pidAlive, waitUntil } from '../fixtures/backends';
 
 export { pidAlive, waitUntil };
 
-const root = resolve(__dirname, '..', '..');
+// import.meta.url, not __dirname: scripts/bench-cluster.ts loads this file as ESM through tsx.
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cleanups: (() => Promise<void> | void)[] = [];
 /** Every child started here, so none outlives the test run even when a hook times out. */
 const children = new Set<ChildProcess>();
