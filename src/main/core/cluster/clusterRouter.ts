@@ -62,8 +62,9 @@ const LOAD_ACK_MS = 5_000;
 const CLUSTER_EVENT_MS = 250;
 /** Tries 250 ms apart before a load's "no responders" means the node is gone. */
 const NO_RESPONDERS_RETRIES = 8;
-/** Pings of a suspect node before it is left to its heartbeats (D4). */
-const SUSPECT_PINGS = 4;
+/** Pings of a suspect node, each waiting this long, before it is left to its heartbeats (D4). */
+const SUSPECT_PINGS = 8;
+const SUSPECT_PING_MS = 250;
 
 const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTimeout(r, ms));
 
@@ -331,15 +332,14 @@ export class ClusterRouter implements ModelRouter {
   /**
    * D4: pings a suspect node; "no responders" marks it dead at once. A ping sent before NATS has
    * dropped a killed worker's connection reaches its stale subscription and times out instead,
-   * so a timeout pings again (a few times, 250 ms apart) rather than leaving the node suspect
-   * until W passes; a timeout alone never marks it dead.
+   * so a timeout pings again (a few times, each waiting 250 ms) rather than leaving the node
+   * suspect until W passes; a timeout alone never marks it dead, so a short one is safe.
    */
   private async pingSuspect(node: string): Promise<void> {
     for (let attempt = 0; attempt < SUSPECT_PINGS; attempt++) {
-      if (attempt > 0) await sleep(this.o.clock, 250);
       if (!this.o.registry.connected) return;
       try {
-        await this.o.registry.nc.request(nodeSubject(node, 'ping'), encode({ v: 1, requestId: randomUUID() }), { timeout: 1000 });
+        await this.o.registry.nc.request(nodeSubject(node, 'ping'), encode({ v: 1, requestId: randomUUID() }), { timeout: SUSPECT_PING_MS });
         return; // it answered: alive (a newer heartbeat clears the suspicion)
       } catch (e) {
         if (/no responders/i.test((e as Error).message)) {
