@@ -4,20 +4,14 @@
  * second, which re-plans (D17); a frontend killed while its load runs leaves a claim that another
  * frontend takes over after the lease, adopting the load still running on the worker (D19).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isOccupying, type ModelState } from '../../src/shared/model';
 import { loadClaimKey, nodeSubject, type NodeEvent } from '../../src/main/core/cluster/protocol';
 import type { ClaimRecord } from '../../src/main/core/cluster/claims';
 import { disposeAll, faultModel, startTestCore } from '../harness';
-import { faultBackendPath } from '../fixtures/backends';
-import { cleanupCluster, clusterClient, journalOf, nodeEvents, readRecord, relay, startNats, startWorker, tempDir, waitUntil } from './harness';
+import { cleanupCluster, clusterClient, journalOf, nodeEvents, readRecord, relay, startFrontendProcess, startNats, startWorker, waitUntil } from './harness';
 
-const frontendProcesses: ChildProcess[] = [];
 afterEach(async () => {
-  for (const p of frontendProcesses.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   await disposeAll();
   await cleanupCluster();
 });
@@ -91,25 +85,7 @@ describe('cluster cold path with two frontends (D17, D19)', () => {
     })();
 
     // fe1 is `npm run serve` in its own process, so it can really die holding the claim.
-    const dir = tempDir('loadout-frontend-');
-    const [data, models] = [join(dir, 'data'), join(dir, 'models')];
-    mkdirSync(data, { recursive: true });
-    mkdirSync(models, { recursive: true });
-    writeFileSync(join(models, 'm.yaml'), m);
-    writeFileSync(join(data, 'backends-registry.json'), JSON.stringify({ version: 1, backends: [{ name: 'fault', target: faultBackendPath(), kind: 'program' }] }));
-    writeFileSync(join(data, 'settings.json'), JSON.stringify({ cluster_nats_url: nats.url, cluster_node_name: 'fe1', cluster_local_node: false, api_load_wait: 1 }));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--port', '0', '--data', data, '--models', models, '--no-warm-standby'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
-    frontendProcesses.push(child);
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (err += d));
-    const fe2 = await frontend(nats.url, 'fe2', { configs: { 'm.yaml': m } });
-    const port = await waitUntil(() => {
-      if (child.exitCode !== null) throw new Error(`fe1 exited ${child.exitCode}: ${err}`);
-      return /^Open http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1];
-    }, 'fe1 to listen', { timeoutMs: 30_000 });
-    const base = `http://127.0.0.1:${port}`;
+    const [{ child, base }, fe2] = await Promise.all([startFrontendProcess(nats.url, 'fe1', { 'm.yaml': m }, { api_load_wait: 1 }), frontend(nats.url, 'fe2', { configs: { 'm.yaml': m } })]);
     await waitUntil(async () => ((await (await fetch(`${base}/api/cluster`)).json()) as { nodes: { state: string }[] }).nodes.filter((n) => n.state === 'live').length === 2, 'both workers live on fe1', { timeoutMs: 15_000 });
 
     // fe1 claims m and sends its load; it answers 503 loading after api_load_wait, the load goes on.

@@ -328,3 +328,32 @@ export function nodeEvents(client: Registry, node: string): NodeEvent[] {
 export function journalOf(events: readonly NodeEvent[]): { model: string; reason: string; node: string; sentence: string }[] {
   return events.filter((e) => e.type === 'journal').map((e) => e.entry as unknown as { model: string; reason: string; node: string; sentence: string });
 }
+
+/**
+ * A frontend as `npm run serve` in its own process (so a test can really kill it), on the fault
+ * backend, with `configs` in its models folder and `settings` beside the cluster's. Resolves once
+ * it listens, with its base URL; cleanupCluster kills it.
+ */
+export async function startFrontendProcess(natsUrl: string, name: string, configs: Record<string, string>, settings: Record<string, unknown> = {}): Promise<{ child: ChildProcess; base: string }> {
+  const dir = tempDir('loadout-frontend-');
+  const [data, models] = [join(dir, 'data'), join(dir, 'models')];
+  mkdirSync(data, { recursive: true });
+  mkdirSync(models, { recursive: true });
+  for (const [file, text] of Object.entries(configs)) writeFileSync(join(models, file), text);
+  writeFileSync(join(data, 'backends-registry.json'), JSON.stringify({ version: 1, backends: [{ name: 'fault', target: faultBackendPath(), kind: 'program' }] }));
+  writeFileSync(join(data, 'settings.json'), JSON.stringify({ cluster_nats_url: natsUrl, cluster_node_name: name, cluster_local_node: false, ...settings }));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--port', '0', '--data', data, '--models', models, '--no-warm-standby'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const port = await waitUntil(() => {
+    if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${err}`);
+    return /^Open http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1];
+  }, `${name} to listen`, { timeoutMs: 30_000 });
+  return { child, base: `http://127.0.0.1:${port}` };
+}

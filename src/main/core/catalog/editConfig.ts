@@ -227,13 +227,7 @@ class Splicer {
       this.appended += body;
       return;
     }
-    const k = pair.key;
-    if (!isScalar(k) || !k.range) throw new CannotSplice();
-    const start = lineStart(this.text, k.range[0]);
-    if (!/^ *$/.test(this.text.slice(start, k.range[0]))) throw new CannotSplice();
-    const v = pair.value as { range?: [number, number, number] } | null;
-    const valueEnd = v?.range ? v.range[1] : k.range[1];
-    const end = this.text[valueEnd - 1] === '\n' ? valueEnd : lineEnd(this.text, valueEnd);
+    const { start, end } = this.wholeLines(pair);
     this.edits.push({ start, end, text: end === this.text.length && !this.text.endsWith('\n') ? body.slice(0, -1) : body });
   }
 
@@ -261,14 +255,19 @@ class Splicer {
   private remove(key: string): void {
     const pair = findPair(this.root, key);
     if (!pair) return;
+    const { start, end } = this.wholeLines(pair);
+    this.edits.push({ start, end, text: '' });
+  }
+
+  /** The lines a top-level pair takes, key to the end of its value (its key alone on its line). */
+  private wholeLines(pair: Pair): { start: number; end: number } {
     const k = pair.key;
     if (!isScalar(k) || !k.range) throw new CannotSplice();
     const start = lineStart(this.text, k.range[0]);
     if (!/^ *$/.test(this.text.slice(start, k.range[0]))) throw new CannotSplice();
     const v = pair.value as { range?: [number, number, number] } | null;
     const valueEnd = v?.range ? v.range[1] : k.range[1];
-    const end = this.text[valueEnd - 1] === '\n' ? valueEnd : lineEnd(this.text, valueEnd);
-    this.edits.push({ start, end, text: '' });
+    return { start, end: this.text[valueEnd - 1] === '\n' ? valueEnd : lineEnd(this.text, valueEnd) };
   }
 
   private parallel(n: number | null): void {

@@ -884,14 +884,20 @@ export class DownloadEngine {
     return segs.length ? segs : [{ start: 0, end: 0, pos: 0 }];
   }
 
-  /** D29: the transfer of a peer fetch; failures back off and retry from the committed offsets (G15). */
-  private async transferPeer(job: Job, sha: string): Promise<void> {
+  /** Opens the job's `.part` (kept from before, or new) and starts its rate and durability clocks. */
+  private async beginTransfer(job: Job): Promise<fs.FileHandle> {
     const handle = await fs.open(job.part, existsSync(job.part) ? 'r+' : 'w+');
     await this.setState(job, 'downloading', null);
     job.lastDurableAt = this.clock.now();
     job.lastDurableBytes = job.received;
     job.lastRateAt = this.clock.now();
     job.lastRateBytes = job.received;
+    return handle;
+  }
+
+  /** D29: the transfer of a peer fetch; failures back off and retry from the committed offsets (G15). */
+  private async transferPeer(job: Job, sha: string): Promise<void> {
+    const handle = await this.beginTransfer(job);
     try {
       while (!job.segments.every((seg) => seg.pos >= seg.end)) {
         const before = job.received;
@@ -1016,12 +1022,7 @@ export class DownloadEngine {
   }
 
   private async transfer(job: Job): Promise<void> {
-    const handle = await fs.open(job.part, existsSync(job.part) ? 'r+' : 'w+');
-    await this.setState(job, 'downloading', null);
-    job.lastDurableAt = this.clock.now();
-    job.lastDurableBytes = job.received;
-    job.lastRateAt = this.clock.now();
-    job.lastRateBytes = job.received;
+    const handle = await this.beginTransfer(job);
     try {
       for (;;) {
         if (job.segments.every((s) => s.pos >= s.end)) break;
