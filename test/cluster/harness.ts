@@ -10,7 +10,7 @@ import os from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeModel } from '../../src/main/core/gguf/makeModel';
-import { nodeKey, nodeSubject, parseNodeRecord, type NodeEvent, type NodeRecord } from '../../src/main/core/cluster/protocol';
+import { loadClaimKey, nodeKey, nodeSubject, parseNodeRecord, type NodeEvent, type NodeRecord } from '../../src/main/core/cluster/protocol';
 import { Registry } from '../../src/main/core/cluster/registry';
 import { freePort } from '../../src/wire';
 import { faultBackendPath, pidAlive, waitUntil } from '../fixtures/backends';
@@ -139,6 +139,15 @@ export async function readRecord(client: Registry, name: string): Promise<NodeRe
   if (!e || e.operation !== 'PUT') return null;
   const r = parseNodeRecord(e.value);
   return r.ok ? r.value : null;
+}
+
+/**
+ * Whether a load claim for `model` is held: a direct get of its key (the KV's `keys()` listing
+ * runs a consumer that now and then never finishes, which hung a test for its whole timeout).
+ */
+export async function claimHeld(client: Registry, model: string): Promise<boolean> {
+  const e = await client.bucket('claims').get(loadClaimKey(model));
+  return e !== null && e.operation === 'PUT';
 }
 
 export interface WorkerOptions {
