@@ -63,7 +63,8 @@ describe('the desktop binary as a worker', () => {
     const client = await clusterClient(nats.url);
     const record = await waitUntil(() => readRecord(client, 'app-w1'), 'the app worker record', { timeoutMs: 20_000, intervalMs: 50 });
     expect(record.labels).toEqual({ from: 'app' });
-    expect(out.join('')).toContain('Worker app-w1 joined');
+    // It says so once joined (its record is written a moment before the line is printed).
+    await waitUntil(() => out.join('').includes('Worker app-w1 joined'), 'the joined line', { timeoutMs: 5_000, intervalMs: 20 });
     expect(standIn.state.windows).toHaveLength(0);
     expect(lock).not.toHaveBeenCalled();
     // Its own signal handlers stop it: the record is deleted (a clean stop) and the process exits 0.

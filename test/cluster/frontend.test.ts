@@ -4,6 +4,7 @@
  * empty URL changes nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../src/main/core/cluster/protocol';
 import { startHttpServer, type HttpServerHandle } from '../../src/main/core/server/httpServer';
 import { disposeAll, faultModel, startTestCore } from '../harness';
 import { cleanupCluster, startNats, startWorker, waitUntil } from './harness';
@@ -37,7 +38,7 @@ describe('cluster frontend view (D1)', () => {
     const { t, get } = await api({ cluster_nats_url: nats.url, cluster_node_name: 'laptop' });
     const w = await startWorker(nats.url, { name: 'w1', configs: { 'a.yaml': faultModel('a') }, args: ['--labels', 'gpu=none'] });
     const node = await waitUntil(async () => (await get('/api/cluster')).nodes.find((n: any) => n.name === 'w1'), 'w1 on the frontend', { timeoutMs: 5000 });
-    expect(node).toMatchObject({ state: 'live', reason: null, protocol: 1, labels: { gpu: 'none' }, local: false, replicas: [] });
+    expect(node).toMatchObject({ state: 'live', reason: null, protocol: PROTOCOL_VERSION, labels: { gpu: 'none' }, local: false, replicas: [] });
     expect(node.heartbeatAgeMs).toBeLessThan(250 + 300);
     const status = await get('/api/cluster');
     expect(status).toMatchObject({ frontend: 'laptop', nats: 'connected', natsError: null });

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeModel } from '../../src/main/core/gguf/makeModel';
-import { loadClaimKey, nodeKey, nodeSubject, parseNodeRecord, type NodeEvent, type NodeRecord } from '../../src/main/core/cluster/protocol';
+import { inventoryKey, loadClaimKey, mergeNodeRecord, nodeKey, nodeSubject, parseNodeHeartbeat, parseNodeInventory, type NodeEvent, type NodeRecord } from '../../src/main/core/cluster/protocol';
 import { Registry } from '../../src/main/core/cluster/registry';
 import { freePort } from '../../src/wire';
 import { faultBackendPath, pidAlive, waitUntil } from '../fixtures/backends';
@@ -134,11 +134,13 @@ export async function clusterClient(url: string): Promise<Registry> {
   return r;
 }
 
+/** A node's record as a frontend merges it: its heartbeat with its incarnation's inventory; null without both. */
 export async function readRecord(client: Registry, name: string): Promise<NodeRecord | null> {
-  const e = await client.bucket('nodes').get(nodeKey(name));
-  if (!e || e.operation !== 'PUT') return null;
-  const r = parseNodeRecord(e.value);
-  return r.ok ? r.value : null;
+  const [h, inv] = await Promise.all([client.bucket('nodes').get(nodeKey(name)), client.bucket('nodes').get(inventoryKey(name))]);
+  if (!h || h.operation !== 'PUT' || !inv || inv.operation !== 'PUT') return null;
+  const heartbeat = parseNodeHeartbeat(h.value);
+  const inventory = parseNodeInventory(inv.value);
+  return heartbeat.ok && inventory.ok ? mergeNodeRecord(heartbeat.value, inventory.value) : null;
 }
 
 /**

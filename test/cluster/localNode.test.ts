@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encode, nodeSubject } from '../../src/main/core/cluster/protocol';
+import { PROTOCOL_VERSION, encode, nodeSubject } from '../../src/main/core/cluster/protocol';
 import { disposeAll, faultModel, startTestCore } from '../harness';
 import { cleanupCluster, clusterClient, makeNatsTls, readRecord, startNats, startWorker, tempDir, waitUntil } from './harness';
 
@@ -47,7 +47,7 @@ describe('the frontend own node (cluster_share_local_node)', () => {
     const laptop = await frontend(nats.url, 'laptop', { cluster_share_local_node: true });
     const nc = await clusterClient(nats.url);
     const record = await waitUntil(() => readRecord(nc, 'laptop'), "the laptop's node record");
-    expect(record).toMatchObject({ name: 'laptop', protocol: 1, draining: false, models: [] });
+    expect(record).toMatchObject({ name: 'laptop', protocol: PROTOCOL_VERSION, draining: false, models: [] });
     expect(record.tlsSha256).toMatch(/^[0-9a-f]{64}$/);
 
     const other = await frontend(nats.url, 'fe2', { cluster_local_node: false });

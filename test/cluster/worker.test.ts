@@ -3,7 +3,7 @@
  * names (D2), protocol versions (D5), join failures (D6), requests over NATS.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, encode, nodeKey, nodeSubject, parseNodeRecord } from '../../src/main/core/cluster/protocol';
+import { PROTOCOL_VERSION, encode, inventoryKey, nodeKey, nodeSubject, parseNodeHeartbeat } from '../../src/main/core/cluster/protocol';
 import { cleanupCluster, clusterClient, readRecord, relay, spawnWorker, startNats, startWorker, waitUntil } from './harness';
 import { faultModel } from '../harness';
 import { freePort } from '../../src/wire';
@@ -16,7 +16,7 @@ async function request(client: Awaited<ReturnType<typeof clusterClient>>, node: 
 }
 
 describe('cluster worker (D1, D2, D5, D6)', () => {
-  it('D1: a worker registers, and its record is rewritten every heartbeat', async () => {
+  it('D1: a worker registers; its heartbeat is rewritten every heartbeat, its inventory only when it changes', async () => {
     const nats = await startNats();
     const w = await startWorker(nats.url, { name: 'w1', configs: { 'a.yaml': faultModel('a') }, args: ['--labels', 'gpu=none,zone=lab'] });
     expect(w.record).toMatchObject({ v: 1, name: 'w1', protocol: PROTOCOL_VERSION, heartbeatMs: 250, labels: { gpu: 'none', zone: 'lab' }, draining: false });
@@ -25,14 +25,24 @@ describe('cluster worker (D1, D2, D5, D6)', () => {
     expect(w.record.token.length).toBeGreaterThan(30);
     expect(w.record.files).toEqual([]);
     const client = await clusterClient(nats.url);
-    // Watch: a new write arrives within one heartbeat (plus slack for a busy machine).
-    const seen: number[] = [];
-    const stop = client.watchNodes((_k, r) => r && seen.push(r.seq));
-    const first = await waitUntil(() => seen[0], 'the current record');
+    // Watch: a new heartbeat arrives within one heartbeat (plus slack for a busy machine).
+    const heartbeats: number[] = [];
+    const inventories: number[] = [];
+    const stop = client.watchNodes((e) => {
+      if (e.kind === 'heartbeat') heartbeats.push(e.value.seq);
+      if (e.kind === 'inventory') inventories.push(e.value.seq);
+    });
+    const first = await waitUntil(() => heartbeats[0], 'the current heartbeat');
     const t0 = Date.now();
-    await waitUntil(() => seen.some((s) => s > first), 'the next heartbeat', { timeoutMs: 2000 });
+    await waitUntil(() => heartbeats.some((s) => s > first), 'the next heartbeat', { timeoutMs: 2000 });
     expect(Date.now() - t0).toBeLessThan(250 + 400);
-    stop();
+    // Idle, the inventory (catalog, files, models, certificate) is not written again: 4 heartbeats
+    // go by with the one inventory the watch found, carrying only the small heartbeat.
+    await waitUntil(() => heartbeats.filter((s) => s > first).length >= 4, '4 more heartbeats', { timeoutMs: 3000 });
+    expect(inventories).toEqual([inventories[0]]);
+    const sizes = await Promise.all([nodeKey('w1'), inventoryKey('w1')].map(async (k) => (await client.bucket('nodes').get(k))!.length));
+    expect(sizes[0]).toBeLessThan(600);
+    expect(sizes[1]).toBeGreaterThan(sizes[0]);
     // A model that loads shows in the record at once, not a heartbeat later.
     const ack = await request(client, 'w1', 'load', { v: 1, requestId: 'r1', frontend: 'fe1', spec: { name: 'a', backend: 'fault', file: null, config: {}, needBytes: 0 }, protect: [], origin: 'api' });
     expect(ack).toMatchObject({ v: 1, ok: true, requestId: 'r1', row: { name: 'a' } });
@@ -42,6 +52,9 @@ describe('cluster worker (D1, D2, D5, D6)', () => {
     const unloaded = await request(client, 'w1', 'unload', { v: 1, requestId: 'u1', model: 'a', force: false, reason: 'user', by: null });
     expect(unloaded).toMatchObject({ ok: true, requestId: 'u1', row: { name: 'a', state: 'unloaded' } });
     await waitUntil(async () => (await readRecord(client, 'w1'))?.models.length === 0, 'a gone from the record', { timeoutMs: 2000 });
+    // The load and the unload were changes: each wrote the inventory again.
+    expect(inventories.length).toBeGreaterThanOrEqual(3);
+    stop();
   });
 
   it('D2: a second live worker with the same name is refused; a restarted one retakes its name', async () => {
@@ -62,12 +75,26 @@ describe('cluster worker (D1, D2, D5, D6)', () => {
     expect(await readRecord(client, 'dup')).toBeNull();
   });
 
-  it('D5: records carry the protocol; another protocol reads as incompatible', async () => {
+  it('D2: a worker paused past its lease whose name was taken stops when it wakes, leaving the new one\'s record alone', async () => {
+    const nats = await startNats();
+    const old = await startWorker(nats.url, { name: 'dup' });
+    old.child.kill('SIGSTOP');
+    const taker = await startWorker(nats.url, { name: 'dup' });
+    old.child.kill('SIGCONT');
+    expect(await old.exited).toBe(1);
+    expect(old.stderr() + old.stdout()).toMatch(/another worker took over the name "dup"/);
+    const client = await clusterClient(nats.url);
+    const record = await readRecord(client, 'dup');
+    expect(record?.incarnation).toBe(taker.record.incarnation);
+    expect(record?.gateway).toBe(taker.record.gateway);
+  });
+
+  it('D5: heartbeats carry the protocol; another protocol reads as incompatible', async () => {
     const nats = await startNats();
     const client = await clusterClient(nats.url);
     await client.bucket('nodes').put(nodeKey('future'), JSON.stringify({ v: 1, name: 'future', protocol: PROTOCOL_VERSION + 1 }));
     const e = await client.bucket('nodes').get(nodeKey('future'));
-    const parsed = parseNodeRecord(e!.value);
+    const parsed = parseNodeHeartbeat(e!.value);
     expect(parsed.ok).toBe(false);
     expect(parsed).toMatchObject({ incompatible: { name: 'future', protocol: PROTOCOL_VERSION + 1 } });
   });

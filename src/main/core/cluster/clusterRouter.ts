@@ -755,6 +755,7 @@ export class ClusterRouter implements ModelRouter {
       if (n.name === this.localName) continue;
       const state = this.watch.stateOf(n, now);
       const r = n.record;
+      const h = n.heartbeat;
       const age = now - n.obs.seenAt;
       nodes.push({
         name: n.name,
@@ -764,9 +765,9 @@ export class ClusterRouter implements ModelRouter {
         version: r?.version ?? '',
         protocol: n.obs.protocol,
         labels: r?.labels ?? {},
-        memory: r?.memory ?? { total: 0, available: 0, budget: 0, models: 0 },
-        gpus: r?.gpus ?? [],
-        inFlight: r?.stats.inFlight ?? 0,
+        memory: h ? { total: h.memory.total, available: h.memory.available, budget: h.memory.budget, models: h.memory.models } : { total: 0, available: 0, budget: 0, models: 0 },
+        gpus: h?.gpus ?? [],
+        inFlight: h?.stats.inFlight ?? 0,
         local: false,
         replicas: (r?.models ?? []).map((m) => ({ model: m.name, state: m.state, inFlight: m.inFlight, queued: m.queued, lastUsed: m.lastUsed })),
       });

@@ -1,19 +1,25 @@
 /**
  * A frontend's view of the nodes (distributed-spec section 1, Liveness): the `loadout_nodes`
- * records as they arrive, each stamped with this frontend's own clock (expiry sends no event and
+ * heartbeats and inventories as they arrive, each node's latest heartbeat merged with the
+ * inventory of its incarnation, stamped with this frontend's own clock (expiry sends no event and
  * clocks differ), the nodes' `stats`, NATS outages (staleness pauses while NATS is down), and
  * the connection errors this frontend saw. `views()` turns it into the planner's NodeViews,
  * judged by view.ts.
  */
 import type { Subscription } from '@nats-io/transport-node';
 import type { Clock } from '../clock';
-import { PROTOCOL_VERSION, tokenToName, type NodeRecord } from './protocol';
+import { PROTOCOL_VERSION, mergeNodeRecord, tokenToName, type NodeHeartbeat, type NodeInventory, type NodeRecord } from './protocol';
 import type { Registry } from './registry';
 import { judgeNode, pruneOutages, type NodeObservation, type NodeView, type Outage, type ReplicaView } from './view';
 
 export interface SeenNode {
   name: string;
-  /** Null for an incompatible record (only its protocol is trusted, D5). */
+  /** Null for an incompatible heartbeat (only its protocol is trusted, D5). */
+  heartbeat: NodeHeartbeat | null;
+  /**
+   * The heartbeat with its incarnation's inventory; null for an incompatible node, or for the
+   * moment between a new incarnation's first heartbeat and its first inventory.
+   */
   record: NodeRecord | null;
   obs: NodeObservation;
   /** Replicas that failed a call since the node's last update: out of routing (D4, D11). */
@@ -34,6 +40,8 @@ function catalogNames(r: NodeRecord): readonly string[] {
 
 export class NodeWatch {
   readonly nodes = new Map<string, SeenNode>();
+  /** The latest inventory per node name, kept apart: it may arrive before the node's heartbeat. */
+  private readonly inventories = new Map<string, NodeInventory>();
   private outages: Outage[] = [];
   private stopWatch: (() => void) | null = null;
   private statsSub: Subscription | null = null;
@@ -53,30 +61,25 @@ export class NodeWatch {
   ) {}
 
   start(): void {
-    this.stopWatch = this.o.registry.watchNodes((_key, record, raw) => {
-      const now = this.o.clock.now();
-      const name = record?.name ?? raw.incompatible?.name;
-      if (!name) {
-        // A deleted key (a worker that stopped cleanly): gone at once.
-        const gone = [...this.nodes.values()].find((n) => n.record && `node.${Buffer.from(n.name).toString('base64url')}` === _key);
+    this.stopWatch = this.o.registry.watchNodes((e) => {
+      if (e.kind === 'gone' && e.half === 'heartbeat') {
+        // A worker that stopped cleanly: gone at once.
+        const gone = this.nodes.get(e.name);
         if (gone) {
-          this.nodes.delete(gone.name);
+          this.nodes.delete(e.name);
           this.o.onChange(gone.name, gone.record);
         }
         return;
       }
-      const prev = this.nodes.get(name);
-      const fresh = !prev || !record || !prev.record || prev.record.incarnation !== record.incarnation || prev.record.seq !== record.seq;
-      const seen: SeenNode = prev ?? { name, record: null, obs: { protocol: 0, heartbeatMs: 2000, draining: false, seenAt: now, connectionErrorAt: null, noRespondersAt: null }, suspect: new Set(), stats: null };
-      const before = seen.record;
-      seen.record = record;
-      seen.obs = { ...seen.obs, protocol: record ? record.protocol : Number(raw.incompatible?.protocol) || -1, heartbeatMs: record?.heartbeatMs ?? seen.obs.heartbeatMs, draining: record?.draining ?? false, seenAt: fresh ? now : seen.obs.seenAt };
-      // Suspect clears when a newer update shows the replica ready again.
-      const errorAt = seen.obs.connectionErrorAt;
-      if (record && fresh && errorAt !== null && now > errorAt)
-        for (const m of [...seen.suspect]) if (record.models.some((r) => r.name === m && (r.state === 'ready' || r.state === 'busy'))) seen.suspect.delete(m);
-      this.nodes.set(name, seen);
-      this.o.onChange(name, before);
+      if (e.kind === 'heartbeat' || (e.kind === 'invalid' && e.half === 'heartbeat' && e.incompatible)) {
+        this.seen(e.name, e.kind === 'heartbeat' ? e.value : null, e.kind === 'invalid' ? e.incompatible?.protocol : undefined);
+        return;
+      }
+      if (e.kind === 'inventory') this.inventories.set(e.name, e.value);
+      else if (e.half === 'inventory') this.inventories.delete(e.name);
+      else return; // a malformed heartbeat changes nothing
+      const n = this.nodes.get(e.name);
+      if (n?.heartbeat) this.seen(e.name, n.heartbeat, undefined);
     });
     this.statsSub = this.o.registry.nc.subscribe('loadout.node.*.stats', {
       callback: (err, msg) => {
@@ -108,6 +111,28 @@ export class NodeWatch {
       this.tick = this.o.clock.setTimeout(loop, 100);
     };
     loop();
+  }
+
+  /**
+   * A heartbeat (or an incompatible one, by its protocol) or an inventory arrived: the node's
+   * record is merged again, and any new write of its incarnation counts as a sign of life.
+   */
+  private seen(name: string, heartbeat: NodeHeartbeat | null, incompatibleProtocol: unknown): void {
+    const now = this.o.clock.now();
+    const prev = this.nodes.get(name);
+    const record = heartbeat ? mergeNodeRecord(heartbeat, this.inventories.get(name)) : null;
+    const before = prev?.record ?? null;
+    const fresh = !prev || !heartbeat || !prev.heartbeat || prev.heartbeat.incarnation !== heartbeat.incarnation || prev.heartbeat.seq !== heartbeat.seq || before?.inventorySeq !== record?.inventorySeq;
+    const n: SeenNode = prev ?? { name, heartbeat: null, record: null, obs: { protocol: 0, heartbeatMs: 2000, draining: false, seenAt: now, connectionErrorAt: null, noRespondersAt: null }, suspect: new Set(), stats: null };
+    n.heartbeat = heartbeat;
+    n.record = record;
+    n.obs = { ...n.obs, protocol: heartbeat ? heartbeat.protocol : Number(incompatibleProtocol) || -1, heartbeatMs: heartbeat?.heartbeatMs ?? n.obs.heartbeatMs, draining: heartbeat?.draining ?? false, seenAt: fresh ? now : n.obs.seenAt };
+    // Suspect clears when a newer update shows the replica ready again.
+    const errorAt = n.obs.connectionErrorAt;
+    if (record && fresh && errorAt !== null && now > errorAt)
+      for (const m of [...n.suspect]) if (record.models.some((r) => r.name === m && (r.state === 'ready' || r.state === 'busy'))) n.suspect.delete(m);
+    this.nodes.set(name, n);
+    this.o.onChange(name, before);
   }
 
   stateOf(n: SeenNode, now: number): NodeView['state'] {
@@ -172,12 +197,13 @@ export class NodeWatch {
       state: this.stateOf(n, now),
       labels: r?.labels ?? {},
       protocol: n.obs.protocol,
-      memory: { total: r?.memory.total ?? 0, available: r?.memory.available ?? 0, budget: r?.memory.budget ?? 0 },
+      memory: { total: n.heartbeat?.memory.total ?? 0, available: n.heartbeat?.memory.available ?? 0, budget: n.heartbeat?.memory.budget ?? 0 },
       limits: { max_active_models: r?.limits.max_active_models ?? 0, memory_budget: r?.limits.memory_budget ?? 0, vram_budget: r?.limits.vram_budget ?? 0 },
-      gpus: r?.gpus ?? [],
+      gpus: n.heartbeat?.gpus ?? [],
       files: r?.files ?? [],
       models,
-      ...(r?.catalog ? { catalog: catalogNames(r) } : {}),
+      // A node whose inventory has not arrived yet takes no placement: nothing is known of its catalog.
+      ...(r ? (r.catalog ? { catalog: catalogNames(r) } : {}) : { catalog: [] }),
     };
   }
 

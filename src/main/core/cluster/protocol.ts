@@ -13,9 +13,10 @@ import type { GpuDevice, ModelState } from '../../../shared/model';
 export const MESSAGE_VERSION = 1;
 /**
  * What workers and frontends must agree on to work together (D5): a node with another value is
- * `incompatible` and never used. Raised when a message's meaning changes.
+ * `incompatible` and never used. Raised when a message's meaning changes (2: a node's record
+ * became two keys, its heartbeat and its inventory).
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const BUCKETS = { nodes: 'loadout_nodes', claims: 'loadout_claims', models: 'loadout_models' } as const;
 /** The buckets' max_age only collects garbage; liveness is judged on heartbeat age (clarifications 7). */
@@ -31,7 +32,7 @@ export function tokenToName(token: string): string {
 }
 
 export const nodeKey = (name: string): string => `node.${nameToken(name)}`;
-export const frontendKey = (id: string): string => `fe.${nameToken(id)}`;
+export const inventoryKey = (name: string): string => `inv.${nameToken(name)}`;
 export const loadClaimKey = (model: string): string => `load.${nameToken(model)}`;
 export const LEADER_KEY = 'leader';
 
@@ -42,7 +43,7 @@ export const fileSubject = (sha256: string): string => `loadout.file.${sha256}`;
 export const FILE_QUEUE = 'loadout.file';
 export const SUSPECT_SUBJECT = 'loadout.cluster.suspect';
 
-/** A worker's resident model as its record shows it. */
+/** A worker's resident model as its inventory shows it (`memoryBytes` there is the estimate; the heartbeat's own figure replaces it). */
 export interface NodeModel {
   name: string;
   state: ModelState;
@@ -80,13 +81,40 @@ export interface NodeCatalogModel {
   contextSize: number | null;
 }
 
-/** `loadout_nodes/node.<token>`: written by that worker alone, every heartbeat and on change. */
-export interface NodeRecord {
+/**
+ * `loadout_nodes/node.<token>`: a worker's heartbeat, written by that worker alone every
+ * `heartbeatMs` (and with each inventory change). Small on purpose: liveness, memory and load.
+ */
+export interface NodeHeartbeat {
   v: 1;
   name: string;
   /** Random per process start: a new incarnation means a restarted worker. */
   incarnation: string;
   protocol: number;
+  /** Increases with every heartbeat of this incarnation. */
+  seq: number;
+  heartbeatMs: number;
+  /** When the worker wrote this (its clock; frontends judge age on their own). */
+  at: string;
+  draining: boolean;
+  /** `models`: what its resident models hold in all; `byModel`: each one's (resident size, else estimate). */
+  memory: { total: number; available: number; budget: number; models: number; byModel: Record<string, number> };
+  /** With their free memory, which changes as models load: a heartbeat's part, not the inventory's. */
+  gpus: GpuDevice[];
+  stats: { inFlight: number; queued: number };
+}
+
+/**
+ * `loadout_nodes/inv.<token>`: what a worker is and holds, written by it alone only when this
+ * changes (clarifications 7), and again before the bucket's max_age could collect it.
+ */
+export interface NodeInventory {
+  v: 1;
+  name: string;
+  incarnation: string;
+  protocol: number;
+  /** Increases with every inventory write of this incarnation. */
+  seq: number;
   /** Loadout's version (informational). */
   version: string;
   /** `host:port` of the gateway (gRPC over TLS). */
@@ -98,22 +126,25 @@ export interface NodeRecord {
   /** The bearer token this incarnation's gateway accepts. */
   token: string;
   labels: Record<string, string>;
-  /** Increases with every write of this incarnation. */
-  seq: number;
-  heartbeatMs: number;
-  /** When the worker wrote this (its clock; frontends judge age on their own). */
-  at: string;
-  draining: boolean;
-  memory: { total: number; available: number; budget: number; models: number };
   limits: { max_active_models: number; memory_budget: number; vram_budget: number };
-  gpus: GpuDevice[];
-  stats: { inFlight: number; queued: number };
   files: NodeFile[];
   models: NodeModel[];
   /** Its catalog's usable models (D34); absent from older workers, whose catalogs are unknown. */
   catalog?: NodeCatalogModel[];
   /** D29: model files this worker is fetching from a peer (or checking in place) for a load. */
   staging?: NodeStaging[];
+}
+
+/** A node as a frontend sees it: its latest heartbeat with the inventory of the same incarnation. */
+export type NodeRecord = NodeHeartbeat & Omit<NodeInventory, 'seq'> & { inventorySeq: number };
+
+/** The node record, or null while the inventory of the heartbeat's incarnation has not arrived. */
+export function mergeNodeRecord(heartbeat: NodeHeartbeat, inventory: NodeInventory | null | undefined): NodeRecord | null {
+  if (!inventory || inventory.incarnation !== heartbeat.incarnation) return null;
+  const { seq: inventorySeq, ...held } = inventory;
+  const byModel = heartbeat.memory.byModel ?? {};
+  const models = held.models.map((m) => (byModel[m.name] === undefined ? m : { ...m, memoryBytes: byModel[m.name] }));
+  return { ...held, ...heartbeat, gpus: heartbeat.gpus ?? [], models, inventorySeq };
 }
 
 /** A file a load waits for (D29): its Downloads job's progress, or why it cannot be had. */
@@ -266,29 +297,48 @@ export function parseDrainRequest(data: Uint8Array): Check<DrainRequest> {
   return { ok: true, value: { v: 1, requestId: e.value.requestId as string, draining } };
 }
 
-/**
- * A node record as read from KV, or why it cannot be used. A record of another protocol keeps
- * its name and protocol (so it can be shown as `incompatible`, D5) and nothing else is trusted.
- */
-export function parseNodeRecord(data: Uint8Array): Check<NodeRecord> | { ok: false; error: string; incompatible: { name: string; protocol: unknown } } {
+type Incompatible = { ok: false; error: string; incompatible: { name: string; protocol: unknown } };
+
+/** The checks both halves of a node's record share: JSON, a name, this protocol, an incarnation and seq. */
+function parseNodeValue(data: Uint8Array, what: string): Check<Record<string, unknown> & { name: string }> | Incompatible {
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(data));
   } catch {
-    return { ok: false, error: 'node record: not JSON' };
+    return { ok: false, error: `${what}: not JSON` };
   }
-  if (!object(parsed) || !isString(parsed.name, 256)) return { ok: false, error: 'node record: no name' };
+  if (!object(parsed) || !isString(parsed.name, 256)) return { ok: false, error: `${what}: no name` };
   if (parsed.protocol !== PROTOCOL_VERSION || parsed.v !== MESSAGE_VERSION)
     return { ok: false, error: `node ${parsed.name} speaks protocol ${JSON.stringify(parsed.protocol)}, this one ${PROTOCOL_VERSION}`, incompatible: { name: parsed.name, protocol: parsed.protocol } };
-  for (const k of ['incarnation', 'gateway', 'token', 'tlsSha256', 'tlsCert'] as const) if (typeof parsed[k] !== 'string') return { ok: false, error: `node record ${parsed.name}: ${k} missing` };
-  if (typeof parsed.seq !== 'number' || typeof parsed.heartbeatMs !== 'number' || !Array.isArray(parsed.models) || !object(parsed.memory))
-    return { ok: false, error: `node record ${parsed.name}: seq, heartbeatMs, models or memory missing` };
-  if (!Array.isArray(parsed.files)) parsed.files = [];
+  if (typeof parsed.incarnation !== 'string' || typeof parsed.seq !== 'number') return { ok: false, error: `${what} ${parsed.name}: incarnation or seq missing` };
+  return { ok: true, value: parsed as Record<string, unknown> & { name: string } };
+}
+
+/**
+ * A heartbeat as read from KV, or why it cannot be used. One of another protocol keeps its name
+ * and protocol (so the node can be shown as `incompatible`, D5) and nothing else is trusted.
+ */
+export function parseNodeHeartbeat(data: Uint8Array): Check<NodeHeartbeat> | Incompatible {
+  const r = parseNodeValue(data, 'node heartbeat');
+  if (!r.ok) return r;
+  const h = r.value;
+  if (typeof h.heartbeatMs !== 'number' || !object(h.memory)) return { ok: false, error: `node heartbeat ${h.name}: heartbeatMs or memory missing` };
+  return { ok: true, value: h as unknown as NodeHeartbeat };
+}
+
+/** An inventory as read from KV, or why it cannot be used. */
+export function parseNodeInventory(data: Uint8Array): Check<NodeInventory> | Incompatible {
+  const r = parseNodeValue(data, 'node inventory');
+  if (!r.ok) return r;
+  const inv = r.value;
+  for (const k of ['gateway', 'token', 'tlsSha256', 'tlsCert'] as const) if (typeof inv[k] !== 'string') return { ok: false, error: `node inventory ${inv.name}: ${k} missing` };
+  if (!Array.isArray(inv.models)) return { ok: false, error: `node inventory ${inv.name}: models missing` };
+  if (!Array.isArray(inv.files)) inv.files = [];
   // D29: only well-formed staging entries are read; anything else in them is ignored.
-  parsed.staging = Array.isArray(parsed.staging)
-    ? parsed.staging.filter((x): x is NodeStaging => object(x) && isString(x.model, 256) && typeof x.state === 'string' && Number.isFinite(x.receivedBytes) && Number.isFinite(x.totalBytes) && (x.error === null || (object(x.error) && typeof x.error.code === 'string' && typeof x.error.message === 'string'))).slice(0, 1000)
+  inv.staging = Array.isArray(inv.staging)
+    ? inv.staging.filter((x): x is NodeStaging => object(x) && isString(x.model, 256) && typeof x.state === 'string' && Number.isFinite(x.receivedBytes) && Number.isFinite(x.totalBytes) && (x.error === null || (object(x.error) && typeof x.error.code === 'string' && typeof x.error.message === 'string'))).slice(0, 1000)
     : [];
-  return { ok: true, value: parsed as unknown as NodeRecord };
+  return { ok: true, value: inv as unknown as NodeInventory };
 }
 
 /** `loadout.file.<sha256>` asks for `length` bytes at `offset` (D29). */

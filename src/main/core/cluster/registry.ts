@@ -9,11 +9,20 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { BUCKETS, BUCKET_MAX_AGE_MS, NodeRecord, nodeKey, parseNodeRecord, redactUrl } from './protocol';
+import { BUCKETS, BUCKET_MAX_AGE_MS, inventoryKey, nodeKey, parseNodeHeartbeat, parseNodeInventory, redactUrl, tokenToName, type NodeHeartbeat, type NodeInventory } from './protocol';
 
 export { redactUrl };
 
 export type BucketName = keyof typeof BUCKETS;
+
+/** A change to one half of a node's record in `loadout_nodes` (its key's name decoded). */
+export type NodeEntry =
+  | { kind: 'heartbeat'; name: string; value: NodeHeartbeat }
+  | { kind: 'inventory'; name: string; value: NodeInventory }
+  /** The key was deleted (a clean stop) or expired. */
+  | { kind: 'gone'; half: 'heartbeat' | 'inventory'; name: string }
+  /** A value that cannot be used; `incompatible` where only its protocol differs (D5). */
+  | { kind: 'invalid'; half: 'heartbeat' | 'inventory'; name: string; error: string; incompatible?: { name: string; protocol: unknown } };
 
 export interface RegistryOptions {
   /** `nats://[user:pass@|token@]host:port` (or tls://). */
@@ -199,26 +208,32 @@ export class Registry {
   }
 
   /**
-   * Calls `onEntry` for every node record now and as they change (deleted keys as null), until
-   * the returned stop; re-created after each reconnect.
+   * Calls `onEntry` for every node heartbeat and inventory now and as they change, until the
+   * returned stop; re-created after each reconnect.
    */
-  watchNodes(onEntry: (key: string, record: NodeRecord | null, raw: { incompatible?: { name: string; protocol: unknown }; error?: string }) => void): () => void {
+  watchNodes(onEntry: (entry: NodeEntry) => void): () => void {
     let stopped = false;
     let current: { stop(): void } | null = null;
     const start = async (): Promise<void> => {
       current?.stop();
       if (stopped) return;
-      const iter = await this.bucket('nodes').watch({ key: 'node.>' });
+      // One watcher over the bucket (nats-server 2.9 takes one filter per consumer); other keys are skipped.
+      const iter = await this.bucket('nodes').watch({ key: '>' });
       current = iter;
       void (async () => {
         for await (const e of iter as AsyncIterable<KvWatchEntry>) {
+          const dot = e.key.indexOf('.');
+          const prefix = e.key.slice(0, dot);
+          const half = prefix === 'node' ? 'heartbeat' : prefix === 'inv' ? 'inventory' : null;
+          if (!half) continue;
+          const name = tokenToName(e.key.slice(dot + 1));
           if (e.operation !== 'PUT') {
-            onEntry(e.key, null, {});
+            onEntry({ kind: 'gone', half, name });
             continue;
           }
-          const parsed = parseNodeRecord(e.value);
-          if (parsed.ok) onEntry(e.key, parsed.value, {});
-          else onEntry(e.key, null, { error: parsed.error, incompatible: 'incompatible' in parsed ? parsed.incompatible : undefined });
+          const parsed = half === 'heartbeat' ? parseNodeHeartbeat(e.value) : parseNodeInventory(e.value);
+          if (parsed.ok) onEntry(half === 'heartbeat' ? { kind: 'heartbeat', name, value: parsed.value as NodeHeartbeat } : { kind: 'inventory', name, value: parsed.value as NodeInventory });
+          else onEntry({ kind: 'invalid', half, name, error: parsed.error, incompatible: (parsed as { incompatible?: { name: string; protocol: unknown } }).incompatible });
         }
       })().catch(() => {});
     };
@@ -241,12 +256,14 @@ export class Registry {
 }
 
 /**
- * One worker's ownership of `node.<name>` (D2): created if free; taken over with update(rev) if
- * the holder wrote nothing for 2 of its heartbeats; else refused naming the holder. Later
- * writes are update(rev), so a second writer is noticed instead of overwritten.
+ * One worker's ownership of its keys (D2): `node.<name>` created if free; taken over with
+ * update(rev) if the holder wrote nothing for 2 of its heartbeats; else refused naming the
+ * holder. Later writes are update(rev), so a second writer is noticed instead of overwritten.
+ * `inv.<name>` is written only by the incarnation that holds `node.<name>`.
  */
 export class NodeKeyOwner {
   private revision = 0;
+  private inventoryRevision = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -259,34 +276,35 @@ export class NodeKeyOwner {
     return this.registry.bucket('nodes');
   }
 
-  async claim(record: NodeRecord): Promise<void> {
+  async claim(heartbeat: NodeHeartbeat): Promise<void> {
     const key = nodeKey(this.name);
     try {
-      this.revision = await this.kv.create(key, JSON.stringify(record));
+      this.revision = await this.kv.create(key, JSON.stringify(heartbeat));
       return;
     } catch (e) {
       if (!isWrongSequence(e)) throw e;
     }
     const seen = await this.kv.get(key);
     if (!seen || seen.operation !== 'PUT') {
-      this.revision = await this.kv.create(key, JSON.stringify(record));
+      this.revision = await this.kv.create(key, JSON.stringify(heartbeat));
       return;
     }
-    const holder = parseNodeRecord(seen.value);
-    const holderHeartbeat = holder.ok ? holder.value.heartbeatMs : record.heartbeatMs;
+    const holder = parseNodeHeartbeat(seen.value);
+    const holderHeartbeat = holder.ok ? holder.value.heartbeatMs : heartbeat.heartbeatMs;
     // Stale means: no write for 2 of the holder's heartbeats, observed on our own clock.
     const deadline = Date.now() + 2 * holderHeartbeat + 50;
     while (Date.now() < deadline) {
       await this.sleep(Math.max(10, Math.min(holderHeartbeat / 4, deadline - Date.now())));
       const now = await this.kv.get(key);
       if (now && now.revision !== seen.revision && now.operation === 'PUT') {
-        const who = parseNodeRecord(now.value);
-        const where = who.ok ? ` (gateway ${who.value.gateway}, started as incarnation ${who.value.incarnation})` : '';
+        const inv = await this.kv.get(inventoryKey(this.name)).catch(() => null);
+        const who = inv && inv.operation === 'PUT' ? parseNodeInventory(inv.value) : null;
+        const where = who?.ok ? ` (gateway ${who.value.gateway}, started as incarnation ${who.value.incarnation})` : '';
         throw new ClusterJoinError(`Another live worker holds the name "${this.name}"${where}. Stop it or start this one with another --name.`);
       }
     }
     try {
-      this.revision = await this.kv.update(key, JSON.stringify(record), seen.revision);
+      this.revision = await this.kv.update(key, JSON.stringify(heartbeat), seen.revision);
     } catch (e) {
       if (isWrongSequence(e)) throw new ClusterJoinError(`Another worker took the name "${this.name}" at the same moment. Start this one with another --name.`);
       throw e;
@@ -294,33 +312,55 @@ export class NodeKeyOwner {
   }
 
   /**
-   * Writes the record. Returns false when another incarnation took the key over (this worker
+   * Writes the heartbeat. Returns false when another incarnation took the key over (this worker
    * must stop using the name); a key lost with its bucket is created again.
    */
-  async write(record: NodeRecord): Promise<boolean> {
+  async write(heartbeat: NodeHeartbeat): Promise<boolean> {
     const key = nodeKey(this.name);
     try {
-      this.revision = await this.kv.update(key, JSON.stringify(record), this.revision);
+      this.revision = await this.kv.update(key, JSON.stringify(heartbeat), this.revision);
       return true;
     } catch (e) {
       if (!isWrongSequence(e)) throw e;
     }
     const now = await this.kv.get(key);
     if (!now || now.operation !== 'PUT') {
-      this.revision = await this.kv.create(key, JSON.stringify(record));
+      this.revision = await this.kv.create(key, JSON.stringify(heartbeat));
       return true;
     }
-    const holder = parseNodeRecord(now.value);
+    const holder = parseNodeHeartbeat(now.value);
     if (holder.ok && holder.value.incarnation === this.incarnation) {
       // Our own earlier write whose acknowledgement was lost (a reconnect).
-      this.revision = await this.kv.update(key, JSON.stringify(record), now.revision);
+      this.revision = await this.kv.update(key, JSON.stringify(heartbeat), now.revision);
       return true;
     }
     return false;
   }
 
-  /** Removes the record on a clean stop, so frontends see the node gone at once. */
+  /**
+   * Writes the inventory. Returns false when `node.<name>` is another incarnation's: a worker
+   * paused past its lease must not overwrite the inventory of the one that took its name.
+   */
+  async writeInventory(inventory: NodeInventory): Promise<boolean> {
+    const key = inventoryKey(this.name);
+    try {
+      const data = JSON.stringify(inventory);
+      this.inventoryRevision = this.inventoryRevision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, this.inventoryRevision);
+      return true;
+    } catch (e) {
+      if (!isWrongSequence(e)) throw e;
+    }
+    const holder = await this.kv.get(nodeKey(this.name));
+    const held = holder && holder.operation === 'PUT' ? parseNodeHeartbeat(holder.value) : null;
+    if (held && (!held.ok || held.value.incarnation !== this.incarnation)) return false;
+    const now = await this.kv.get(key);
+    this.inventoryRevision = !now || now.operation !== 'PUT' ? await this.kv.create(key, JSON.stringify(inventory)) : await this.kv.update(key, JSON.stringify(inventory), now.revision);
+    return true;
+  }
+
+  /** Removes both keys on a clean stop, so frontends see the node gone at once. */
   async release(): Promise<void> {
+    await this.kv.delete(inventoryKey(this.name), { previousSeq: this.inventoryRevision }).catch(() => {});
     await this.kv.delete(nodeKey(this.name), { previousSeq: this.revision }).catch(() => {});
   }
 }

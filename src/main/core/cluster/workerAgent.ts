@@ -1,8 +1,9 @@
 /**
  * The worker side of the cluster: a headless core (its own loader enforces this node's cap,
  * budget, groups, ttl, stall and crash rules, D26) joined to NATS. It owns `node.<name>` (D2),
- * rewrites it every heartbeat and at once when its models change (D1), answers load, unload,
- * ping and drain requests, and publishes its events and stats. Inference comes through the
+ * its heartbeat, rewritten every heartbeat, and `inv.<name>`, its inventory (models, files,
+ * catalog), written at once when that changes and only then (D1, clarifications 7). It answers
+ * load, unload, ping and drain requests, and publishes its events and stats. Inference comes through the
  * gateway, never NATS.
  *
  * Trust (clarifications 3): a load names a model of this worker's own catalog; the spec's
@@ -40,7 +41,8 @@ import {
   type NodeEvent,
   type NodeFile,
   type NodeModel,
-  type NodeRecord,
+  type NodeHeartbeat,
+  type NodeInventory,
   type NodeStaging,
   type NodeStats,
 } from './protocol';
@@ -68,6 +70,8 @@ export interface WorkerAgentOptions {
 
 const UNLOAD_REASONS = new Set<UnloadReason>(['lru', 'group', 'memory', 'idle', 'stalled', 'reclaimer', 'vram_pressure', 'crashed', 'settings', 'user', 'shutdown', 'scale_down', 'drain']);
 const STATS_INTERVAL_MS = 100;
+/** An unchanged inventory is written again this often, well inside the bucket's max_age (1 h). */
+const INVENTORY_REFRESH_MS = 10 * 60_000;
 
 export function nodeModelOf(row: ModelRow): NodeModel {
   return {
@@ -100,13 +104,17 @@ export function defaultAdvertise(listenHost: string): string {
 
 export class WorkerAgent {
   private seq = 0;
+  private inventorySeq = 0;
+  /** The inventory last written (its JSON, without seq) and when. */
+  private writtenInventory = '';
+  private inventoryWrittenAt = 0;
   private eventSeq = 0;
   private draining = false;
   private readonly writes = new SerialQueue();
   private writePending = false;
   private readonly subs: Subscription[] = [];
   private readonly disposers: (() => void)[] = [];
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private statsTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private lastWriteError = '';
@@ -143,7 +151,8 @@ export class WorkerAgent {
       cert, token, host: o.listenHost, port: o.listenPort, nodeName: o.name });
     const agent = new WorkerAgent(o, owner, gateway, cert, incarnation, token);
     try {
-      await owner.claim(agent.record());
+      await owner.claim(agent.heartbeat());
+      await agent.writeInventory();
     } catch (e) {
       gateway.forceClose();
       throw e;
@@ -161,11 +170,38 @@ export class WorkerAgent {
     return this.o.router.snapshot().models;
   }
 
-  /** The record as of now; `seq` grows with every write of this incarnation. */
-  record(): NodeRecord {
+  /** The heartbeat as of now; `seq` grows with every heartbeat of this incarnation. */
+  heartbeat(): NodeHeartbeat {
+    const snapshot = this.o.router.snapshot();
+    const models = snapshot.models.filter((r) => isOccupying(r.state));
+    let inFlight = 0;
+    let queued = 0;
+    const byModel: Record<string, number> = {};
+    for (const m of models) {
+      inFlight += m.inFlight;
+      queued += m.queued;
+      const bytes = m.memory.rssBytes ?? m.memory.estimateBytes;
+      if (bytes !== null) byModel[m.name] = bytes;
+    }
+    return {
+      v: 1,
+      name: this.o.name,
+      incarnation: this.incarnation,
+      protocol: PROTOCOL_VERSION,
+      seq: ++this.seq,
+      heartbeatMs: this.o.heartbeatMs,
+      at: new Date().toISOString(),
+      draining: this.draining,
+      memory: { total: totalmem(), available: freemem(), budget: this.o.core.commands.settings().memory_budget, models: Object.values(byModel).reduce((n, b) => n + b, 0), byModel },
+      gpus: snapshot.gpus ?? [],
+      stats: { inFlight, queued },
+    };
+  }
+
+  /** The inventory as of now, without its `seq` (given when it is written). */
+  inventory(): Omit<NodeInventory, 'seq'> {
     const snapshot = this.o.router.snapshot();
     const settings = this.o.core.commands.settings();
-    const models = snapshot.models.filter((r) => isOccupying(r.state)).map(nodeModelOf);
     const files = new Map<string, NodeFile>();
     for (const r of snapshot.models) {
       if (!r.file || r.sizeBytes === null || r.status !== 'ok') continue;
@@ -186,12 +222,6 @@ export class WorkerAgent {
       estimateBytes: r.memory.estimateBytes,
       contextSize: r.contextSize,
     }));
-    let inFlight = 0;
-    let queued = 0;
-    for (const m of models) {
-      inFlight += m.inFlight;
-      queued += m.queued;
-    }
     return {
       v: 1,
       name: this.o.name,
@@ -203,22 +233,20 @@ export class WorkerAgent {
       tlsCert: this.cert.cert,
       token: this.token,
       labels: this.o.labels,
-      seq: ++this.seq,
-      heartbeatMs: this.o.heartbeatMs,
-      at: new Date().toISOString(),
-      draining: this.draining,
-      memory: { total: totalmem(), available: freemem(), budget: settings.memory_budget, models: models.reduce((n, m) => n + (m.memoryBytes ?? 0), 0) },
       limits: { max_active_models: settings.max_active_models, memory_budget: settings.memory_budget, vram_budget: settings.vram_budget },
-      gpus: snapshot.gpus ?? [],
-      stats: { inFlight, queued },
       files: [...files.values()],
-      models,
+      // The estimate, which holds still: a resident model's measured size goes in each heartbeat.
+      models: snapshot.models.filter((r) => isOccupying(r.state)).map((r) => ({ ...nodeModelOf(r), memoryBytes: r.memory.estimateBytes })),
       staging: [...this.staging.values()],
       catalog,
     };
   }
 
-  /** Writes the record (coalesced: a write asked for while one is queued is that one). */
+  /**
+   * Writes the heartbeat, and the inventory where it changed (clarifications 7) or was last
+   * written long enough ago that the bucket's max_age could collect it; coalesced: a write asked
+   * for while one is queued is that one.
+   */
   writeRecord(): Promise<void> {
     if (this.writePending || this.stopped) return this.writes.idle();
     this.writePending = true;
@@ -227,7 +255,7 @@ export class WorkerAgent {
       if (this.stopped || !this.o.registry.connected) return;
       await this.refreshFiles().catch((e: Error) => this.o.log(`cluster: could not list the files to serve (${e.message})`));
       try {
-        const ok = await this.owner.write(this.record());
+        const ok = (await this.owner.write(this.heartbeat())) && (await this.writeInventory());
         this.lastWriteError = '';
         if (!ok) {
           this.stopped = true;
@@ -239,6 +267,18 @@ export class WorkerAgent {
         this.lastWriteError = m;
       }
     });
+  }
+
+  /** Writes the inventory if it changed or is due again; false when the name was lost. */
+  private async writeInventory(): Promise<boolean> {
+    const inventory = this.inventory();
+    const json = JSON.stringify(inventory);
+    const now = Date.now();
+    if (json === this.writtenInventory && now - this.inventoryWrittenAt < INVENTORY_REFRESH_MS) return true;
+    const ok = await this.owner.writeInventory({ ...inventory, seq: ++this.inventorySeq });
+    this.writtenInventory = json;
+    this.inventoryWrittenAt = now;
+    return ok;
   }
 
   private get modelsDir(): string {
@@ -342,8 +382,14 @@ export class WorkerAgent {
         }
       }),
     );
-    this.disposers.push(this.o.registry.onReconnect(() => this.writeRecord()));
-    this.heartbeat = setInterval(() => void this.writeRecord(), this.o.heartbeatMs);
+    this.disposers.push(
+      this.o.registry.onReconnect(() => {
+        // A restarted server may have lost the bucket: the inventory goes out again, changed or not.
+        this.writtenInventory = '';
+        return this.writeRecord();
+      }),
+    );
+    this.heartbeatTimer = setInterval(() => void this.writeRecord(), this.o.heartbeatMs);
   }
 
   private checked<T>(r: { ok: true; value: T } | { ok: false; error: string }, what: string): T {
@@ -541,7 +587,7 @@ export class WorkerAgent {
   /** Stops serving and removes the record (a clean stop: frontends see the node leave at once). */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.statsTimer) clearTimeout(this.statsTimer);
     for (const d of this.disposers) d();
     for (const s of this.subs) s.unsubscribe();
