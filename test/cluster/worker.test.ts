@@ -147,4 +147,25 @@ describe('cluster worker (D1, D2, D5, D6)', () => {
     await waitUntil(async () => (await seqNow()) > cutAt + 2, 'heartbeats after the heal', { timeoutMs: 10_000 });
     expect((await readRecord(client, 'w1'))?.incarnation).toBe(w.record.incarnation);
   }, 90_000);
+
+  it('a model unloaded just before nats-server is SIGKILLed is gone from the record within a second of its return', async () => {
+    const nats = await startNats();
+    const w = await startWorker(nats.url, { name: 'w1', configs: { 'n.yaml': faultModel('n') } });
+    const client = await clusterClient(nats.url);
+    const load = { v: 1, requestId: 'l1', frontend: 'fe1', spec: { name: 'n', backend: 'fault', file: null, config: {}, needBytes: 0 }, protect: [], origin: 'api' };
+    expect(await request(client, 'w1', 'load', load)).toMatchObject({ ok: true });
+    await waitUntil(async () => (await readRecord(client, 'w1'))?.models.some((m) => m.state === 'ready'), 'n ready in the record');
+    expect(await request(client, 'w1', 'unload', { v: 1, requestId: 'u1', model: 'n', force: false, reason: 'user', by: null })).toMatchObject({ ok: true });
+    // The inventory write that the unload started is in flight as the server dies: its answer
+    // never comes. The worker gives it up with the connection, not 5 s later.
+    await nats.kill();
+    await new Promise((r) => setTimeout(r, 500));
+    await nats.restart();
+    const back = Date.now();
+    // (This test's own client reads once it has its buckets back: a read sent earlier can go unanswered too.)
+    await waitUntil(() => client.connected, 'the test client reconnected', { timeoutMs: 10_000 });
+    await waitUntil(async () => (await readRecord(client, 'w1'))?.models.length === 0, 'n gone from the record', { timeoutMs: 3_000, intervalMs: 25 });
+    expect(Date.now() - back).toBeLessThan(2_000);
+    expect(w.stderr() + w.stdout()).toMatch(/reconnected to NATS/);
+  }, 60_000);
 });

@@ -254,8 +254,16 @@ export class WorkerAgent {
       this.writePending = false;
       if (this.stopped || !this.o.registry.connected) return;
       await this.refreshFiles().catch((e: Error) => this.o.log(`cluster: could not list the files to serve (${e.message})`));
+      // A write in flight when NATS drops is never answered (its reply went with the old socket)
+      // and would hold every later write until its 5 s timeout, so the node's state would lag that
+      // long after NATS returns: a disconnect gives it up, and the writes after the reconnect go at once.
+      let offDisconnect = () => {};
+      const dropped = new Promise<never>((_, reject) => (offDisconnect = this.o.registry.onDisconnect(() => reject(new Error('the connection to NATS was lost')))));
+      const work = (async () => (await this.owner.write(this.heartbeat())) && (await this.writeInventory()))();
+      dropped.catch(() => {});
+      work.catch(() => {});
       try {
-        const ok = (await this.owner.write(this.heartbeat())) && (await this.writeInventory());
+        const ok = await Promise.race([work, dropped]);
         this.lastWriteError = '';
         if (!ok) {
           this.stopped = true;
@@ -265,6 +273,8 @@ export class WorkerAgent {
         const m = (e as Error).message;
         if (m !== this.lastWriteError) this.o.log(`cluster: could not write the node record (${m}); retrying every heartbeat`);
         this.lastWriteError = m;
+      } finally {
+        offDisconnect();
       }
     });
   }
