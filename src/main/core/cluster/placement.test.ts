@@ -156,6 +156,14 @@ describe('placeModel', () => {
     expect(d.kind === 'fail' && d.retryAfter).toBeUndefined();
   });
 
+  it('a node still stopping the replica (an unload a moment ago) is waited for, up to eviction_wait, not refused', () => {
+    const nodes = [node('a', { models: [replica('X', { state: 'stopping' })] }), node('b', { state: 'dead' })];
+    expect(place(nodes, { evictionWait: 2 })).toMatchObject({ kind: 'wait', until: NOW + 2_000, nodes: ['a'] });
+    // Once its record drops the replica, the node takes it.
+    expect(place([node('a'), node('b', { state: 'dead' })], { evictionWait: 2, now: NOW + 500, waitingSince: NOW })).toMatchObject({ kind: 'load', node: 'a' });
+    expect(place(nodes, { evictionWait: 2, now: NOW + 2_000, waitingSince: NOW })).toMatchObject({ kind: 'fail', code: 'no_node', message: expect.stringContaining('still stopping on a') });
+  });
+
   it('a node with GPUs also runs the VRAM admission: idle GPU models make room, and the layer count comes back', () => {
     const estimate: ModelEstimate = {
       totalLayers: 33,

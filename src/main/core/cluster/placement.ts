@@ -78,17 +78,21 @@ export function placeModel(input: PlacementInput): PlacementDecision {
   const { target } = input;
   const why: string[] = [];
   const candidates: NodeView[] = [];
+  // A node still stopping this model's replica (an unload a moment ago) takes it once that ends:
+  // waited for like a busy node, not refused.
+  const stopping: Outcome[] = [];
   for (const node of input.nodes) {
     const reason = unusable(node, input);
-    if (reason) why.push(`${node.name} ${reason}`);
+    if (reason === STILL_STOPPING) stopping.push({ kind: 'busy', node, code: 'no_node', message: `${target.name} is still stopping on ${node.name}` });
+    else if (reason) why.push(`${node.name} ${reason}`);
     else candidates.push(node);
   }
-  if (candidates.length === 0) {
+  if (candidates.length === 0 && stopping.length === 0) {
     const detail = why.length ? why.join('; ') : 'no node has joined the cluster';
     return { kind: 'fail', code: 'no_node', message: `No node can take ${target.name} (node_selector ${selectorText(target.selector)}): ${detail}.`, retryAfter: NO_NODE_RETRY_S };
   }
 
-  const outcomes = candidates.map((n) => evaluateNode(n, input));
+  const outcomes = [...candidates.map((n) => evaluateNode(n, input)), ...stopping];
   const room = outcomes.filter((o): o is Room => o.kind === 'room');
   const admit = room.filter((o) => o.unloads.length === 0 && o.exiting === 0).sort(byAdmitPreference);
   const makeRoom = room.filter((o) => o.unloads.length > 0 || o.exiting > 0).sort(byClusterLru);
@@ -109,6 +113,8 @@ export function placeModel(input: PlacementInput): PlacementDecision {
   return refusal(target.name, outcomes);
 }
 
+const STILL_STOPPING = 'is still stopping its replica';
+
 /** Why a node is out before admission is asked (the hard filter), or null. */
 function unusable(node: NodeView, input: PlacementInput): string | null {
   if (node.protocol !== input.protocol) return `speaks protocol ${node.protocol}, not ${input.protocol}`;
@@ -116,7 +122,8 @@ function unusable(node: NodeView, input: PlacementInput): string | null {
   if (!matchesSelector(node.labels, input.target.selector)) return `does not match (labels ${selectorText(node.labels)})`;
   if (input.exclude?.has(node.name)) return 'refused it already';
   if (node.catalog && !node.catalog.includes(input.target.name)) return 'does not have it';
-  if (node.models.some((m) => m.name === input.target.name && isOccupying(m.state))) return 'already has a replica';
+  const own = node.models.find((m) => m.name === input.target.name && isOccupying(m.state));
+  if (own) return own.state === 'stopping' ? STILL_STOPPING : 'already has a replica';
   return null;
 }
 
