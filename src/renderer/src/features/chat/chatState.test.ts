@@ -153,35 +153,27 @@ describe('conversation settings form', () => {
   });
 });
 
-describe('deltas are coalesced over a few milliseconds', () => {
-  it('a first delta shows at once, the ones right after it in one update 8 ms later; a generation event supersedes what was buffered', async () => {
-    vi.useFakeTimers();
-    try {
-      const { useChat, receiveChatEvent } = await import('./chatStore');
-      receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: '' }) });
-      let updates = 0;
-      const off = useChat.subscribe(() => updates++);
-      receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'a' });
-      await vi.advanceTimersByTimeAsync(0);
-      expect(updates).toBe(1); // nothing to wait for: no flush in the last 8 ms
-      expect(useChat.getState().generations.c.text).toBe('a');
+describe('deltas are coalesced per burst', () => {
+  it('the deltas that arrive together fold into one update right after them; a generation event supersedes what was buffered', async () => {
+    const { useChat, receiveChatEvent } = await import('./chatStore');
+    receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: '' }) });
+    let updates = 0;
+    const off = useChat.subscribe(() => updates++);
+    for (const text of ['a', 'b', 'c']) receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text });
+    expect(updates).toBe(0); // the burst is still arriving (this task)
+    await vi.waitFor(() => expect(updates).toBe(1)); // then one update for the three
+    expect(useChat.getState().generations.c.text).toBe('abc');
 
-      for (const text of ['b', 'c', 'd']) receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text });
-      await vi.advanceTimersByTimeAsync(7);
-      expect(updates).toBe(1); // held until 8 ms after the last flush
-      await vi.advanceTimersByTimeAsync(1);
-      expect(updates).toBe(2); // the three in one update
-      expect(useChat.getState().generations.c.text).toBe('abcd');
+    receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'd' });
+    await vi.waitFor(() => expect(updates).toBe(2));
+    expect(useChat.getState().generations.c.text).toBe('abcd');
 
-      // Buffered, then a generation event whose text already has it: the buffer is dropped, not applied twice.
-      receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'e' });
-      receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: 'abcde' }) });
-      await vi.advanceTimersByTimeAsync(8);
-      expect(useChat.getState().generations.c.text).toBe('abcde');
-      off();
-    } finally {
-      vi.useRealTimers();
-    }
+    // Buffered, then a generation event whose text already has it: the buffer is dropped, not applied twice.
+    receiveChatEvent({ type: 'chat-delta', conversationId: 'c', messageId: 'r', text: 'e' });
+    receiveChatEvent({ type: 'generation', conversationId: 'c', generation: gen('c', 'r', { text: 'abcde' }) });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(useChat.getState().generations.c.text).toBe('abcde');
+    off();
   });
 });
 

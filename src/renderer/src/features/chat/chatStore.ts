@@ -1,8 +1,9 @@
 /**
  * The chat's own store, apart from the models store: a token streaming in re-renders the one
  * message it belongs to, never the model views (and a model event never re-renders a chat).
- * Deltas are buffered and folded in at most every FLUSH_MS (receiveDelta).
+ * Deltas are buffered and folded in once per burst (receiveDelta).
  */
+import { flushSync } from 'react-dom';
 import { create } from 'zustand';
 import type { ChatEvent, ChatMessage, Conversation, ConversationSummary, Generation } from '../../../../shared/chat';
 import type { Plan } from '../../../../shared/model';
@@ -93,35 +94,41 @@ export const useChat = create<ChatStore>()((set) => ({
   setParamsEdit: (id, edit) => set((s) => ({ paramsEdits: put(s.paramsEdits, id, edit) })),
 }));
 
-// ---- deltas, coalesced over a few milliseconds
+// ---- deltas, coalesced per burst
 
 /**
- * A delta folds into the store at once when none did in the last FLUSH_MS, else when that time
- * is up. Waiting for the next animation frame instead cost up to a whole frame per token (more
- * on a busy machine, where frames come late) before React even started; this bound keeps a
- * token's arrival-to-screen time a few milliseconds while a fast stream still renders at most
- * about 120 times a second.
+ * Deltas fold into the store once per burst: the first of a burst posts a message to itself, and
+ * the WebSocket messages already queued (a stream's deltas come in bursts) run before it, so it
+ * folds the whole burst at once. Timers and animation frames are the browser's lowest-priority
+ * tasks: while a stream rendered, even a 0 ms timer fired 13-18 ms late at p95 (`npm run
+ * bench:ui`), which was most of a token's arrival-to-screen time.
  */
-const FLUSH_MS = 8;
 const pendingDeltas: DeltaBatch = new Map();
-let flushTimer: ReturnType<typeof setTimeout> | null = null;
-let lastFlush = -Infinity;
+let flushPosted = false;
+let flushChannel: MessageChannel | null = null;
 
 function flush(): void {
-  flushTimer = null;
-  lastFlush = Date.now();
+  flushPosted = false;
   if (pendingDeltas.size === 0) return;
   const batch = new Map(pendingDeltas);
   pendingDeltas.clear();
-  useChat.getState().receiveDeltas(batch);
+  // React commits the text in this task: left to its scheduler, the render would wait behind the
+  // WebSocket messages queued meanwhile (a fast stream sends hundreds a second).
+  flushSync(() => useChat.getState().receiveDeltas(batch));
 }
 
-/** A chat-delta: appended to the buffer, folded into the store within FLUSH_MS. */
+/** A chat-delta: appended to the buffer, folded into the store once the messages queued with it have run. */
 export function receiveDelta(event: Extract<ChatEvent, { type: 'chat-delta' }>): void {
   const p = pendingDeltas.get(event.conversationId);
   if (p && p.messageId === event.messageId) p.text += event.text;
   else pendingDeltas.set(event.conversationId, { messageId: event.messageId, text: event.text });
-  flushTimer ??= setTimeout(flush, Math.max(0, lastFlush + FLUSH_MS - Date.now()));
+  if (flushPosted) return;
+  flushPosted = true;
+  if (!flushChannel) {
+    flushChannel = new MessageChannel();
+    flushChannel.port1.onmessage = flush;
+  }
+  flushChannel.port2.postMessage(null);
 }
 
 /** A `generation` event carries the text so far: deltas buffered before it are in it already. */
