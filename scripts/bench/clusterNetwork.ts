@@ -8,11 +8,15 @@
  * Workers are started once, up front and in parallel, each with a label that keeps one figure's
  * model on its own nodes (node_selector), so no figure's kills disturb another's replicas.
  */
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
+import { FileServer, natsPeerSource } from '../../src/main/core/cluster/peerFiles';
+import { DownloadEngine, type DownloadJob } from '../../src/main/core/downloads/engine';
 import type { LoadoutError } from '../../src/shared/errors';
 import type { Figure } from '../bench-cluster';
-import { cleanupCluster, startNats, startWorker, type Nats, type Worker } from '../../test/cluster/harness';
+import { cleanupCluster, clusterClient, startNats, startWorker, tempDir, type Nats, type Worker } from '../../test/cluster/harness';
 import { disposeAll, faultModel, startTestCore, type TestCore } from '../../test/harness';
 import { median, percentile } from './stats';
 
@@ -30,6 +34,7 @@ const TTFT_ROUNDS = 41;
 const RATE_ROUNDS = 5;
 /** `tiny` makes a token in under a millisecond here; 400 (of its 512 context) keeps each stream long enough to time. */
 const RATE_TOKENS = 400;
+const FETCH_MIB = Number(process.env.BENCH_FETCH_MB) || 256;
 const PROMPT = 'Tell me a long story about a lighthouse keeper';
 
 const TINY = 'name: tiny\nparameters:\n  model: tiny.gguf\ncontext_size: 512\nthreads: 1\n';
@@ -149,6 +154,7 @@ export async function networkFigures(out: NetworkSink): Promise<void> {
       ['replacement_ready', 'min_replicas replacement ready elsewhere after a kill', `<= ${W + 2000} ms`],
       ['nats_convergence', 'Convergence after nats-server returns', '<= 3000 ms'],
       ['idle_worker_cpu', 'Idle worker CPU', '<= 1%'],
+      ['peer_fetch', `${FETCH_MIB} MiB fetch from a peer`, '>= 80 MiB/s'],
     ])
       out.notMeasured(id, name, goal, e);
     await teardown();
@@ -336,6 +342,57 @@ export async function networkFigures(out: NetworkSink): Promise<void> {
     }
     const m = median(total);
     out.add(figure('nats_convergence', 'Convergence after nats-server returns (all nodes live, a cold load done)', `median ${f1(m)} ms (max ${f1(Math.max(...total))} ms; n=${total.length})`, m, '<= 3000 ms', m <= 3000), parts);
+  });
+
+  // ------------------------------------------------------------------ a model file from a peer
+  await step(['peer_fetch', `${FETCH_MIB} MiB fetch from a peer`, '>= 80 MiB/s'], async () => {
+    // D29's two sides on their own NATS connections: a holder serving the file's chunks and a
+    // Downloads engine fetching it as a `nats:<sha256>` job, through the real nats-server.
+    say(`a ${FETCH_MIB} MiB model file fetched from a peer over NATS (D29), ${NET_ROUNDS} rounds [${loadNote()}]`);
+    const src = tempDir('loadout-bench-peer-src-');
+    const file = join(src, 'big.gguf');
+    const hash = createHash('sha256');
+    const fd = openSync(file, 'w');
+    const block = randomBytes(4 * 1024 * 1024);
+    block.write('GGUF', 0, 'latin1');
+    for (let i = 0; i < FETCH_MIB / 4; i++) {
+      writeSync(fd, block);
+      hash.update(block);
+      if (i === 0) block.write('XXXX', 0, 'latin1');
+    }
+    closeSync(fd);
+    const digest = hash.digest('hex');
+    const holder = await clusterClient(nats.url);
+    const fetcher = await clusterClient(nats.url);
+    const server = new FileServer(holder.nc);
+    server.set(new Map([[digest, { path: file, sizeBytes: statSync(file).size, mtimeMs: statSync(file).mtimeMs }]]));
+    const rates: number[] = [];
+    for (let i = 1; i <= NET_ROUNDS; i++) {
+      const dst = tempDir('loadout-bench-peer-dst-');
+      const engine = new DownloadEngine({ modelsDir: dst, peer: natsPeerSource(() => fetcher.nc), settings: () => ({ reserveBytes: 0 }) });
+      try {
+        const t0 = now();
+        const job = engine.add({ uri: `nats:${digest}`, filename: 'big.gguf', size: FETCH_MIB * 1024 * 1024, model: 'big' });
+        // The transfer ends where verifying begins (figure 2 of bench:download times the hash).
+        const end = await new Promise<DownloadJob>((resolve, reject) => {
+          const off = engine.events.on((j) => {
+            if (j.id !== job.id) return;
+            if (j.state === 'verifying' || j.state === 'done') (off(), resolve(j));
+            else if (j.state === 'failed') (off(), reject(new Error(j.error?.message ?? 'failed')));
+          });
+        });
+        const seconds = (now() - t0) / 1000;
+        rates.push(FETCH_MIB / seconds);
+        say(`  round ${i}: ${f1(seconds * 1000)} ms, ${f1(FETCH_MIB / seconds)} MiB/s (${end.state})`);
+      } finally {
+        await engine.close();
+        rmSync(dst, { recursive: true, force: true });
+      }
+    }
+    server.set(new Map());
+    rmSync(src, { recursive: true, force: true });
+    const m = median(rates);
+    out.add(figure('peer_fetch', `${FETCH_MIB} MiB model file fetched from a peer over NATS (D29)`, `median ${f1(m)} MiB/s (min ${f1(Math.min(...rates))}; n=${rates.length})`, m, '>= 80 MiB/s', m >= 80), rates);
   });
 
   await teardown();
