@@ -26,7 +26,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS) || 5);
 const PRESETS = (process.env.BENCH_PRESETS ?? 'tiny,small').split(',').map((s) => s.trim()) as ModelPreset[];
 const PROMPT = 'Once upon a time there was a little house by the river';
-const TOKENS: Record<ModelPreset, number> = { tiny: 512, small: 128 };
+const TOKENS: Record<ModelPreset, number> = { tiny: 512, small: 128, medium: 64 };
 const CONTEXT = 2048;
 
 interface Run {

@@ -80,6 +80,18 @@ describe('makeModel', () => {
     expect(tensors.find((t) => t.name === 'blk.5.ffn_down.weight')?.dims).toEqual([768, 288]);
   });
 
+  it('the medium preset has about 134M parameters, about 540 MB in F32 (spec only, not written)', () => {
+    const { metadata, tensors } = modelSpec({ preset: 'medium' });
+    const get = (k: string) => metadata.find((m) => m.key === k)?.value;
+    expect([get('llama.block_count'), get('llama.embedding_length'), get('llama.attention.head_count'), get('llama.feed_forward_length')]).toEqual([12, 768, 12, 2048]);
+    expect(tensors).toHaveLength(3 + 12 * 9);
+    const bytes = tensors.reduce((s, t) => s + t.byteLength, 0);
+    expect(bytes / 4 / 1e6).toBeGreaterThan(130);
+    expect(bytes / 4 / 1e6).toBeLessThan(138);
+    expect(bytes / 1e6).toBeGreaterThan(520);
+    expect(bytes / 1e6).toBeLessThan(560);
+  });
+
   it('builds a SentencePiece vocab with unique tokens, byte fallback and word pieces', () => {
     for (const size of [MODEL_PRESETS.tiny.vocab, MODEL_PRESETS.small.vocab]) {
       const v = buildVocab(size);
@@ -236,7 +248,7 @@ describe('make-model CLI', () => {
     expect(parseArgs(['--seed', '1', '--help'])).toEqual({ help: true });
     expect(() => parseArgs(['--out', 'x', '--models', '/m'])).toThrow(/leave out --models/);
     expect(() => parseArgs(['--out'])).toThrow('--out needs a value');
-    expect(() => parseArgs(['--out', 'x', '--preset', 'huge'])).toThrow(/tiny or small/);
+    expect(() => parseArgs(['--out', 'x', '--preset', 'huge'])).toThrow(/tiny, small or medium/);
     expect(() => parseArgs(['--out', 'x', '--what'])).toThrow(/unknown argument/);
   });
 });
