@@ -40,6 +40,23 @@ function serve(server: FileServer, path: string, digest: string): void {
   server.set(new Map([[digest, { path, sizeBytes: st.size, mtimeMs: st.mtimeMs }]]));
 }
 
+/**
+ * A nats-server; a holder serving `served` (by default `bytes`) as `name` under the sha256 of
+ * `bytes`; and a fetcher's connection with an empty models folder.
+ */
+async function peerPair(name: string, bytes: Buffer, served: Buffer = bytes) {
+  const nats = await startNats();
+  const holder = await clusterClient(nats.url);
+  const fetcher = await clusterClient(nats.url);
+  const file = join(tempDir('loadout-peer-src-'), name);
+  const dst = tempDir('loadout-peer-dst-');
+  const digest = sha(bytes);
+  writeFileSync(file, served);
+  const server = new FileServer(holder.nc);
+  serve(server, file, digest);
+  return { nats, fetcher, dst, digest, file, server };
+}
+
 function engineFor(modelsDir: string, peer: PeerSource): DownloadEngine {
   return new DownloadEngine({
     modelsDir,
@@ -65,16 +82,8 @@ function settled(engine: DownloadEngine, id: string): Promise<DownloadJob> {
 
 describe('D29: peer fetch over NATS', () => {
   it('D29: a file is fetched from a peer in chunks as a nats: Downloads job, verified and published', async () => {
-    const nats = await startNats();
-    const holder = await clusterClient(nats.url);
-    const fetcher = await clusterClient(nats.url);
-    const src = tempDir('loadout-peer-src-');
-    const dst = tempDir('loadout-peer-dst-');
     const bytes = modelBytes(5 * MiB + 12345);
-    const digest = sha(bytes);
-    writeFileSync(join(src, 'm.gguf'), bytes);
-    const server = new FileServer(holder.nc);
-    serve(server, join(src, 'm.gguf'), digest);
+    const { fetcher, dst, digest, server } = await peerPair('m.gguf', bytes);
     const engine = engineFor(dst, natsPeerSource(() => fetcher.nc));
     const seen: DownloadJob[] = [];
     engine.events.on((j) => seen.push(j));
@@ -94,17 +103,8 @@ describe('D29: peer fetch over NATS', () => {
   });
 
   it('D29: a fetch resumes from its committed offsets after the serving side goes away mid-transfer', async () => {
-    const nats = await startNats();
-    const holder1 = await clusterClient(nats.url);
-    const fetcher = await clusterClient(nats.url);
-    const src = tempDir('loadout-peer-src-');
-    const dst = tempDir('loadout-peer-dst-');
     const bytes = modelBytes(24 * MiB);
-    const digest = sha(bytes);
-    const file = join(src, 'big.gguf');
-    writeFileSync(file, bytes);
-    const first = new FileServer(holder1.nc);
-    serve(first, file, digest);
+    const { nats, fetcher, dst, digest, file, server: first } = await peerPair('big.gguf', bytes);
     // The holder stops serving after its 10th chunk: what was in flight then is lost.
     const peer = natsPeerSource(() => fetcher.nc);
     let cutAt = -1;
@@ -144,17 +144,8 @@ describe('D29: peer fetch over NATS', () => {
   });
 
   it('D29: a paused fetch survives a restart of the fetching side and resumes from its sidecar', async () => {
-    const nats = await startNats();
-    const holder = await clusterClient(nats.url);
-    const fetcher = await clusterClient(nats.url);
-    const src = tempDir('loadout-peer-src-');
-    const dst = tempDir('loadout-peer-dst-');
     const bytes = modelBytes(16 * MiB);
-    const digest = sha(bytes);
-    const file = join(src, 'p.gguf');
-    writeFileSync(file, bytes);
-    const server = new FileServer(holder.nc);
-    serve(server, file, digest);
+    const { fetcher, dst, digest, server } = await peerPair('p.gguf', bytes);
     const peer = natsPeerSource(() => fetcher.nc);
     let gate: Promise<void> | null = null;
     let open = () => {};
@@ -183,19 +174,11 @@ describe('D29: peer fetch over NATS', () => {
   });
 
   it('D29: a peer whose file does not match the sha256 gives checksum_mismatch (422), nothing published', async () => {
-    const nats = await startNats();
-    const holder = await clusterClient(nats.url);
-    const fetcher = await clusterClient(nats.url);
-    const src = tempDir('loadout-peer-src-');
-    const dst = tempDir('loadout-peer-dst-');
     const bytes = modelBytes(3 * MiB);
-    const digest = sha(bytes);
     const corrupt = Buffer.from(bytes);
     corrupt[2 * MiB] ^= 0xff;
-    writeFileSync(join(src, 'c.gguf'), corrupt);
-    const server = new FileServer(holder.nc);
     // The holder believes (a stale cache, a disk error) it has the file with that sha256.
-    serve(server, join(src, 'c.gguf'), digest);
+    const { fetcher, dst, digest } = await peerPair('c.gguf', bytes, corrupt);
     const engine = engineFor(dst, natsPeerSource(() => fetcher.nc));
     const job = engine.add({ uri: `nats:${digest}`, filename: 'c.gguf', size: bytes.length });
     const done = await settled(engine, job.id);
@@ -208,17 +191,9 @@ describe('D29: peer fetch over NATS', () => {
   });
 
   it('D29: a file already there with the right sha256 is used in place: no chunk is asked for', async () => {
-    const nats = await startNats();
-    const holder = await clusterClient(nats.url);
-    const fetcher = await clusterClient(nats.url);
-    const src = tempDir('loadout-peer-src-');
-    const dst = tempDir('loadout-peer-dst-');
     const bytes = modelBytes(2 * MiB);
-    const digest = sha(bytes);
-    writeFileSync(join(src, 'h.gguf'), bytes);
+    const { fetcher, dst, digest, server } = await peerPair('h.gguf', bytes);
     writeFileSync(join(dst, 'h.gguf'), bytes);
-    const server = new FileServer(holder.nc);
-    serve(server, join(src, 'h.gguf'), digest);
     const engine = engineFor(dst, natsPeerSource(() => fetcher.nc));
     const job = engine.add({ uri: `nats:${digest}`, filename: 'h.gguf', size: bytes.length });
     const done = await settled(engine, job.id);

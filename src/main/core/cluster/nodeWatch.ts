@@ -71,8 +71,8 @@ export class NodeWatch {
         }
         return;
       }
-      if (e.kind === 'heartbeat' || (e.kind === 'invalid' && e.half === 'heartbeat' && e.incompatible)) {
-        this.seen(e.name, e.kind === 'heartbeat' ? e.value : null, e.kind === 'invalid' ? e.incompatible?.protocol : undefined);
+      if (e.kind === 'heartbeat' || (e.kind === 'invalid' && e.half === 'heartbeat' && 'incompatibleProtocol' in e)) {
+        this.seen(e.name, e.kind === 'heartbeat' ? e.value : null, e.kind === 'invalid' ? e.incompatibleProtocol : undefined);
         return;
       }
       if (e.kind === 'inventory') this.inventories.set(e.name, e.value);

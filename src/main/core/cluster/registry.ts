@@ -21,8 +21,8 @@ export type NodeEntry =
   | { kind: 'inventory'; name: string; value: NodeInventory }
   /** The key was deleted (a clean stop) or expired. */
   | { kind: 'gone'; half: 'heartbeat' | 'inventory'; name: string }
-  /** A value that cannot be used; `incompatible` where only its protocol differs (D5). */
-  | { kind: 'invalid'; half: 'heartbeat' | 'inventory'; name: string; error: string; incompatible?: { name: string; protocol: unknown } };
+  /** A value that cannot be used; with the protocol it speaks where that is what differs (D5). */
+  | { kind: 'invalid'; half: 'heartbeat' | 'inventory'; name: string; incompatibleProtocol?: unknown };
 
 export interface RegistryOptions {
   /** `nats://[user:pass@|token@]host:port` (or tls://). */
@@ -231,9 +231,9 @@ export class Registry {
             onEntry({ kind: 'gone', half, name });
             continue;
           }
-          const parsed = half === 'heartbeat' ? parseNodeHeartbeat(e.value) : parseNodeInventory(e.value);
+          const parsed: { ok: true; value: NodeHeartbeat | NodeInventory } | { ok: false; incompatible?: { protocol: unknown } } = half === 'heartbeat' ? parseNodeHeartbeat(e.value) : parseNodeInventory(e.value);
           if (parsed.ok) onEntry(half === 'heartbeat' ? { kind: 'heartbeat', name, value: parsed.value as NodeHeartbeat } : { kind: 'inventory', name, value: parsed.value as NodeInventory });
-          else onEntry({ kind: 'invalid', half, name, error: parsed.error, incompatible: (parsed as { incompatible?: { name: string; protocol: unknown } }).incompatible });
+          else onEntry({ kind: 'invalid', half, name, ...(parsed.incompatible ? { incompatibleProtocol: parsed.incompatible.protocol } : {}) });
         }
       })().catch(() => {});
     };

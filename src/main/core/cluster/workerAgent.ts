@@ -11,7 +11,7 @@
  * inside --models. Nothing from NATS names a program, a path or a config key to use.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { freemem, networkInterfaces, totalmem } from 'node:os';
 import path, { basename, isAbsolute, relative, sep } from 'node:path';
@@ -312,23 +312,22 @@ export class WorkerAgent {
       if (!r.file || r.sizeBytes === null || r.status !== 'ok') continue;
       const name = this.relativeName(r.file);
       if (name === null) continue;
-      let sha = (await this.hashes.cached(r.file))?.sha256 ?? null;
-      if (!sha) {
+      // A hash cache hit has just been checked against the file's size and mtime; a sha256
+      // pinned in the config still needs the file's own.
+      let held: { sizeBytes: number; mtimeMs: number; sha256: string } | null = await this.hashes.cached(r.file);
+      if (!held) {
+        let pinned: string | null = null;
         try {
-          sha = this.o.core.commands.modelConfig(r.name).download_files?.find((f) => f.filename === name && f.sha256)?.sha256 ?? null;
+          pinned = this.o.core.commands.modelConfig(r.name).download_files?.find((f) => f.filename === name && f.sha256)?.sha256 ?? null;
         } catch {
-          sha = null;
+          pinned = null;
         }
+        const st = pinned ? await stat(r.file).catch(() => null) : null;
+        held = st?.isFile() && pinned ? { sizeBytes: st.size, mtimeMs: st.mtimeMs, sha256: pinned } : null;
       }
-      if (!sha) continue;
-      try {
-        const st = statSync(r.file);
-        if (!st.isFile()) continue;
-        known.set(name, { name, path: r.file, sizeBytes: st.size, sha256: sha });
-        served.set(sha, { path: r.file, sizeBytes: st.size, mtimeMs: st.mtimeMs });
-      } catch {
-        continue;
-      }
+      if (!held) continue;
+      known.set(name, { name, path: r.file, sizeBytes: held.sizeBytes, sha256: held.sha256 });
+      served.set(held.sha256, { path: r.file, sizeBytes: held.sizeBytes, mtimeMs: held.mtimeMs });
     }
     this.knownFiles = known;
     this.fileServer?.set(served);
