@@ -14,6 +14,12 @@
  *    SIGKILL, a new engine resumes, and the bytes fetched twice are counted per connection
  *    (goal <= 1 MiB each, G21).
  *
+ * Before each timed run, 1 GiB is written to a scratch file and deleted, so every contender writes
+ * into memory the kernel has just freed. This VM's balloon driver hands freed pages back to the
+ * host within seconds ("Free page reporting enabled" in dmesg), and writing into pages given back
+ * ran at 286-421 MiB/s against 2.8-3.9 GiB/s into pages freed a moment before (plain `fs.write` of
+ * 4 MiB blocks, 2026-12-07): without this, whichever contender came after a pause paid for it.
+ *
  * Environment: BENCH_RUNS (default 5), BENCH_DL_MB (file size in MiB, default 1024).
  * Prints a table with met/missed and writes bench-results/download.json. Exits 0 when every
  * figure was measured, whatever the figures.
@@ -119,12 +125,26 @@ function waitFor(engine: DownloadEngine, id: string, pred: (j: DownloadJob) => b
   });
 }
 
+/** See the head of this file: leaves SIZE bytes of just-freed, host-backed memory for the next run. */
+function warmFreePages(): void {
+  const file = path.join(os.tmpdir(), `loadout-bench-warm-${process.pid}`);
+  const block = Buffer.alloc(64 * MiB, 1);
+  const fd = openSync(file, 'w');
+  try {
+    for (let done = 0; done < SIZE; done += block.length) writeSync(fd, block);
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+}
+
 /** One engine transfer into a fresh folder: seconds to publish, and the event-loop delay p99 (ms). */
 async function engineRun(url: string, connections: number, sha256: string): Promise<{ seconds: number; loopP99Ms: number }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'loadout-bench-dl-'));
   const engine = engineFor(dir, connections);
   const loop = monitorEventLoopDelay({ resolution: 5 });
   try {
+    warmFreePages();
     const t0 = performance.now();
     loop.enable();
     const job = engine.add({ uri: url, sha256 });
@@ -142,6 +162,7 @@ async function engineRun(url: string, connections: number, sha256: string): Prom
 
 function curlRun(url: string): number {
   const out = path.join(os.tmpdir(), `loadout-bench-curl-${process.pid}`);
+  warmFreePages();
   const t0 = performance.now();
   execFileSync('curl', ['-s', '-o', out, url]);
   const s = (performance.now() - t0) / 1000;

@@ -15,6 +15,7 @@ import type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 import { DownloadError, type DownloadErrorData } from './errors';
 import { writeFileAtomic } from '../fsx/writeFileAtomic';
 import { hashFile, syncDir, writevAll } from './files';
+import { rawGet } from './rawGet';
 import { DEFAULT_OLLAMA_REGISTRY, parseModelUri, targetPath } from './uri';
 import type { PeerSource } from '../cluster/peerFiles';
 
@@ -118,12 +119,13 @@ interface Sidecar {
 }
 
 const HEADERS_TIMEOUT_MS = 30_000;
+const REQUEST_HEADERS = { 'accept-encoding': 'identity', 'user-agent': 'Loadout' };
 const TRAILER_MAGIC = Buffer.from('LDSEGS01');
 const TRAILER_EVERY = 1024 * 1024;
 const DURABLE_EVERY_MS = 5_000;
 const DURABLE_EVERY_BYTES = 64 * 1024 * 1024;
 const EVENT_INTERVAL_MS = 250;
-const WRITE_BATCH_BYTES = 1024 * 1024;
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 const SHA_RE = /^[0-9a-f]{64}$/;
 /** G16: a job that failed on the network tries again by itself after these waits, then stays failed. */
 export const AUTO_RETRY_DELAYS_MS = [60_000, 5 * 60_000, 15 * 60_000];
@@ -175,6 +177,17 @@ function urlWithoutQuery(u: string): string {
   x.search = '';
   x.hash = '';
   return x.toString();
+}
+
+/** The first `n` bytes of `parts`, as views. */
+function firstBytes(parts: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const p of parts) {
+    if (n <= 0) break;
+    out.push(p.length <= n ? p : p.subarray(0, n));
+    n -= p.length;
+  }
+  return out;
 }
 
 /** Drops a response body; undici reports a destroyed body as an error, which we expect here. */
@@ -728,15 +741,18 @@ export class DownloadEngine {
     await this.wait(job, Math.max(atLeastMs, Math.round(base * jitter)));
   }
 
-  /** GET with a stall timer on the injected clock (G14) that aborts when nothing arrives. */
-  private async open(job: Job, url: string, headers: Record<string, string>, stallMs: number) {
+  /**
+   * G14: a timer on the injected clock that aborts the request when nothing arrives for `stallMs`
+   * (at first, while waiting for the response head, for at most HEADERS_TIMEOUT_MS).
+   */
+  private stallTimer(job: Job, stallMs: number) {
     const ctrl = new AbortController();
     const onJobAbort = () => ctrl.abort(job.abort?.signal.reason ?? job.stopping);
     job.abort?.signal.addEventListener('abort', onJobAbort);
     let timer: unknown = null;
     let quietSince = this.clock.now();
-    // A body chunk only notes the time (thousands a second); the timer, when it fires, waits out
-    // whatever is left of the quiet period before it calls the connection stalled.
+    // Activity only notes the time (thousands of reads a second); the timer, when it fires, waits
+    // out whatever is left of the quiet period before it calls the connection stalled.
     const arm = (ms: number) => {
       if (timer !== null) this.clock.clearTimeout(timer);
       const left = quietSince + ms - this.clock.now();
@@ -748,22 +764,44 @@ export class DownloadEngine {
       job.abort?.signal.removeEventListener('abort', onJobAbort);
     };
     arm(Math.min(stallMs, HEADERS_TIMEOUT_MS));
+    const headArrived = () => {
+      quietSince = this.clock.now();
+      arm(stallMs);
+    };
+    return { signal: ctrl.signal, rearm: () => (quietSince = this.clock.now()), headArrived, done };
+  }
+
+  /** A GET through undici, for the preflight and its redirects. */
+  private async open(job: Job, url: string, headers: Record<string, string>, stallMs: number) {
+    const stall = this.stallTimer(job, stallMs);
     try {
       const res = await request(url, {
         method: 'GET',
-        headers: { 'accept-encoding': 'identity', 'user-agent': 'Loadout', ...headers },
-        signal: ctrl.signal,
+        headers: { ...REQUEST_HEADERS, ...headers },
+        signal: stall.signal,
         dispatcher: this.dispatcher,
         // undici's own timers are a backstop; the stall timer above is the one that decides.
         headersTimeout: HEADERS_TIMEOUT_MS * 2,
         bodyTimeout: stallMs * 2 + 60_000,
       });
-      quietSince = this.clock.now();
-      arm(stallMs);
-      return { res, signal: ctrl.signal, rearm: () => (quietSince = this.clock.now()), done };
+      stall.headArrived();
+      return { res, done: stall.done };
     } catch (e) {
-      done();
-      throw ctrl.signal.aborted ? ctrl.signal.reason : e;
+      stall.done();
+      throw stall.signal.aborted ? stall.signal.reason : e;
+    }
+  }
+
+  /** The GET that carries a range's bytes (rawGet: no copies between the socket and the file). */
+  private async openBody(job: Job, url: string, headers: Record<string, string>, stallMs: number) {
+    const stall = this.stallTimer(job, stallMs);
+    try {
+      const res = await rawGet(url, { ...REQUEST_HEADERS, ...headers }, { signal: stall.signal, onBytes: stall.rearm, maxWriteBytes: this.opts.writeBatchBytes ?? WRITE_BATCH_BYTES });
+      stall.headArrived();
+      return { res, signal: stall.signal, done: stall.done };
+    } catch (e) {
+      stall.done();
+      throw stall.signal.aborted ? stall.signal.reason : e;
     }
   }
 
@@ -1099,7 +1137,7 @@ export class DownloadEngine {
   /**
    * Through the thread pool, so a slow disk or a concurrent fdatasync never stalls the event loop
    * (writing synchronously measured no faster in bench:download, and its event-loop p99 rose from
-   * 19 to 29 ms). Received bytes are gathered into one write while more wait (fetchSegment).
+   * 19 to 29 ms). rawGet gathers what arrives while a write runs into the next one.
    */
   private async writePart(handle: fs.FileHandle, chunks: Buffer[], position: number): Promise<void> {
     if (this.opts.writePart) return this.opts.writePart(handle, chunks, position);
@@ -1118,7 +1156,7 @@ export class DownloadEngine {
     const askedEnd = seg.end;
     const headers: Record<string, string> = { ...this.authHeaders(url) };
     if (job.ranges) headers.range = `bytes=${seg.pos}-${askedEnd - 1}`;
-    const { res, signal, rearm, done } = await this.open(job, url, headers, s.stallTimeoutMs);
+    const { res, signal, done } = await this.openBody(job, url, headers, s.stallTimeoutMs);
     try {
       const h = res.headers;
       if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 410) {
@@ -1143,64 +1181,51 @@ export class DownloadEngine {
       const bodyStart = seg.pos;
       let fromBody = 0;
       let sinceTrailer = 0;
-      // Bytes received but not yet written: while more wait in the socket they are gathered into
-      // one write of up to writeBatchBytes at seg.pos, which moves only once they are in the file.
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      const batchLimit = this.opts.writeBatchBytes ?? WRITE_BATCH_BYTES;
-      const flush = async () => {
-        if (batchBytes === 0) return;
-        const out = batch;
-        const n = batchBytes;
-        batch = [];
-        batchBytes = 0;
-        try {
-          await this.writePart(handle, out, seg.pos);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOSPC' || code === 'EDQUOT') throw new DownloadError('disk_space', `The disk filled up while downloading ${job.target}; free space and resume (the partial file was kept)`, { retryable: true });
-          throw e;
+      const checkMagic = seg.pos === 0 && job.target.toLowerCase().endsWith('.gguf');
+      // Called with what has arrived since the last write began (rawGet goes on reading meanwhile):
+      // at a fast server a few MiB, at a slow or stalled one the last few reads, so a SIGKILL loses
+      // little (G21). seg.pos moves only once bytes are in the file.
+      const write = async (parts: Buffer[], bytes: number): Promise<boolean> => {
+        if (fromBody === 0 && checkMagic) {
+          const first = Buffer.concat(parts).subarray(0, 16);
+          if (first.length >= 4 && first.toString('latin1', 0, 4) !== 'GGUF') {
+            throw new DownloadError('upstream', `Upstream sent something that is not a GGUF file for ${job.target} (it starts with ${JSON.stringify(first.toString('latin1'))}); nothing was saved`, { retryable: true });
+          }
         }
-        // Another connection may have taken the second half meanwhile (G11): the overlap it
-        // rewrites is the same bytes, but this range ends at its new end.
-        seg.pos = Math.min(seg.pos + n, seg.end);
-        sinceTrailer += n;
-        if (sinceTrailer >= TRAILER_EVERY) {
-          sinceTrailer = 0;
-          await this.writeTrailer(job, handle);
+        fromBody += bytes;
+        // G13: a server that sends more than was asked is not trusted with any of this write.
+        if (job.ranges && bodyStart + fromBody > askedEnd) throw new Retryable(`the server sent more than the ${askedEnd - bodyStart} bytes asked`);
+        // Never past the range's end, which another connection may have moved closer (G11).
+        const n = Math.min(bytes, seg.end - seg.pos);
+        if (n > 0) {
+          try {
+            await this.writePart(handle, n === bytes ? parts : firstBytes(parts, n), seg.pos);
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            if (code === 'ENOSPC' || code === 'EDQUOT') throw new DownloadError('disk_space', `The disk filled up while downloading ${job.target}; free space and resume (the partial file was kept)`, { retryable: true });
+            throw e;
+          }
+          // The overlap another connection rewrites after taking the second half is the same bytes.
+          seg.pos = Math.min(seg.pos + n, seg.end);
+          sinceTrailer += n;
+          if (sinceTrailer >= TRAILER_EVERY) {
+            sinceTrailer = 0;
+            await this.writeTrailer(job, handle);
+          }
+          this.progress(job, handle);
         }
-        this.progress(job, handle);
+        return !(seg.pos >= seg.end && (!job.ranges || seg.end < askedEnd));
       };
       try {
-        for await (const raw of res.body) {
-          rearm();
-          const chunk = raw as Buffer;
-          fromBody += chunk.length;
-          if (job.ranges && bodyStart + fromBody > askedEnd) throw new Retryable(`the server sent more than the ${askedEnd - bodyStart} bytes asked`); // G13
-          if (fromBody === chunk.length && seg.pos === 0 && job.target.toLowerCase().endsWith('.gguf') && chunk.length >= 4 && chunk.toString('latin1', 0, 4) !== 'GGUF') {
-            throw new DownloadError('upstream', `Upstream sent something that is not a GGUF file for ${job.target} (it starts with ${JSON.stringify(chunk.toString('latin1', 0, 16))}); nothing was saved`, { retryable: true });
-          }
-          const n = Math.min(chunk.length, seg.end - seg.pos - batchBytes); // G13: never past the segment's (possibly shrunk) end
-          if (n > 0) {
-            batch.push(n === chunk.length ? chunk : chunk.subarray(0, n));
-            batchBytes += n;
-          }
-          // Nothing more waiting in the socket's buffer: write now, so a stalled or slow server
-          // leaves no received bytes unwritten (what a SIGKILL then loses, G21).
-          if (batchBytes >= batchLimit || seg.pos + batchBytes >= seg.end || res.body.readableLength === 0) await flush();
-          if (seg.pos >= seg.end && (!job.ranges || seg.end < askedEnd)) break;
-        }
-        await flush();
+        await res.pipe(write);
       } catch (e) {
-        // What arrived before the failure is good: keep it, so a resume does not fetch it again.
-        await flush().catch(() => {});
         throw signal.aborted ? signal.reason : e;
       }
       if (seg.pos < seg.end && Number.isFinite(seg.end)) throw new Retryable(`the connection ended early at byte ${seg.pos}`);
       if (!Number.isFinite(seg.end)) seg.end = seg.pos;
     } finally {
       done();
-      discard(res.body);
+      res.destroy();
     }
   }
 
