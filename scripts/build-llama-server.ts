@@ -2,6 +2,7 @@
  * Builds llama.cpp's `llama-server` offline from the source node-llama-cpp ships (a git bundle under
  * node_modules/node-llama-cpp/llama/), into `<data dir>/llama-server/<version>/` where Loadout finds it.
  * CPU-only outside macOS (Metal there), so it builds anywhere cmake and a C++ compiler are present.
+ * `llama-quantize` is built beside it (bench:llama-server makes K-quant models with it).
  *
  *   npm run build-llama-server [-- --out <dir>] [-- -j <n>]
  */
@@ -10,6 +11,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import os from 'node:os';
 import { join } from 'node:path';
 import { builtLlamaServerDir, LLAMA_SERVER_EXE } from '../src/main/core/backends/llamaServer/locate';
+
+const LLAMA_QUANTIZE_EXE = process.platform === 'win32' ? 'llama-quantize.exe' : 'llama-quantize';
 
 const llamaDir = join(process.cwd(), 'node_modules', 'node-llama-cpp', 'llama');
 
@@ -64,14 +67,19 @@ function main(): void {
       `-DGGML_METAL=${metal ? 'ON' : 'OFF'}`, '-DGGML_CUDA=OFF', '-DGGML_VULKAN=OFF', '-DGGML_HIP=OFF', '-DGGML_SYCL=OFF',
       `-DCMAKE_CXX_COMPILER=${cxx}`,
     ]);
-    run('cmake', ['--build', build, '--config', 'Release', '--target', 'llama-server', '-j', jobs]);
-    const candidates = [join(build, 'bin', LLAMA_SERVER_EXE), join(build, 'bin', 'Release', LLAMA_SERVER_EXE)];
-    const built = candidates.find((p) => existsSync(p));
-    if (!built) fail(`the build finished but ${LLAMA_SERVER_EXE} was not found under ${join(build, 'bin')}`);
+    // llama-quantize shares every library with llama-server (a few seconds more): bench:llama-server
+    // uses it to make K-quant models, which make-model does not write.
+    run('cmake', ['--build', build, '--config', 'Release', '--target', 'llama-server', 'llama-quantize', '-j', jobs]);
     mkdirSync(outDir, { recursive: true });
-    const dest = join(outDir, LLAMA_SERVER_EXE);
-    copyFileSync(built, dest);
-    chmodSync(dest, 0o755);
+    let dest = '';
+    for (const exe of [LLAMA_SERVER_EXE, LLAMA_QUANTIZE_EXE]) {
+      const built = [join(build, 'bin', exe), join(build, 'bin', 'Release', exe)].find((p) => existsSync(p));
+      if (!built) fail(`the build finished but ${exe} was not found under ${join(build, 'bin')}`);
+      const to = join(outDir, exe);
+      copyFileSync(built, to);
+      chmodSync(to, 0o755);
+      dest ||= to;
+    }
     const v = spawnSync(dest, ['--version'], { encoding: 'utf8' });
     const reported = `${v.stdout}${v.stderr}`.trim();
     const seconds = ((Date.now() - started) / 1000).toFixed(0);

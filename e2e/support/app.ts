@@ -38,6 +38,8 @@ export interface AppOptions {
    * (the caller removes the folder; see tempRoot()).
    */
   root?: string;
+  /** Extra environment for the app process. */
+  env?: Record<string, string>;
 }
 
 /** A fresh temp folder for `AppOptions.root` (remove it with rmSync when done). */
@@ -97,7 +99,7 @@ export async function startApp(o: AppOptions = {}): Promise<App> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--port', '0', '--data', dataDir, '--models', modelsDir, ...(o.args ?? [])], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORCE_COLOR: '0' },
+    env: { ...process.env, FORCE_COLOR: '0', ...o.env },
   });
   let out = '';
   let err = '';

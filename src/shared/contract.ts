@@ -10,7 +10,7 @@ import type { Check } from './argCheck';
 import type { ClusterSnapshot } from './cluster';
 import type { ErrorData } from './errors';
 import type { HubModel, HubRepoFiles } from './quants';
-import type { BackendEntry, CoreEvent, DownloadJob, JournalEntry, LlamaServerStatus, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
+import type { BackendEntry, CoreEvent, DownloadJob, EngineBuildStatus, JournalEntry, LlamaServerStatus, LogLine, ModelRow, Plan, RequestLogEntry, ServerStatus, Settings, Snapshot } from './model';
 
 /** The keys of a model's config the GUI edits; `null` removes the key (back to the default). */
 const modelConfigPatch = c.object({
@@ -112,6 +112,12 @@ export const COMMANDS = {
   removeBackend: command(returns<void>(), arg('name', c.text({ max: 200 }))),
   testBackend: command(resolves<{ ok: boolean; message: string }>(), arg('target', c.text({ max: 4096 }))),
   llamaServer: command(resolves<LlamaServerStatus>()),
+  /** Engine 2: "optimize for this machine", a local build of the built-in engine's binding. */
+  engineBuild: command(returns<EngineBuildStatus>()),
+  /** Starts that build (minutes); progress through `engineBuild`. */
+  startEngineBuild: command(returns<EngineBuildStatus>()),
+  /** Deletes the local build: backends started from now on use the prebuilt binary again. */
+  removeEngineBuild: command(resolves<EngineBuildStatus>()),
   requestLog: command(returns<RequestLogEntry[]>()),
   serverStatus: command(returns<ServerStatus>()),
   /** Newest first. */

@@ -222,6 +222,25 @@ export interface LlamaServerStatus {
   why: string | null;
 }
 
+/** Engine 2, "optimize for this machine": a local build of node-llama-cpp's binding (clarifications 9). */
+export interface EngineBuildStatus {
+  /** Whether a build can run here; when not, `reason` says why in words the user can act on. */
+  offered: boolean;
+  reason: string | null;
+  /** A local build is in place: backends started from now on use it on the CPU. */
+  active: boolean;
+  state: 'idle' | 'building' | 'done' | 'failed';
+  /** Build steps done and in all, from the compiler's progress (0 of 0 before it starts counting). */
+  step: number;
+  steps: number;
+  /** The compiler's --version line. */
+  compiler: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Why the last build failed, with its last output lines. */
+  error: string | null;
+}
+
 export interface Settings {
   max_active_models: number;
   idle_timeout: number;

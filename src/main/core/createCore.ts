@@ -21,6 +21,7 @@ import type { BuiltinCommand } from './backends/builtin';
 import { StandbyPolicy, adoptableGpu, standbyChanges } from './backends/standbyPolicy';
 import { testBackendTarget } from './backends/testTarget';
 import { locateLlamaServer } from './backends/llamaServer/locate';
+import { EngineBuilder } from './engineBuild';
 import { LlamaServerStatusCache } from './backends/llamaServer/status';
 import { Catalog } from './catalog/catalog';
 import { ChatService } from './chats/chatService';
@@ -162,6 +163,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
 
     const llamaServerWhere = () => ({ configured: settings().llama_server_path, dataDir });
     const registry = new BackendRegistry({ dataDir, builtinCommand: options.builtinCommand, locateLlamaServer: () => locateLlamaServer(llamaServerWhere()) });
+    // LOADOUT_ENGINE_PACKAGE_DIR: another node-llama-cpp package to build into (the GUI tests use a stand-in).
+    const engineBuilder = new EngineBuilder({ packageDir: env.LOADOUT_ENGINE_PACKAGE_DIR || undefined, env });
+    disposers.push(() => engineBuilder.dispose());
     // Clarification 9: the built-in engine's device kind, once detection knows it (null before).
     const llamaServerStatus = new LlamaServerStatusCache(llamaServerWhere, () => {
       const gpu = gpuMonitor.backendGpu();
@@ -398,6 +402,9 @@ export async function createCore(options: CoreOptions = {}): Promise<Core> {
       },
       testBackend: (target) => testBackendTarget(target),
       llamaServer: () => llamaServerStatus.status(),
+      engineBuild: () => engineBuilder.status(),
+      startEngineBuild: () => engineBuilder.start(),
+      removeEngineBuild: () => engineBuilder.remove(),
       chat: (name, req, opts) => generate(name, buildChatOptions(entryOf(name), req), opts),
       complete: (name, req, opts) => generate(name, buildCompletionOptions(entryOf(name), req), opts),
       // The vector carries the backend's token count (`promptTokens`, 0 when it sends none) for the API's usage.

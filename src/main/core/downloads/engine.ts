@@ -89,7 +89,7 @@ export interface DownloadEngineOptions {
   peer?: PeerSource;
   /** Writes received bytes into the `.part` file; tests pass one that fails like a full disk. */
   writePart?: (handle: fs.FileHandle, chunks: Buffer[], position: number) => Promise<void>;
-  /** Received bytes gathered into one write (default 1 MiB); tests use less to see writes part-way. */
+  /** The most received bytes gathered into one write (default 4 MiB); tests use less to see writes part-way. */
   writeBatchBytes?: number;
 }
 

@@ -1,0 +1,203 @@
+/**
+ * Engine 2, "optimize for this machine" (clarifications 9): builds node-llama-cpp's llama.cpp
+ * binding from the llama.cpp source node-llama-cpp bundles (offline), with this machine's
+ * compiler, CPU only. node-llama-cpp prefers such a build over its prebuilt binary on the CPU (a
+ * GPU choice still uses the prebuilt GPU binary), and skips its binary self-test for it. The
+ * prebuilt Linux binary, compiled with GCC 11, spills the prompt kernel's accumulators; measured
+ * here (README, bench:llama-server) a local build took the first token of a 312-token prompt on an
+ * F32 model from 1.70x to 1.02x llama-server's time, and changed nothing on a Q4_K_M model.
+ *
+ * Offered only where node-llama-cpp's folder is writable (not inside the AppImage or a signed
+ * macOS bundle) and cmake and a C++ compiler are on PATH. Used by Settings and `npm run build-engine`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join } from 'node:path';
+import type { EngineBuildStatus } from '../../shared/model';
+import { Emitter } from './emitter';
+
+export interface EngineBuildOffer {
+  offered: boolean;
+  /** Why not, in words the user can act on; null when offered. */
+  reason: string | null;
+  packageDir: string;
+}
+
+function onPath(names: readonly string[], env: NodeJS.ProcessEnv): string | null {
+  const exts = process.platform === 'win32' ? ['.exe', '.cmd', ''] : [''];
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    for (const name of names) for (const ext of exts) if (existsSync(join(dir, name + ext))) return join(dir, name + ext);
+  }
+  return null;
+}
+
+/** node-llama-cpp's package folder (its entry point is dist/index.js; it exports no package.json). */
+export function nodeLlamaCppDir(): string {
+  return dirname(dirname(createRequire(import.meta.url).resolve('node-llama-cpp')));
+}
+
+/** Whether "optimize for this machine" can run here, and if not, why. */
+export function engineBuildOffer(packageDir = nodeLlamaCppDir(), env: NodeJS.ProcessEnv = process.env): EngineBuildOffer {
+  const llamaDir = join(packageDir, 'llama');
+  try {
+    accessSync(llamaDir, constants.W_OK);
+  } catch {
+    return { offered: false, reason: `node-llama-cpp's folder ${llamaDir} is read-only here (an installed app): a local build has nowhere to go.`, packageDir };
+  }
+  if (!onPath(['cmake'], env)) return { offered: false, reason: 'cmake is not installed (or not on PATH): install it to build for this machine.', packageDir };
+  if (!onPath(['c++', 'g++', 'clang++', 'cl'], env)) {
+    return { offered: false, reason: 'no C++ compiler on PATH (g++, clang++ or MSVC): install one to build for this machine.', packageDir };
+  }
+  return { offered: true, reason: null, packageDir };
+}
+
+export function localBuildsDir(packageDir: string): string {
+  return join(packageDir, 'llama', 'localBuilds');
+}
+
+export function hasLocalBuild(packageDir: string): boolean {
+  const dir = localBuildsDir(packageDir);
+  return existsSync(dir) && readdirSync(dir).length > 0;
+}
+
+/** node-llama-cpp's own CLI: `source download` unpacks the bundled llama.cpp (no network) and builds. */
+export function buildCommand(packageDir: string): string[] {
+  const cli = join(packageDir, 'dist', 'cli', 'cli.js');
+  const hasSource = existsSync(join(packageDir, 'llama', 'llama.cpp', 'CMakeLists.txt'));
+  return [cli, 'source', hasSource ? 'build' : 'download', '--gpu', 'false', '--noUsageExample'];
+}
+
+export function compilerVersion(env: NodeJS.ProcessEnv = process.env): string | null {
+  const cxx = onPath(['c++', 'g++', 'clang++'], env);
+  return (cxx && spawnSync(cxx, ['--version'], { encoding: 'utf8', env }).stdout?.split('\n')[0]) || null;
+}
+
+/** "[12/277] Building CXX object ..." (ninja) or "[ 42%] Building ..." (make). */
+const NINJA_STEP = /\[(\d+)\/(\d+)\]/;
+const MAKE_PERCENT = /\[\s*(\d+)%\]/;
+
+export class EngineBuilder {
+  readonly events = new Emitter<EngineBuildStatus>();
+  private state: EngineBuildStatus['state'] = 'idle';
+  private step = 0;
+  private steps = 0;
+  private compiler: string | null = null;
+  private startedAt: number | null = null;
+  private finishedAt: number | null = null;
+  private error: string | null = null;
+  private tail: string[] = [];
+  private child: ChildProcess | null = null;
+
+  constructor(
+    private readonly o: {
+      packageDir?: string;
+      env?: NodeJS.ProcessEnv;
+      /** Milliseconds since the epoch (tests pass their own). */
+      now?: () => number;
+    } = {},
+  ) {}
+
+  private packageDir(): string | null {
+    try {
+      return this.o.packageDir ?? nodeLlamaCppDir();
+    } catch {
+      return null;
+    }
+  }
+
+  private offer(): EngineBuildOffer {
+    const dir = this.packageDir();
+    if (!dir) return { offered: false, reason: 'node-llama-cpp, the built-in engine, was not found next to the app.', packageDir: '' };
+    return engineBuildOffer(dir, this.o.env ?? process.env);
+  }
+
+  status(): EngineBuildStatus {
+    const offer = this.offer();
+    return {
+      offered: offer.offered,
+      reason: offer.reason,
+      active: offer.packageDir !== '' && hasLocalBuild(offer.packageDir),
+      state: this.state,
+      step: this.step,
+      steps: this.steps,
+      compiler: this.compiler,
+      startedAt: this.startedAt,
+      finishedAt: this.finishedAt,
+      error: this.error,
+    };
+  }
+
+  /** Starts the build; throws (with the reason) where it is not offered or one is running. */
+  start(): EngineBuildStatus {
+    const offer = this.offer();
+    if (!offer.offered) throw new Error(`Optimize for this machine is not offered here: ${offer.reason}`);
+    if (this.state === 'building') throw new Error('A build for this machine is already running');
+    const now = this.o.now ?? Date.now;
+    Object.assign(this, { state: 'building', step: 0, steps: 0, startedAt: now(), finishedAt: null, error: null, tail: [], compiler: compilerVersion(this.o.env ?? process.env) });
+    // In Electron, process.execPath is the app: ELECTRON_RUN_AS_NODE makes it plain Node.
+    // Its own process group, so quitting the app stops cmake and the compilers too (dispose).
+    const child = spawn(process.execPath, buildCommand(offer.packageDir), {
+      env: { ...(this.o.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: process.platform !== 'win32',
+    });
+    this.child = child;
+    const onOutput = (chunk: Buffer) => {
+      for (const line of chunk.toString().split(/\r?\n/)) {
+        if (!line.trim()) continue;
+        this.tail = [...this.tail.slice(-9), line];
+        const ninja = NINJA_STEP.exec(line);
+        const percent = MAKE_PERCENT.exec(line);
+        if (ninja) [this.step, this.steps] = [Number(ninja[1]), Number(ninja[2])];
+        else if (percent) [this.step, this.steps] = [Number(percent[1]), 100];
+        else continue;
+        this.events.emit(this.status());
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
+    const finish = (error: string | null) => {
+      this.child = null;
+      if (this.state !== 'building') return;
+      this.state = error ? 'failed' : 'done';
+      this.error = error;
+      this.finishedAt = now();
+      this.events.emit(this.status());
+    };
+    child.once('error', (e) => finish(`The build could not start: ${e.message}`));
+    child.once('exit', (code, signal) => finish(code === 0 ? null : `The build failed (${signal ?? `exit ${code}`}); the prebuilt binary stays in use. Its last lines:\n${this.tail.join('\n')}`));
+    const started = this.status();
+    this.events.emit(started);
+    return started;
+  }
+
+  /** Stops a build in progress (the app is quitting); what it built so far is not used. */
+  dispose(): void {
+    const child = this.child;
+    if (!child?.pid) return;
+    try {
+      if (process.platform === 'win32') child.kill();
+      else process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Deletes the local build: backends started from now on use the prebuilt binary again. */
+  async remove(): Promise<EngineBuildStatus> {
+    if (this.state === 'building') throw new Error('A build for this machine is running; wait for it to end');
+    const dir = this.packageDir();
+    if (dir) await rm(localBuildsDir(dir), { recursive: true, force: true });
+    this.state = 'idle';
+    const now = this.status();
+    this.events.emit(now);
+    return now;
+  }
+}
+
+/** For `npm run build-engine -- --remove`, which runs without a core. */
+export function removeLocalBuildSync(packageDir: string): void {
+  rmSync(localBuildsDir(packageDir), { recursive: true, force: true });
+}
