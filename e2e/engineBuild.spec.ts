@@ -2,7 +2,8 @@
  * Engine 2 in the GUI: Settings > Backends offers "optimize for this machine", shows the build's
  * progress and then that the local build is in use, and goes back to the prebuilt engine. The
  * build is a stand-in for node-llama-cpp's CLI (a real one takes about 10 minutes): it prints
- * ninja-style steps a little apart and writes a local build, as the real one does.
+ * ninja-style steps a second apart (the panel polls once a second) and writes a local build, as the
+ * real one does.
  */
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,7 @@ function standInPackage(): { pkg: string; bin: string } {
       'const timer = setInterval(() => {',
       '  i++; console.log(`[${i}/4] Building CXX object step${i}.o`);',
       "  if (i === 4) { clearInterval(timer); const out = path.join(__dirname, '..', '..', 'llama', 'localBuilds', 'linux-x64'); fs.mkdirSync(out, { recursive: true }); fs.writeFileSync(path.join(out, 'buildMetadata.json'), '{}'); }",
-      '}, 400);',
+      '}, 1000);',
     ].join('\n'),
   );
   const bin = join(dir, 'bin');

@@ -17,7 +17,7 @@
  * Before each timed run, 1 GiB is written to a scratch file and deleted, so every contender writes
  * into memory the kernel has just freed. This VM's balloon driver hands freed pages back to the
  * host within seconds ("Free page reporting enabled" in dmesg), and writing into pages given back
- * ran at 286-421 MiB/s against 2.8-3.9 GiB/s into pages freed a moment before (plain `fs.write` of
+ * ran at 286-421 MiB/s against 2,831-3,943 MiB/s into pages freed a moment before (plain `fs.write` of
  * 4 MiB blocks, 2026-12-07): without this, whichever contender came after a pause paid for it.
  *
  * Environment: BENCH_RUNS (default 5), BENCH_DL_MB (file size in MiB, default 1024).
