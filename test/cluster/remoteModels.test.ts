@@ -49,6 +49,9 @@ describe('models only workers have (D34)', () => {
     const answer = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'only', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }) });
     expect(answer.status).toBe(200);
     expect(((await answer.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content.length).toBeGreaterThan(0);
+    // The replica's state comes from w2's record over NATS, which says ready again a moment after
+    // the answer has gone out (a CI run saw it still busy when the client had the whole answer).
+    await waitUntil(() => fe.row('only').replicas?.[0]?.state === 'ready', 'the replica on w2 ready again', { timeoutMs: 5000, intervalMs: 20 });
     expect(fe.row('only').replicas).toEqual([expect.objectContaining({ node: 'w2', state: 'ready' })]);
     // Placed only where the model is: w1 was never even asked.
     expect(toW1).toEqual([]);
