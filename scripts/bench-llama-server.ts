@@ -33,7 +33,7 @@ import { makeModel, type ModelPreset } from '../src/main/core/gguf/makeModel';
 import { defaultDataDir } from '../src/main/core/paths';
 import { freePort } from '../src/wire';
 import { bundle } from './bench/bundle';
-import { nodeLlamaCppDir } from '../src/main/core/engineBuild';
+import { localBuildsDir, nodeLlamaCppDir } from '../src/main/core/engineBuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS) || 5);
@@ -120,7 +120,7 @@ async function direct(binary: string, model: string, preset: ModelPreset): Promi
 
 /** node-llama-cpp's local builds (`npm run build-engine`), which it prefers over its prebuilt binary. */
 function localEngineBuilds(): string[] {
-  const dir = join(nodeLlamaCppDir(), 'llama', 'localBuilds');
+  const dir = localBuildsDir(nodeLlamaCppDir());
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
@@ -151,7 +151,8 @@ async function main(): Promise<void> {
   // gitignored) so node finds node_modules and proto/ from it.
   const bundleDir = join(ROOT, '.tmp', `bench-llama-server-${process.pid}`);
   process.env[LLAMA_BACKEND_OVERRIDE] ??= await bundle(join(ROOT, 'src/backends/llama/main.ts'), bundleDir, 'backend');
-  const engineBuild = localEngineBuilds().length > 0 ? `local build (${localEngineBuilds().join(', ')})` : 'prebuilt binary';
+  const builds = localEngineBuilds();
+  const engineBuild = builds.length > 0 ? `local build (${builds.join(', ')})` : 'prebuilt binary';
   process.stdout.write(`built-in backend: node-llama-cpp ${engineBuild}\n`);
   const results: Record<string, unknown> = { binary, engineBuild, runs: RUNS, loadavg: os.loadavg(), at: new Date().toISOString() };
   try {

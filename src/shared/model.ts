@@ -235,8 +235,6 @@ export interface EngineBuildStatus {
   steps: number;
   /** The compiler's --version line. */
   compiler: string | null;
-  startedAt: number | null;
-  finishedAt: number | null;
   /** Why the last build failed, with its last output lines. */
   error: string | null;
 }

@@ -4,8 +4,8 @@
  * compiler, CPU only. node-llama-cpp prefers such a build over its prebuilt binary on the CPU (a
  * GPU choice still uses the prebuilt GPU binary), and skips its binary self-test for it. The
  * prebuilt Linux binary, compiled with GCC 11, spills the prompt kernel's accumulators; measured
- * here (README, bench:llama-server) a local build took the first token of a 312-token prompt on an
- * F32 model from 1.70x to 1.02x llama-server's time, and changed nothing on a Q4_K_M model.
+ * here (README, bench:llama-server) a local build took the first token of a 312-token prompt on F32
+ * models from 1.38-1.67x to 0.96-1.02x llama-server's time, and changed nothing on a Q4_K_M model.
  *
  * Offered only where node-llama-cpp's folder is writable (not inside the AppImage or a signed
  * macOS bundle) and cmake and a C++ compiler are on PATH. Used by Settings and `npm run build-engine`.
@@ -84,8 +84,6 @@ export class EngineBuilder {
   private step = 0;
   private steps = 0;
   private compiler: string | null = null;
-  private startedAt: number | null = null;
-  private finishedAt: number | null = null;
   private error: string | null = null;
   private tail: string[] = [];
   private child: ChildProcess | null = null;
@@ -94,8 +92,6 @@ export class EngineBuilder {
     private readonly o: {
       packageDir?: string;
       env?: NodeJS.ProcessEnv;
-      /** Milliseconds since the epoch (tests pass their own). */
-      now?: () => number;
     } = {},
   ) {}
 
@@ -123,8 +119,6 @@ export class EngineBuilder {
       step: this.step,
       steps: this.steps,
       compiler: this.compiler,
-      startedAt: this.startedAt,
-      finishedAt: this.finishedAt,
       error: this.error,
     };
   }
@@ -134,8 +128,7 @@ export class EngineBuilder {
     const offer = this.offer();
     if (!offer.offered) throw new Error(`Optimize for this machine is not offered here: ${offer.reason}`);
     if (this.state === 'building') throw new Error('A build for this machine is already running');
-    const now = this.o.now ?? Date.now;
-    Object.assign(this, { state: 'building', step: 0, steps: 0, startedAt: now(), finishedAt: null, error: null, tail: [], compiler: compilerVersion(this.o.env ?? process.env) });
+    Object.assign(this, { state: 'building', step: 0, steps: 0, error: null, tail: [], compiler: compilerVersion(this.o.env ?? process.env) });
     // In Electron, process.execPath is the app: ELECTRON_RUN_AS_NODE makes it plain Node.
     // Its own process group, so quitting the app stops cmake and the compilers too (dispose).
     const child = spawn(process.execPath, buildCommand(offer.packageDir), {
@@ -163,7 +156,6 @@ export class EngineBuilder {
       if (this.state !== 'building') return;
       this.state = error ? 'failed' : 'done';
       this.error = error;
-      this.finishedAt = now();
       this.events.emit(this.status());
     };
     child.once('error', (e) => finish(`The build could not start: ${e.message}`));

@@ -14,7 +14,7 @@ import { Emitter } from '../emitter';
 import type { DownloadJob, JobState, ShaSource } from '../../../shared/model';
 import { DownloadError, type DownloadErrorData } from './errors';
 import { writeFileAtomic } from '../fsx/writeFileAtomic';
-import { hashFile, syncDir, writevAll } from './files';
+import { firstBytes, hashFile, syncDir, writevAll } from './files';
 import { rawGet } from './rawGet';
 import { DEFAULT_OLLAMA_REGISTRY, parseModelUri, targetPath } from './uri';
 import type { PeerSource } from '../cluster/peerFiles';
@@ -177,17 +177,6 @@ function urlWithoutQuery(u: string): string {
   x.search = '';
   x.hash = '';
   return x.toString();
-}
-
-/** The first `n` bytes of `parts`, as views. */
-function firstBytes(parts: Buffer[], n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const p of parts) {
-    if (n <= 0) break;
-    out.push(p.length <= n ? p : p.subarray(0, n));
-    n -= p.length;
-  }
-  return out;
 }
 
 /** Drops a response body; undici reports a destroyed body as an error, which we expect here. */
@@ -1187,7 +1176,7 @@ export class DownloadEngine {
       // little (G21). seg.pos moves only once bytes are in the file.
       const write = async (parts: Buffer[], bytes: number): Promise<boolean> => {
         if (fromBody === 0 && checkMagic) {
-          const first = Buffer.concat(parts).subarray(0, 16);
+          const first = Buffer.concat(firstBytes(parts, 16));
           if (first.length >= 4 && first.toString('latin1', 0, 4) !== 'GGUF') {
             throw new DownloadError('upstream', `Upstream sent something that is not a GGUF file for ${job.target} (it starts with ${JSON.stringify(first.toString('latin1'))}); nothing was saved`, { retryable: true });
           }

@@ -56,6 +56,17 @@ export async function writevAll(handle: fs.FileHandle, chunks: Buffer[], positio
   }
 }
 
+/** The first `n` bytes of `chunks`, as views. */
+export function firstBytes(chunks: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const c of chunks) {
+    if (n <= 0) break;
+    out.push(c.length <= n ? c : c.subarray(0, n));
+    n -= c.length;
+  }
+  return out;
+}
+
 function skipBytes(chunks: Buffer[], n: number): Buffer[] {
   let i = 0;
   while (i < chunks.length && n >= chunks[i].length) n -= chunks[i++].length;
