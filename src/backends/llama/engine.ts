@@ -23,6 +23,7 @@ import type {
   StatusState,
   TokenizationResponse,
 } from '../../wire';
+import { directCompletion, directCompletionOffer } from './directCompletion';
 import { JoinGate } from './joinGate';
 import { probeGpu, type LlamaRuntime, type Log } from './runtime';
 import { SlotPool } from './slotPool';
@@ -109,6 +110,8 @@ interface Loaded {
   maxTokenBytes: number;
   /** A token's text decoded alone, cached: TokenTextStream's pieces (bounded by the vocabulary). */
   pieceOf: (token: Token) => string;
+  /** How the last request generated (directCompletion.ts), logged when it changes. */
+  generationPath: string | null;
 }
 
 interface Input {
@@ -336,14 +339,23 @@ export class LlamaEngine {
       return chatWrapper;
     };
     // Off the load's critical path: LoadModel's answer goes out first, then the template is
-    // prepared (a chat request arriving sooner prepares it itself).
-    setTimeout(() => {
+    // prepared while no answer is being generated (its 30 ms on this thread would stall every
+    // running stream; bench:llama-server's first answer after a load lost 6% of its tokens/s
+    // to it). A chat request arriving sooner prepares it itself.
+    const running = new Set<Running>();
+    const prepareChat = (): void => {
+      if (chatWrapper || context.disposed) return;
+      if (running.size > 0) {
+        setTimeout(prepareChat, 100).unref();
+        return;
+      }
       try {
         resolveChat();
       } catch {
         // Reported to the first chat request that needs it.
       }
-    }, 100).unref();
+    };
+    setTimeout(prepareChat, 100).unref();
     const gate = new JoinGate();
     const slots = Array.from({ length: settings.parallel }, (): Slot => {
       const sequence = context.getSequence();
@@ -361,10 +373,11 @@ export class LlamaEngine {
       slots: new SlotPool(slots),
       seed: options.Seed && options.Seed > 0 ? options.Seed : undefined,
       prefixToken: prefixTokenOf(model),
-      running: new Set(),
+      running,
       gate,
       maxTokenBytes: maxTokenBytesOf(model),
       pieceOf: pieceCache(model),
+      generationPath: null,
     };
   }
 
@@ -442,10 +455,13 @@ export class LlamaEngine {
       await this.clearSlot(loaded, slot, input.tokens);
       const { model } = loaded;
       const stream = new TokenTextStream<Token>((tokens, previous) => model.detokenize(tokens, false, previous), loaded.pieceOf);
-      const stops = new StopStrings(req.StopPrompts ?? []);
+      const direct = directCompletionOffer(slot.sequence, options, input.stopTriggers);
+      this.noteGenerationPath(loaded, direct);
+      const stopTexts = [...(req.StopPrompts ?? []), ...(typeof direct === 'string' ? [] : direct.stopTexts)];
+      const stops = new StopStrings(stopTexts);
       // With stop strings every token is decoded as it comes, so a stop ends the generation within
       // one token; without, tokens wait for `take` and are decoded together.
-      const eager = (req.StopPrompts ?? []).length > 0;
+      const eager = stopTexts.length > 0;
       const room = slot.sequence.contextSize - input.promptTokens;
       const started = performance.now();
       let firstTokenAt: number | undefined;
@@ -479,25 +495,35 @@ export class LlamaEngine {
         ready = [];
         return { pieces, tokens: released, promptTokens: input.promptTokens };
       };
-      const meter = slot.sequence.tokenMeter.getState();
-      const result = await slot.completion.generateCompletionWithMeta(input.tokens, {
-        ...options,
-        // "Until the end of the context" when the request sets no limit, and never a context
-        // shift: a shift would silently drop the start of the conversation.
-        maxTokens: req.Tokens && req.Tokens > 0 ? Math.min(req.Tokens, room) : room,
-        disableContextShift: true,
-        customStopTriggers: input.stopTriggers,
-        signal: generation.signal,
-        stopOnAbortSignal: true,
-        onToken: (tokens) => {
-          firstTokenAt ??= performance.now();
-          released += tokens.length;
-          if (stopped) return;
-          held.push(...tokens);
-          if (eager) decodeHeld();
-          onText(take);
-        },
-      });
+      // "Until the end of the context" when the request sets no limit, and never a context
+      // shift: a shift would silently drop the start of the conversation.
+      const maxTokens = req.Tokens && req.Tokens > 0 ? Math.min(req.Tokens, room) : room;
+      const onToken = (tokens: Token[]): void => {
+        firstTokenAt ??= performance.now();
+        released += tokens.length;
+        if (stopped) return;
+        held.push(...tokens);
+        if (eager) decodeHeld();
+        onText(take);
+      };
+      let result: { response: string; sampled: number; stopReason: string };
+      if (typeof direct !== 'string') {
+        const tokens = loaded.prefixToken !== null ? [loaded.prefixToken, ...input.tokens] : input.tokens;
+        const r = await directCompletion(slot.sequence, { tokens, maxTokens, sampling: options, signal: generation.signal, onToken });
+        result = { response: model.detokenize(r.tokens), sampled: r.sampled, stopReason: r.stopReason };
+      } else {
+        const meter = slot.sequence.tokenMeter.getState();
+        const r = await slot.completion.generateCompletionWithMeta(input.tokens, {
+          ...options,
+          maxTokens,
+          disableContextShift: true,
+          customStopTriggers: input.stopTriggers,
+          signal: generation.signal,
+          stopOnAbortSignal: true,
+          onToken,
+        });
+        result = { response: r.response, sampled: slot.sequence.tokenMeter.diff(meter).usedOutputTokens, stopReason: r.metadata.stopReason };
+      }
       // The rest is decoded now, while the model is surely loaded; a later take only collects it.
       if (!stopped) {
         decodeHeld();
@@ -514,13 +540,13 @@ export class LlamaEngine {
       if (signal.aborted) throw signal.reason;
       const ended = performance.now();
       return {
-        // Decoded in one go by node-llama-cpp; the streamed pieces join to the same text.
+        // Decoded in one go; the streamed pieces join to the same text.
         text: stopped ? result.response.slice(0, sentChars) : result.response,
-        tokens: slot.sequence.tokenMeter.diff(meter).usedOutputTokens,
+        tokens: result.sampled,
         promptTokens: input.promptTokens,
         promptMs: (firstTokenAt ?? ended) - started,
         generationMs: ended - (firstTokenAt ?? ended),
-        stopReason: stopped ? 'stopPrompt' : result.metadata.stopReason,
+        stopReason: stopped ? 'stopPrompt' : result.stopReason,
       };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -530,6 +556,13 @@ export class LlamaEngine {
       signal.removeEventListener('abort', relay);
       loaded.slots.release(slot);
     }
+  }
+
+  private noteGenerationPath(loaded: Loaded, direct: object | string): void {
+    const path = typeof direct !== 'string' ? 'the direct loop' : `node-llama-cpp's LlamaCompletion (${direct})`;
+    if (path === loaded.generationPath) return;
+    loaded.generationPath = path;
+    this.log(`generation: ${path}`);
   }
 
   /**
