@@ -39,7 +39,8 @@ beforeAll(async () => {
     [completion, { Options: ['parallel:2'] }],
   ];
   for (const [backend, extra] of loads) {
-    const result = await unary<Result__Output>(backend.client, 'LoadModel', loadOptions(file, { ContextSize: 2048, ...extra }));
+    // Batches of 16 tokens: longer prompts are decoded in several.
+    const result = await unary<Result__Output>(backend.client, 'LoadModel', loadOptions(file, { ContextSize: 2048, NBatch: 16, ...extra }));
     expect(result, result.message).toMatchObject({ success: true });
   }
 });
@@ -70,6 +71,7 @@ describe('the direct generation loop', () => {
     ['frequency and presence penalties', { Prompt: PROMPT, Tokens: 48, FrequencyPenalty: 0.8, PresencePenalty: 0.5 }],
     ['a seed at temperature 0.9 with top-k, top-p and min-p', { Prompt: PROMPT, Tokens: 48, Temperature: 0.9, TopK: 20, TopP: 0.9, MinP: 0.02, Seed: 77 }],
     ['a one-token prompt', { Prompt: 'the', Tokens: 20 }],
+    ['a prompt of several batches', { Prompt: Array.from({ length: 8 }, (_, i) => `${i} ${PROMPT}`).join(', '), Tokens: 32 }],
     ['a stop string', { Prompt: PROMPT, Tokens: 48, StopPrompts: [' river'] }],
   ])('gives the same answer as LlamaCompletion: %s', async (_, req) => {
     const r = await both(req);

@@ -104,8 +104,9 @@ export interface DirectCompletionResult {
 }
 
 /**
- * Generates after `tokens` on a sequence `directCompletionOffer` accepted. The sequence must hold
- * a prefix of the input (engine.ts clearSlot leaves it so); what follows it is evaluated here.
+ * Generates after `tokens` on a sequence `directCompletionOffer` accepted. The sequence keeps what
+ * it holds of the input's start (engine.ts clearSlot leaves only that); the rest of the prompt is
+ * decoded here, in batches of the context's batch size, the last with the first sampling.
  */
 export async function directCompletion(sequence: LlamaContextSequence, options: DirectCompletionOptions): Promise<DirectCompletionResult> {
   const internals = sequence as unknown as SequenceInternals;
@@ -115,9 +116,8 @@ export async function directCompletion(sequence: LlamaContextSequence, options: 
   if (held.length >= tokens.length || held.some((t, i) => t !== tokens[i])) {
     await sequence.eraseContextTokenRanges([{ start: 0, end: sequence.nextTokenIndex }]);
   }
-  // The prompt but its last token through node-llama-cpp (its batching splits a long prompt).
   const rest = tokens.slice(sequence.nextTokenIndex);
-  if (rest.length > 1) await sequence.evaluateWithoutGeneratingNewTokens(rest.slice(0, -1));
+  const batchSize = Math.max(1, sequence.context.batchSize);
 
   const native = internals._context._ctx;
   const sampler = new internals.model._llama._bindings.AddonSampler(internals.model._model);
@@ -142,27 +142,40 @@ export async function directCompletion(sequence: LlamaContextSequence, options: 
         : undefined,
     });
   const evaluated: Token[] = [];
+  let outputs = 0;
   let sampled = 0;
-  let next = rest.at(-1)!;
+  // What is still to decode: the prompt (in batches, logits for its last token only), then each
+  // sampled token.
+  let pending = rest;
   try {
     sampler.applyConfig(config());
     for (;;) {
       if (signal.aborted) return { tokens: generated, sampled, stopReason: 'abort' };
-      native.initBatch(1);
-      const logitIndex = native.addToBatch(internals._sequenceId, internals._nextTokenIndex + evaluated.length, Uint32Array.of(next), Uint32Array.of(0))[0]!;
-      if (penalty && generated.length > 0) sampler.applyConfig(config());
+      const batch = pending.slice(0, batchSize);
+      pending = pending.slice(batch.length);
+      const last = pending.length === 0;
+      native.initBatch(batch.length);
+      const logitIndexes = native.addToBatch(
+        internals._sequenceId,
+        internals._nextTokenIndex + evaluated.length,
+        Uint32Array.from(batch),
+        last ? Uint32Array.of(batch.length - 1) : new Uint32Array(0),
+      );
+      if (last && penalty && generated.length > 0) sampler.applyConfig(config());
       const decoded = native.decodeBatch();
       // On one libuv worker, work runs in the order it was queued: the sampling waits behind the
       // decode and starts the moment it ends, not after a round trip through this thread.
-      const early = SINGLE_WORKER ? native.sampleToken(logitIndex, sampler) : null;
+      const early = last && SINGLE_WORKER ? native.sampleToken(logitIndexes[0]!, sampler) : null;
       try {
         await decoded;
       } catch (err) {
         early?.catch(() => {});
         throw err;
       }
-      evaluated.push(next);
-      const result = await (early ?? native.sampleToken(logitIndex, sampler));
+      evaluated.push(...batch);
+      if (!last) continue;
+      outputs++;
+      const result = await (early ?? native.sampleToken(logitIndexes[0]!, sampler));
       const token = (Array.isArray(result) ? result[0] : result) as Token;
       if ((token as number) === -1) throw new Error('Failed to sample the next token');
       sampled++;
@@ -170,14 +183,15 @@ export async function directCompletion(sequence: LlamaContextSequence, options: 
       generated.push(token);
       onToken([token]);
       if (generated.length >= maxTokens) return { tokens: generated, sampled, stopReason: 'maxTokens' };
-      next = token;
+      pending = [token];
     }
   } finally {
     sampler.dispose();
-    // What node-llama-cpp's own evaluation would have recorded for these tokens.
+    // What node-llama-cpp's own evaluation would have recorded for these tokens: the sequence's
+    // tokens, and its meter (tokens decoded for their logits count as output, the rest as input).
     internals._contextTokens = internals._contextTokens.concat(evaluated);
     internals._nextTokenIndex += evaluated.length;
-    // Each decoded token asked for logits: node-llama-cpp counts those as output.
-    sequence.tokenMeter.useTokens(evaluated.length, 'output');
+    sequence.tokenMeter.useTokens(evaluated.length - outputs, 'input');
+    sequence.tokenMeter.useTokens(outputs, 'output');
   }
 }
