@@ -5,7 +5,8 @@
  * GPU choice still uses the prebuilt GPU binary), and skips its binary self-test for it. The
  * prebuilt Linux binary, compiled with GCC 11, spills the prompt kernel's accumulators; measured
  * here (README, bench:llama-server) a local build took the first token of a 312-token prompt on F32
- * models from 1.38-1.67x to 0.96-1.02x llama-server's time, and changed nothing on a Q4_K_M model.
+ * models from 1.63-1.87x to 1.02-1.03x llama-server's time; on a Q4_K_M model the prebuilt binary
+ * was already at llama-server's.
  *
  * Offered only where node-llama-cpp's folder is writable (not inside the AppImage or a signed
  * macOS bundle) and cmake and a C++ compiler are on PATH. Used by Settings and `npm run build-engine`.
