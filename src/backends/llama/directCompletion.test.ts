@@ -1,8 +1,9 @@
 /**
  * The direct loop (directCompletion.ts) against node-llama-cpp's LlamaCompletion: two real
  * backends on the same generated model, one loaded with a single slot and one libuv worker (the
- * direct loop, as the loader runs it) and one with `parallel:2` (LlamaCompletion), answer every kind of request the direct loop takes with the
- * same text and token counts, and a slot reused with a shared prefix answers as a fresh one.
+ * direct loop, as the loader runs it) and one with `parallel:2` (LlamaCompletion), answer every
+ * kind of request the direct loop takes with the same text and token counts, and a slot reused
+ * with a shared prefix answers as a fresh one.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -2,7 +2,7 @@ import type { LlamaCompletionGenerationOptions, LlamaContextSequence, LlamaModel
 
 /**
  * Generation on a context with a single sequence, driving node-llama-cpp's native context
- * directly: per token one decode and one sampling call, nothing else.
+ * directly: the prompt in batches, then per token one decode and one sampling call, nothing else.
  *
  * node-llama-cpp's own path (LlamaCompletion over `sequence.evaluate`) runs a batch scheduler,
  * locks, a token meter, a stream regulator, two stop detectors and a per-token detokenize
@@ -14,9 +14,10 @@ import type { LlamaCompletionGenerationOptions, LlamaContextSequence, LlamaModel
  * It reaches into node-llama-cpp 3.21.1's internals (the context's native handle, the sequence's
  * token bookkeeping and sampler config): package.json pins that version, directCompletion.test.ts
  * fails on another, and `directCompletionOffer` checks the shapes it uses. Any other case
- * (several sequences, a grammar, a model that needs state checkpoints, stop triggers other than
- * end-of-generation tokens) goes through LlamaCompletion, as before. The sequence's bookkeeping is updated as node-llama-cpp itself
- * would, so the next request's prefix reuse (engine.ts clearSlot) and LlamaCompletion work on it.
+ * (several sequences, a grammar, a model that needs state checkpoints, a stop trigger with a
+ * special token other than a leading end-of-generation one) goes through LlamaCompletion, as
+ * before. The sequence's bookkeeping is updated as node-llama-cpp itself would, so the next
+ * request's prefix reuse (engine.ts clearSlot) and LlamaCompletion work on it.
  */
 
 /** node-llama-cpp 3.21.1's native context, as LlamaContext drives it. */
@@ -65,7 +66,8 @@ export function directCompletionOffer(
     const tokens = trigger.tokenize(model.tokenizer);
     if (tokens.length === 0 || model.isEogToken(tokens[0])) continue;
     if (tokens.some((t) => model.isSpecialToken(t))) return 'a stop trigger with a special token';
-    stopTexts.push(model.detokenize(tokens, false));
+    const text = model.detokenize(tokens, false);
+    if (text) stopTexts.push(text);
   }
   const internals = sequence as unknown as SequenceInternals;
   if (
@@ -77,7 +79,7 @@ export function directCompletionOffer(
   ) {
     return 'internals';
   }
-  return { stopTexts: stopTexts.filter((t) => t !== '') };
+  return { stopTexts };
 }
 
 /**
@@ -116,7 +118,6 @@ export async function directCompletion(sequence: LlamaContextSequence, options: 
   if (held.length >= tokens.length || held.some((t, i) => t !== tokens[i])) {
     await sequence.eraseContextTokenRanges([{ start: 0, end: sequence.nextTokenIndex }]);
   }
-  const rest = tokens.slice(sequence.nextTokenIndex);
   const batchSize = Math.max(1, sequence.context.batchSize);
 
   const native = internals._context._ctx;
@@ -146,7 +147,7 @@ export async function directCompletion(sequence: LlamaContextSequence, options: 
   let sampled = 0;
   // What is still to decode: the prompt (in batches, logits for its last token only), then each
   // sampled token.
-  let pending = rest;
+  let pending = tokens.slice(sequence.nextTokenIndex);
   try {
     sampler.applyConfig(config());
     for (;;) {

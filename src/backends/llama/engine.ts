@@ -339,9 +339,9 @@ export class LlamaEngine {
       return chatWrapper;
     };
     // Off the load's critical path: LoadModel's answer goes out first, then the template is
-    // prepared while no answer is being generated (its 30 ms on this thread would stall every
-    // running stream; bench:llama-server's first answer after a load lost 6% of its tokens/s
-    // to it). A chat request arriving sooner prepares it itself.
+    // prepared while no answer is being generated (its ~30 ms on this thread stalled the first
+    // answer after a load, which bench:llama-server measures). A chat request arriving sooner
+    // prepares it itself.
     const running = new Set<Running>();
     const prepareChat = (): void => {
       if (chatWrapper || context.disposed) return;
