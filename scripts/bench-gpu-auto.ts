@@ -24,7 +24,7 @@ import { detectGpu, resolveBackendGpu } from '../src/main/core/gpu/detect';
 import { DetectionCache } from '../src/main/core/gpu/detectionCache';
 import { makeModel } from '../src/main/core/gguf/makeModel';
 import type { GpuSetting } from '../src/shared/model';
-import { bundle } from './bench/bundle';
+import { appBackendEntry } from './bench/bundle';
 import { median } from './bench/stats';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -115,8 +115,8 @@ async function main(): Promise<number> {
   mkdirSync(tmpDir, { recursive: true });
   temp.push(tmpDir);
   say(`gpu auto vs gpu cpu, cold load of small with the warm standby off: ${ROUNDS} interleaved rounds, node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`);
-  // The app runs a bundle; so does this (no tsx loader in the backend).
-  process.env[LLAMA_BACKEND_OVERRIDE] = await bundle(join(ROOT, 'src/backends/llama/main.ts'), tmpDir, 'backend');
+  // The app's own build, as it ships (no tsx loader in the backend).
+  process.env[LLAMA_BACKEND_OVERRIDE] = appBackendEntry();
   const modelsDir = join(root, 'models');
   mkdirSync(modelsDir);
   await makeModel(join(modelsDir, 'small.gguf'), { preset: 'small', seed: 7 });

@@ -8,7 +8,7 @@
  * interleaved runs) and writes bench-results/llama-server.json. Needs a llama-server (setting-free lookup:
  * LOADOUT_LLAMA_SERVER, PATH, or `npm run build-llama-server`); exits 1 saying so when there is none.
  *
- * The built-in backend runs as the app ships it (an esbuild bundle under plain node), unless
+ * The built-in backend runs as the app ships it (the app's build under plain node), unless
  * LOADOUT_LLAMA_BACKEND names another entry.
  *
  * Each run also times the first token of a long prompt (the short one repeated, with a different
@@ -32,7 +32,7 @@ import { createCore } from '../src/main/core/createCore';
 import { makeModel, type ModelPreset } from '../src/main/core/gguf/makeModel';
 import { defaultDataDir } from '../src/main/core/paths';
 import { freePort } from '../src/wire';
-import { bundle } from './bench/bundle';
+import { appBackendEntry } from './bench/bundle';
 import { localBuildsDir, nodeLlamaCppDir } from '../src/main/core/engineBuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -146,11 +146,9 @@ async function main(): Promise<void> {
   }
   const binary = where.found.path;
   const dir = mkdtempSync(join(os.tmpdir(), 'loadout-bench-engine-'));
-  // The built-in backend as the app ships it: one bundle run by plain node, not TypeScript
-  // through tsx's loader, which added about 0.4 s to each cold start. Inside the repo (.tmp/ is
-  // gitignored) so node finds node_modules and proto/ from it.
-  const bundleDir = join(ROOT, '.tmp', `bench-llama-server-${process.pid}`);
-  process.env[LLAMA_BACKEND_OVERRIDE] ??= await bundle(join(ROOT, 'src/backends/llama/main.ts'), bundleDir, 'backend');
+  // The built-in backend as the app ships it: the app's own build run by plain node, not
+  // TypeScript through tsx's loader, which added about 0.4 s to each cold start.
+  process.env[LLAMA_BACKEND_OVERRIDE] ??= appBackendEntry();
   const builds = localEngineBuilds();
   const engineBuild = builds.length > 0 ? `local build (${builds.join(', ')})` : 'prebuilt binary';
   process.stdout.write(`built-in backend: node-llama-cpp ${engineBuild}\n`);
@@ -222,7 +220,6 @@ async function main(): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    rmSync(bundleDir, { recursive: true, force: true });
   }
   mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench-results', 'llama-server.json'), `${JSON.stringify(results, null, 2)}\n`);

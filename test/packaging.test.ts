@@ -181,7 +181,7 @@ describe('the packaged app (linux dir)', () => {
     expect(all.filter((e) => /^\/node_modules\/(tsx|esbuild|@esbuild)\//.test(e))).toEqual([]);
   });
 
-  it('unpacked for the backend child: its bundle, the proto, node-llama-cpp with its prebuilt binary, and "type": "module"', () => {
+  it('unpacked for the backend child: its bundle with node-llama-cpp inlined, the proto, node-llama-cpp\'s files and prebuilt binary, and "type": "module"', () => {
     const unpacked = join(resources, 'app.asar.unpacked');
     expect(existsSync(join(unpacked, 'out/main/backend/index.js'))).toBe(true);
     expect(existsSync(join(unpacked, 'proto/backend.proto'))).toBe(true);
@@ -199,9 +199,19 @@ describe('the packaged app (linux dir)', () => {
     expect(prebuilt.filter((name) => /cuda/.test(name))).toEqual([]);
     expect(existsSync(join(unpacked, 'node_modules/@grpc/grpc-js/package.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(unpacked, 'out/package.json'), 'utf8'))).toEqual({ type: 'module' });
-    // Every relative import of the backend bundle resolves inside the unpacked folder.
-    const code = readFileSync(join(unpacked, 'out/main/backend/index.js'), 'utf8');
-    for (const m of code.matchAll(/from\s*"(\.[^"]+)"/g)) expect(existsSync(resolve(unpacked, 'out/main/backend', m[1]))).toBe(true);
+    // Every relative import of the backend's bundle and its chunks, static or dynamic, resolves
+    // inside the unpacked folder; node-llama-cpp is inlined there, not imported from node_modules.
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      expect(existsSync(file), `${relative(unpacked, file)} is unpacked`).toBe(true);
+      const code = readFileSync(file, 'utf8');
+      expect(code).not.toMatch(/^import[^\n]*from\s*"node-llama-cpp"|import\("node-llama-cpp"\)/m);
+      for (const m of code.matchAll(/(?:from\s*|import\()"(\.[^"]+)"/g)) visit(resolve(file, '..', m[1]));
+    };
+    visit(join(unpacked, 'out/main/backend/index.js'));
+    expect([...seen].some((file) => readFileSync(file, 'utf8').includes('node_modules/node-llama-cpp/dist/bindings/getLlama.js'))).toBe(true);
   });
 
   it('the preload is one CommonJS file that needs only electron and exposes invoke and onEvent, nothing else', async () => {

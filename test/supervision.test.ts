@@ -138,6 +138,8 @@ describe('unload and supervision', () => {
 
   it('U6: a remote host:port backend has no process, does not count toward the cap, and is forgotten when its connection drops', async () => {
     const remote = await spawnBackend(faultBackendPath());
+    // A remote that is not listening yet is refused at once (the next test), so wait for it.
+    await waitUntil(() => remote.stdout().includes('listening on'), 'the remote backend to listen');
     const t = await startTestCore({
       configs: { 'r.yaml': faultModel('r', { backend: 'gpu-box', options: ['fault_token_ms:20', 'fault_tokens:200'] }), 'a.yaml': faultModel('a') },
       settings: { max_active_models: 1 },

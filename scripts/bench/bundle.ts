@@ -5,6 +5,16 @@
  * walking up: bench-core.ts puts them in `.tmp/` (gitignored).
  */
 import { join } from 'node:path';
+import { buildIfStale, root } from '../build-if-stale.mjs';
+
+/**
+ * The built-in backend as the app ships it: electron-vite's build (out/main/backend/index.js,
+ * node-llama-cpp inlined), built first when stale. For benchmarks of a backend's start and speed.
+ */
+export function appBackendEntry(): string {
+  if (!buildIfStale()) throw new Error('the app build failed (electron-vite build, above); run npm ci and try again');
+  return join(root, 'out', 'main', 'backend', 'index.js');
+}
 
 /** Bundles `entry` to `outDir/<name>/<name>.mjs` (ESM, node 20, with its lazily loaded chunks beside it) and returns its path. */
 export async function bundle(entry: string, outDir: string, name: string): Promise<string> {
