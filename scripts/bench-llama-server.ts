@@ -77,7 +77,10 @@ async function direct(binary: string, model: string, preset: ModelPreset): Promi
   const port = await freePort();
   const started = performance.now();
   const child = spawn(binary, ['--host', '127.0.0.1', '--port', String(port), '-m', model, '-c', String(CONTEXT), '-np', '1', '-t', '1', '-tb', '1', '--no-webui'], { stdio: 'ignore' });
+  let exited: string | null = null;
+  child.once('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
   for (;;) {
+    if (exited) throw new Error(`llama-server stopped before it was ready (${exited}) on ${model}`);
     try {
       const r = await request(`http://127.0.0.1:${port}/health`);
       await r.body.text();

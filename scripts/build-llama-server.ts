@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import os from 'node:os';
 import { join } from 'node:path';
 import { builtLlamaServerDir, LLAMA_SERVER_EXE } from '../src/main/core/backends/llamaServer/locate';
+import { nativeBuildFlags } from '../src/main/core/engineBuild';
 
 const LLAMA_QUANTIZE_EXE = process.platform === 'win32' ? 'llama-quantize.exe' : 'llama-quantize';
 
@@ -56,6 +57,7 @@ function main(): void {
     run('git', ['clone', '--quiet', bundle, src]);
     const build = join(work, 'build');
     const metal = process.platform === 'darwin';
+    const amxOff = nativeBuildFlags(cxx).join(' ');
     run('cmake', [
       '-S', src, '-B', build,
       '-DCMAKE_BUILD_TYPE=Release',
@@ -66,6 +68,8 @@ function main(): void {
       `-DLLAMA_BUILD_NUMBER=0`, `-DLLAMA_BUILD_COMMIT=${version}`,
       `-DGGML_METAL=${metal ? 'ON' : 'OFF'}`, '-DGGML_CUDA=OFF', '-DGGML_VULKAN=OFF', '-DGGML_HIP=OFF', '-DGGML_SYCL=OFF',
       `-DCMAKE_CXX_COMPILER=${cxx}`,
+      // No AMX kernels: they crash on K-quant models on some AMX machines (engineBuild.ts says more).
+      ...(amxOff ? [`-DCMAKE_C_FLAGS=${amxOff}`, `-DCMAKE_CXX_FLAGS=${amxOff}`] : []),
     ]);
     // llama-quantize shares every library with llama-server (a few seconds more): bench:llama-server
     // uses it to make K-quant models, which make-model does not write.

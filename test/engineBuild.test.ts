@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EngineBuilder, engineBuildOffer } from '../src/main/core/engineBuild';
+import { EngineBuilder, engineBuildOffer, nativeBuildFlags } from '../src/main/core/engineBuild';
 import type { EngineBuildStatus } from '../src/shared/model';
 
 const root = mkdtempSync(join(tmpdir(), 'build-engine-'));
@@ -26,6 +27,7 @@ function standInCli(pkg: string, outcome: 'ok' | 'fail'): void {
   const script = [
     "const fs = require('node:fs'); const path = require('node:path');",
     "console.log('Cloning llama.cpp');",
+    "console.log(`cmake flags: ${process.env.NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_CXX_FLAGS ?? 'none'}`);",
     "for (let i = 1; i <= 3; i++) console.log(`[${i}/3] Building CXX object step${i}.o`);",
     outcome === 'ok'
       ? "fs.mkdirSync(path.join(__dirname, '..', '..', 'llama', 'localBuilds', 'linux-x64'), { recursive: true }); fs.writeFileSync(path.join(__dirname, '..', '..', 'llama', 'localBuilds', 'linux-x64', 'buildMetadata.json'), '{}');"
@@ -91,5 +93,32 @@ describe('engine build: runs node-llama-cpp\'s build and reports its progress (E
   it('refuses to start where it is not offered, saying why', () => {
     const { pkg, env } = setup(['g++']);
     expect(() => new EngineBuilder({ packageDir: pkg, env }).start()).toThrow(/cmake/);
+  });
+});
+
+describe('engine build: no AMX kernels (they crash on K-quant models on some AMX machines)', () => {
+  const AMX_OFF = ['-mno-amx-tile', '-mno-amx-int8', '-mno-amx-bf16'];
+  const compiler = ['c++', 'g++', 'clang++'].map((c) => spawnSync(c, ['--version']).status === 0 && c).find(Boolean) || null;
+
+  it.runIf(compiler)('on Linux x64 a compiler that knows the flags gets them; other platforms, none, or one that refuses them get none', () => {
+    expect(nativeBuildFlags(compiler, 'linux', 'x64')).toEqual(AMX_OFF);
+    expect(nativeBuildFlags(compiler, 'linux', 'arm64')).toEqual([]);
+    expect(nativeBuildFlags(compiler, 'darwin', 'x64')).toEqual([]);
+    expect(nativeBuildFlags(compiler, 'win32', 'x64')).toEqual([]);
+    expect(nativeBuildFlags(null, 'linux', 'x64')).toEqual([]);
+    const old = join(mkdtempSync(join(root, 'old-')), 'g++');
+    writeFileSync(old, '#!/bin/sh\necho "unrecognized command-line option" >&2\nexit 1\n', { mode: 0o755 });
+    expect(nativeBuildFlags(old, 'linux', 'x64')).toEqual([]);
+  });
+
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')("the build gets them through node-llama-cpp's cmake option variables", async () => {
+    const { pkg, env } = setup(['cmake']);
+    writeFileSync(join(env.PATH!, 'g++'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    standInCli(pkg, 'fail');
+    const builder = new EngineBuilder({ packageDir: pkg, env: { ...env, PATH: `${env.PATH}:${process.env.PATH}` } });
+    const done = settled(builder);
+    builder.start();
+    await done;
+    expect(builder.status().error).toContain(`cmake flags: ${AMX_OFF.join(' ')}`);
   });
 });

@@ -54,8 +54,8 @@ function startServer(): void {
     process.exit(2);
   }
 
-  // Loading llama.cpp (import node-llama-cpp + getLlama, which tests the binary in a child process)
-  // is the slow part of the start, about 0.6 s: begin it now, while the server binds. Health answers
+  // Loading llama.cpp (import node-llama-cpp + getLlama, which tests a binary not tested before in a
+  // child process) is a slow part of the start: begin it now, while the server binds. Health answers
   // as soon as the server listens; LoadModel waits for llama.cpp. (gRPC's modules load first, as
   // static imports: measured here, starting llama.cpp before them or alongside them made Health
   // later and LoadModel no sooner, since both are mostly main-thread work.)

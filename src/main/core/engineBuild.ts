@@ -63,6 +63,29 @@ export function hasLocalBuild(packageDir: string): boolean {
   return existsSync(dir) && readdirSync(dir).length > 0;
 }
 
+/**
+ * Compiler flags for every llama.cpp build made on this machine (this one and
+ * `npm run build-llama-server`). A native build compiles ggml's AMX kernels where the CPU has AMX
+ * (Xeon Sapphire Rapids and later), and on some such machines they crash in
+ * ggml_backend_amx_mul_mat on K-quant models, the commonest kind (ours: every Q4_K_M model,
+ * llama-server and the local build alike; upstream llama.cpp issue 20824, unfixed). The prebuilt
+ * binaries do not use them. An explicit -mno-* wins over -march=native in GCC and Clang, in any
+ * order; a compiler too old to know the flags (GCC 10) knows no AMX either, so gets none.
+ */
+export function nativeBuildFlags(cxx: string | null, platform: NodeJS.Platform = process.platform, arch: string = process.arch): string[] {
+  if (platform !== 'linux' || arch !== 'x64' || !cxx) return [];
+  const flags = ['-mno-amx-tile', '-mno-amx-int8', '-mno-amx-bf16'];
+  const probe = spawnSync(cxx, [...flags, '-x', 'c++', '-fsyntax-only', '-'], { input: '', stdio: ['pipe', 'ignore', 'ignore'] });
+  return probe.status === 0 ? flags : [];
+}
+
+/** The environment node-llama-cpp's build reads those flags from (its NODE_LLAMA_CPP_CMAKE_OPTION_* variables). */
+export function buildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const flags = nativeBuildFlags(onPath(['c++', 'g++', 'clang++'], env)).join(' ');
+  if (!flags) return env;
+  return { ...env, NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_C_FLAGS: flags, NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_CXX_FLAGS: flags };
+}
+
 /** node-llama-cpp's own CLI: `source download` unpacks the bundled llama.cpp (no network) and builds. */
 export function buildCommand(packageDir: string): string[] {
   const cli = join(packageDir, 'dist', 'cli', 'cli.js');
@@ -133,7 +156,7 @@ export class EngineBuilder {
     // In Electron, process.execPath is the app: ELECTRON_RUN_AS_NODE makes it plain Node.
     // Its own process group, so quitting the app stops cmake and the compilers too (dispose).
     const child = spawn(process.execPath, buildCommand(offer.packageDir), {
-      env: { ...(this.o.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...buildEnv(this.o.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: process.platform !== 'win32',
     });
