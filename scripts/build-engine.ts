@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   }
   console.log(`build-engine: building llama.cpp for this machine with ${compilerVersion() ?? 'an unknown compiler'} (CPU only; about 10 minutes on 2 cores)`);
   const started = Date.now();
-  const child = spawn(process.execPath, buildCommand(offer.packageDir), { stdio: 'inherit', env: buildEnv(process.env) });
+  const child = spawn(process.execPath, buildCommand(offer.packageDir), { stdio: 'inherit', env: buildEnv(offer.packageDir, process.env) });
   const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   if (code !== 0) {

@@ -27,7 +27,7 @@ function standInCli(pkg: string, outcome: 'ok' | 'fail'): void {
   const script = [
     "const fs = require('node:fs'); const path = require('node:path');",
     "console.log('Cloning llama.cpp');",
-    "console.log(`cmake flags: ${process.env.NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_CXX_FLAGS ?? 'none'}`);",
+    "if (process.env.CXX) console.log(require('node:child_process').execFileSync(process.env.CXX, ['-c', 'x.cpp']).toString());",
     "for (let i = 1; i <= 3; i++) console.log(`[${i}/3] Building CXX object step${i}.o`);",
     outcome === 'ok'
       ? "fs.mkdirSync(path.join(__dirname, '..', '..', 'llama', 'localBuilds', 'linux-x64'), { recursive: true }); fs.writeFileSync(path.join(__dirname, '..', '..', 'llama', 'localBuilds', 'linux-x64', 'buildMetadata.json'), '{}');"
@@ -111,14 +111,15 @@ describe('engine build: no AMX kernels (they crash on K-quant models on some AMX
     expect(nativeBuildFlags(old, 'linux', 'x64')).toEqual([]);
   });
 
-  it.runIf(process.platform === 'linux' && process.arch === 'x64')("the build gets them through node-llama-cpp's cmake option variables", async () => {
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')('the build calls the compiler through a wrapper that adds them (CMake keeps its path)', async () => {
     const { pkg, env } = setup(['cmake']);
-    writeFileSync(join(env.PATH!, 'g++'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    writeFileSync(join(env.PATH!, 'g++'), '#!/bin/sh\necho "compiler args: $*"\n', { mode: 0o755 });
     standInCli(pkg, 'fail');
     const builder = new EngineBuilder({ packageDir: pkg, env: { ...env, PATH: `${env.PATH}:${process.env.PATH}` } });
     const done = settled(builder);
     builder.start();
     await done;
-    expect(builder.status().error).toContain(`cmake flags: ${AMX_OFF.join(' ')}`);
+    expect(builder.status().error).toContain(`compiler args: -c x.cpp ${AMX_OFF.join(' ')}`);
+    expect(existsSync(join(pkg, 'llama', '.loadout-compilers', 'c++'))).toBe(true);
   });
 });

@@ -12,7 +12,7 @@
  * macOS bundle) and cmake and a C++ compiler are on PATH. Used by Settings and `npm run build-engine`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
@@ -72,19 +72,36 @@ export function hasLocalBuild(packageDir: string): boolean {
  * binaries do not use them. An explicit -mno-* wins over -march=native in GCC and Clang, in any
  * order; a compiler too old to know the flags (GCC 10) knows no AMX either, so gets none.
  */
-export function nativeBuildFlags(cxx: string | null, platform: NodeJS.Platform = process.platform, arch: string = process.arch): string[] {
-  if (platform !== 'linux' || arch !== 'x64' || !cxx) return [];
+export function nativeBuildFlags(compiler: string | null, platform: NodeJS.Platform = process.platform, arch: string = process.arch): string[] {
+  if (platform !== 'linux' || arch !== 'x64' || !compiler) return [];
   const flags = ['-mno-amx-tile', '-mno-amx-int8', '-mno-amx-bf16'];
-  const probe = spawnSync(cxx, [...flags, '-x', 'c++', '-fsyntax-only', '-'], { input: '', stdio: ['pipe', 'ignore', 'ignore'] });
+  const probe = spawnSync(compiler, [...flags, '-E', '-x', 'c', '-'], { input: '', stdio: ['pipe', 'ignore', 'ignore'] });
   return probe.status === 0 ? flags : [];
 }
 
-/** The environment node-llama-cpp's build reads those flags from (its NODE_LLAMA_CPP_CMAKE_OPTION_* variables). */
-export function buildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const flags = nativeBuildFlags(onPath(['c++', 'g++', 'clang++'], env)).join(' ');
-  if (!flags) return env;
-  return { ...env, NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_C_FLAGS: flags, NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_CXX_FLAGS: flags };
+/**
+ * The environment for node-llama-cpp's build: where those flags apply, CC and CXX name small
+ * wrappers (kept in node-llama-cpp's llama folder, which CMake's cache refers to) that call the
+ * compiler with them. Not node-llama-cpp's own cmake options: cmake-js sets CMAKE_CXX_FLAGS
+ * itself, and any custom option changes the local build's folder name, which the backend, without
+ * the same options, would then not find.
+ */
+export function buildEnv(packageDir: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  const dir = join(packageDir, 'llama', COMPILER_WRAPPERS);
+  for (const [variable, names] of [['CC', ['cc', 'gcc', 'clang']], ['CXX', ['c++', 'g++', 'clang++']]] as const) {
+    const compiler = env[variable] || onPath(names, env);
+    const flags = nativeBuildFlags(compiler);
+    if (!compiler || flags.length === 0) continue;
+    mkdirSync(dir, { recursive: true });
+    const wrapper = join(dir, names[0]);
+    writeFileSync(wrapper, `#!/bin/sh\nexec '${compiler.replaceAll("'", `'\\''`)}' "$@" ${flags.join(' ')}\n`, { mode: 0o755 });
+    out[variable] = wrapper;
+  }
+  return out;
 }
+
+const COMPILER_WRAPPERS = '.loadout-compilers';
 
 /** node-llama-cpp's own CLI: `source download` unpacks the bundled llama.cpp (no network) and builds. */
 export function buildCommand(packageDir: string): string[] {
@@ -156,7 +173,7 @@ export class EngineBuilder {
     // In Electron, process.execPath is the app: ELECTRON_RUN_AS_NODE makes it plain Node.
     // Its own process group, so quitting the app stops cmake and the compilers too (dispose).
     const child = spawn(process.execPath, buildCommand(offer.packageDir), {
-      env: { ...buildEnv(this.o.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...buildEnv(offer.packageDir, this.o.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: process.platform !== 'win32',
     });
