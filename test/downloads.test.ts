@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, type Clock } from '../src/main/core/clock';
-import { DownloadEngine, type DownloadEngineOptions, type DownloadJob, type DownloadSettings, type StatFs } from '../src/main/core/downloads/engine';
+import { checkpointDue, DownloadEngine, type DownloadEngineOptions, type DownloadJob, type DownloadSettings, type StatFs } from '../src/main/core/downloads/engine';
 import { installLoopbackGuard, seededBlob, sha256, startFakeHub, type FakeHub } from './fixtures/fakeHub';
 
 let hub: FakeHub;
@@ -290,6 +290,16 @@ describe('downloads engine against the fake hub', () => {
     await second.engine.resume(job.id);
     expect((await until(second.engine, job.id, (j) => j.state === 'done' || j.state === 'failed')).state).toBe('done');
     expect(await readFile(path.join(dir, 'r.gguf'))).toEqual(data);
+  });
+
+  it('G22: a checkpoint is due every 5 s, or after 64 MiB but at most once a second', () => {
+    const MiB = 1024 * 1024;
+    expect(checkpointDue(4_999, 0)).toBe(false);
+    expect(checkpointDue(5_000, 0)).toBe(true);
+    expect(checkpointDue(999, 64 * MiB)).toBe(false);
+    expect(checkpointDue(1_000, 64 * MiB)).toBe(true);
+    expect(checkpointDue(1_000, 64 * MiB - 1)).toBe(false);
+    expect(checkpointDue(4_000, 10 * 1024 * MiB)).toBe(true);
   });
 
   it('G11: an idle connection takes half of the largest remaining range instead of waiting on a stalled one', async () => {
