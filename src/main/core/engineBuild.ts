@@ -79,6 +79,8 @@ export function nativeBuildFlags(compiler: string | null, platform: NodeJS.Platf
   return probe.status === 0 ? flags : [];
 }
 
+const COMPILER_WRAPPERS = '.loadout-compilers';
+
 /**
  * The environment for node-llama-cpp's build: where those flags apply, CC and CXX name small
  * wrappers (kept in node-llama-cpp's llama folder, which CMake's cache refers to) that call the
@@ -100,8 +102,6 @@ export function buildEnv(packageDir: string, env: NodeJS.ProcessEnv): NodeJS.Pro
   }
   return out;
 }
-
-const COMPILER_WRAPPERS = '.loadout-compilers';
 
 /** node-llama-cpp's own CLI: `source download` unpacks the bundled llama.cpp (no network) and builds. */
 export function buildCommand(packageDir: string): string[] {
