@@ -50,7 +50,7 @@ const SEED = 42;
 const CONTEXT_SIZE = 2048;
 const THREADS = 1;
 /** Tokens per generation: about 2 s of work on `small`, about 1 s on `tiny` (1 thread, this machine). */
-const TOKENS: Record<ModelPreset, number> = { small: 256, tiny: 1024, medium: 64 };
+const TOKENS: Record<ModelPreset, number> = { small: 256, 'small-h64': 256, tiny: 1024, medium: 64 };
 /** Raw completion with greedy sampling and every other sampler off, as direct.mjs generates. */
 const REQUEST = { temperature: 0, top_k: 0, top_p: 1, min_p: 0, repeat_penalty: 0, seed: SEED };
 

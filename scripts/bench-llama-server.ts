@@ -44,7 +44,7 @@ const PRESETS = (process.env.BENCH_PRESETS ?? 'tiny,small').split(',').map((entr
 const PROMPT = 'Once upon a time there was a little house by the river';
 const LONG_PROMPT = `In the valley, ${Array.from({ length: 16 }, () => PROMPT).join(', and ')}.`;
 const LONG_TOKENS = 4;
-const TOKENS: Record<ModelPreset, number> = { tiny: 512, small: 128, medium: 64 };
+const TOKENS: Record<ModelPreset, number> = { tiny: 512, small: 128, 'small-h64': 128, medium: 64 };
 const CONTEXT = 2048;
 
 interface Run {

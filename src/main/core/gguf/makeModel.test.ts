@@ -80,6 +80,13 @@ describe('makeModel', () => {
     expect(tensors.find((t) => t.name === 'blk.5.ffn_down.weight')?.dims).toEqual([768, 288]);
   });
 
+  it('the small-h64 preset is small with 64-wide attention heads (spec only, not written)', () => {
+    const { metadata } = modelSpec({ preset: 'small-h64' });
+    const get = (k: string) => metadata.find((m) => m.key === k)?.value as number;
+    expect(get('llama.embedding_length') / get('llama.attention.head_count')).toBe(64);
+    expect([get('llama.block_count'), get('llama.feed_forward_length'), get('llama.vocab_size')]).toEqual([6, 768, 32000]);
+  });
+
   it('the medium preset has about 134M parameters, about 540 MB in F32 (spec only, not written)', () => {
     const { metadata, tensors } = modelSpec({ preset: 'medium' });
     const get = (k: string) => metadata.find((m) => m.key === k)?.value;
@@ -248,7 +255,7 @@ describe('make-model CLI', () => {
     expect(parseArgs(['--seed', '1', '--help'])).toEqual({ help: true });
     expect(() => parseArgs(['--out', 'x', '--models', '/m'])).toThrow(/leave out --models/);
     expect(() => parseArgs(['--out'])).toThrow('--out needs a value');
-    expect(() => parseArgs(['--out', 'x', '--preset', 'huge'])).toThrow(/tiny, small or medium/);
+    expect(() => parseArgs(['--out', 'x', '--preset', 'huge'])).toThrow(/one of tiny, small, small-h64, medium/);
     expect(() => parseArgs(['--out', 'x', '--what'])).toThrow(/unknown argument/);
   });
 });

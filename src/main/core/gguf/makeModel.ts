@@ -7,7 +7,7 @@
 import { ggufArray, GgufValueType, GGML_TYPE_F32, type GgufKv } from './ggufTypes';
 import { writeGguf, type GgufTensorSpec } from './ggufWriter';
 
-export type ModelPreset = 'tiny' | 'small' | 'medium';
+export type ModelPreset = 'tiny' | 'small' | 'small-h64' | 'medium';
 
 export interface MakeModelOptions {
   preset?: ModelPreset;
@@ -35,6 +35,10 @@ export const MODEL_PRESETS: Record<ModelPreset, Shape> = {
   tiny: { layers: 2, embedding: 64, heads: 4, kvHeads: 4, feedForward: 256, vocab: 370, context: 2048 },
   // stories15M's shape, ~99 MB in F32: per-token work like a real small model, for benchmarks.
   small: { layers: 6, embedding: 288, heads: 6, kvHeads: 6, feedForward: 768, vocab: 32000, context: 2048 },
+  // small with 64-wide attention heads, as most real models' are (64, 128, 256): small's 48-wide
+  // heads take a scalar path in the flash-attention kernel of node-llama-cpp's prebuilt binary on
+  // AVX-512 CPUs, which is that binary's cost, not the engine's (README, bench:llama-server).
+  'small-h64': { layers: 6, embedding: 256, heads: 4, kvHeads: 4, feedForward: 768, vocab: 32000, context: 2048 },
   // ~134M parameters, ~536 MB in F32 (GPT-2-small's width and depth): where per-token work is the
   // matrix products rather than the engine's own overhead. Benchmarks only, never default tests.
   medium: { layers: 12, embedding: 768, heads: 12, kvHeads: 12, feedForward: 2048, vocab: 32000, context: 2048 },
@@ -251,7 +255,7 @@ function randomTensor(name: string, dims: number[], rng: Rng, rowScale?: (row: n
 export function modelSpec(options: MakeModelOptions = {}): { metadata: GgufKv[]; tensors: GgufTensorSpec[] } {
   const preset = options.preset ?? 'tiny';
   const shape = MODEL_PRESETS[preset];
-  if (!shape) throw new RangeError(`unknown preset "${String(preset)}" (use tiny, small or medium)`);
+  if (!shape) throw new RangeError(`unknown preset "${String(preset)}" (use one of ${Object.keys(MODEL_PRESETS).join(', ')})`);
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a whole number >= 0, got ${seed}`);
   const context = options.contextLength ?? shape.context;

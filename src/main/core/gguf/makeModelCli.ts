@@ -1,5 +1,5 @@
 /**
- * `npm run make-model -- [--out <file.gguf> | --models <dir> | --data <dir>] [--seed N] [--preset tiny|small|medium] [--name X]`
+ * `npm run make-model -- [--out <file.gguf> | --models <dir> | --data <dir>] [--seed N] [--preset tiny|small|small-h64|medium] [--name X]`
  * Writes a random-weights GGUF (see makeModel.ts) and prints its path and size. Without --out
  * the file goes into the models folder Loadout watches, so it shows up in the app at once.
  */
@@ -8,9 +8,9 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultDataDir } from '../paths';
 import { SettingsStore } from '../settingsStore';
-import { makeModel, type MakeModelOptions, type ModelPreset } from './makeModel';
+import { makeModel, MODEL_PRESETS, type MakeModelOptions, type ModelPreset } from './makeModel';
 
-export const USAGE = 'usage: npm run make-model -- [--out <file.gguf>] [--seed N] [--preset tiny|small|medium] [--name X] [--context N] [--models <dir>] [--data <dir>]';
+export const USAGE = 'usage: npm run make-model -- [--out <file.gguf>] [--seed N] [--preset tiny|small|small-h64|medium] [--name X] [--context N] [--models <dir>] [--data <dir>]';
 
 export function help(dataDir = defaultDataDir()): string {
   return [
@@ -23,7 +23,7 @@ export function help(dataDir = defaultDataDir()): string {
     `                     of the data folder, by default ${join(dataDir, 'models')}; never replaces a file`,
     '  --models <dir>     that models folder instead',
     `  --data <dir>       the data folder whose models folder to use (default ${dataDir})`,
-    '  --preset tiny|small|medium  tiny (default; about 0.7 MB), small (99 MB, stories15M-shaped) or medium (536 MB, 134M parameters); the last two for benchmarks',
+    '  --preset tiny|small|small-h64|medium  tiny (default; about 0.7 MB), small (99 MB, stories15M-shaped), small-h64 (small with 64-wide attention heads) or medium (536 MB, 134M parameters); all but tiny for benchmarks',
     '  --seed N           the weights\' seed (same seed, same file)',
     '  --name X           the model\'s general.name',
     '  --context N        its context length',
@@ -75,7 +75,7 @@ export function parseArgs(argv: string[]): CliArgs {
         break;
       case '--preset': {
         const p = value();
-        if (p !== 'tiny' && p !== 'small' && p !== 'medium') throw new Error(`--preset must be tiny, small or medium, got "${p}"`);
+        if (!Object.hasOwn(MODEL_PRESETS, p)) throw new Error(`--preset must be one of ${Object.keys(MODEL_PRESETS).join(', ')}, got "${p}"`);
         options.preset = p as ModelPreset;
         break;
       }
