@@ -30,10 +30,13 @@ function finalReply(g: Generation, text: string): Reply {
  * Streams text with at most one reply per COALESCE_MS: the first piece goes out at once (time to
  * first token is untouched), later pieces from a timer, and pieces produced faster than that
  * ride together in the next reply.
- * A tiny model makes a token every ~0.6 ms, and one reply per token costs both processes about
- * as much CPU as the token itself on a 2-core machine; a few ms of grouping is invisible in a UI.
+ * Each reply costs CPU in both processes that the decode thread then competes with, which on a
+ * 2-core machine showed in tokens/s: at 4 ms a model making ~350 tokens/s still sent about one
+ * reply per token, and reached 0.86-0.92x llama-server's tokens/s against 0.96-0.99x at 16 ms
+ * (bench:llama-server, `small-h64`, alternating runs). 16 ms is one display frame, the window the
+ * API's SSE writes are joined in too (sse.ts), so the grouping is invisible in a UI.
  */
-export const COALESCE_MS = 4;
+export const COALESCE_MS = 16;
 
 export class CoalescingWriter {
   private take: (() => Taken) | null = null;
