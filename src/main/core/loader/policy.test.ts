@@ -147,6 +147,15 @@ describe('admission policy', () => {
     expect(out[0].sentence).toContain('shares group g with b');
   });
 
+  it('W4: a model already stopping frees its slot: the next check (the watchdog runs one a second) takes no other', () => {
+    // The cap went from 2 to 1 and "a" is on its way out; "b" stays.
+    const models = [m('a', { lastUsed: 1, state: 'stopping' }), m('b', { lastUsed: 2 })];
+    expect(settingsSurplus(models, { max_active_models: 1 })).toEqual([]);
+    // One still loading does count: it will hold a slot.
+    const loading = [m('a', { lastUsed: 1 }), m('c', { lastUsed: 3, state: 'loading' })];
+    expect(settingsSurplus(loading, { max_active_models: 1 }).map((x) => x.name)).toEqual(['a']);
+  });
+
   it('W4/U6: remote models never count toward the cap, also while they are still starting', () => {
     const models = [m('a', { lastUsed: 1 }), m('r', { lastUsed: 2, state: 'starting', remote: true, address: 'h:1' })];
     expect(settingsSurplus(models, { max_active_models: 1 })).toEqual([]);

@@ -261,7 +261,9 @@ export function settingsSurplus(models: readonly PolicyModel[], limits: Pick<Pol
   }
   const max = limits.max_active_models;
   if (max > 0) {
-    const local = models.filter((m) => !m.remote && isOccupying(m.state) && !gone.has(m.name));
+    // One already stopping is leaving: counted, it made the next check (the watchdog's, every
+    // second) take the model the user kept as well. One starting or loading will hold a slot.
+    const local = models.filter((m) => !m.remote && isOccupying(m.state) && m.state !== 'stopping' && !gone.has(m.name));
     let surplus = local.length - max;
     for (const m of lru) {
       if (surplus <= 0) break;
